@@ -1,0 +1,95 @@
+/*
+ * scsi.h - SCSI names Spd uses: operation codes, sense keys and additional
+ * sense codes. Devices that need a precise error use these with
+ * spd_io_set_sense(); transports use them to read statuses.
+ */
+#ifndef SPD_SCSI_H
+#define SPD_SCSI_H
+
+#include <stdint.h>
+
+/* Operation codes (SPC-4, SBC-3). */
+enum spd_scsi_opcode {
+    SPD_SCSI_TEST_UNIT_READY = 0x00,
+    SPD_SCSI_REQUEST_SENSE = 0x03,
+    SPD_SCSI_READ_6 = 0x08,
+    SPD_SCSI_WRITE_6 = 0x0a,
+    SPD_SCSI_INQUIRY = 0x12,
+    SPD_SCSI_MODE_SELECT_6 = 0x15,
+    SPD_SCSI_MODE_SENSE_6 = 0x1a,
+    SPD_SCSI_START_STOP_UNIT = 0x1b,
+    SPD_SCSI_PREVENT_ALLOW = 0x1e,
+    SPD_SCSI_READ_CAPACITY_10 = 0x25,
+    SPD_SCSI_READ_10 = 0x28,
+    SPD_SCSI_WRITE_10 = 0x2a,
+    SPD_SCSI_VERIFY_10 = 0x2f,
+    SPD_SCSI_SYNCHRONIZE_CACHE_10 = 0x35,
+    SPD_SCSI_WRITE_SAME_10 = 0x41,
+    SPD_SCSI_UNMAP = 0x42,
+    SPD_SCSI_MODE_SELECT_10 = 0x55,
+    SPD_SCSI_MODE_SENSE_10 = 0x5a,
+    SPD_SCSI_READ_16 = 0x88,
+    SPD_SCSI_WRITE_16 = 0x8a,
+    SPD_SCSI_VERIFY_16 = 0x8f,
+    SPD_SCSI_SYNCHRONIZE_CACHE_16 = 0x91,
+    SPD_SCSI_WRITE_SAME_16 = 0x93,
+    SPD_SCSI_SERVICE_ACTION_IN_16 = 0x9e,
+    SPD_SCSI_REPORT_LUNS = 0xa0,
+    SPD_SCSI_MAINTENANCE_IN = 0xa3,
+    SPD_SCSI_READ_12 = 0xa8,
+    SPD_SCSI_WRITE_12 = 0xaa,
+};
+
+/* Service actions. */
+#define SPD_SA_READ_CAPACITY_16        0x10   /* of SERVICE ACTION IN(16) */
+#define SPD_SA_REPORT_SUPPORTED_OPCODES 0x0c  /* of MAINTENANCE IN */
+
+/* Sense keys. */
+enum spd_sense_key {
+    SPD_KEY_NO_SENSE        = 0x0,
+    SPD_KEY_RECOVERED_ERROR = 0x1,
+    SPD_KEY_NOT_READY       = 0x2,
+    SPD_KEY_MEDIUM_ERROR    = 0x3,
+    SPD_KEY_HARDWARE_ERROR  = 0x4,
+    SPD_KEY_ILLEGAL_REQUEST = 0x5,
+    SPD_KEY_UNIT_ATTENTION  = 0x6,
+    SPD_KEY_DATA_PROTECT    = 0x7,
+    SPD_KEY_ABORTED_COMMAND = 0xb,
+    SPD_KEY_MISCOMPARE      = 0xe,
+};
+
+/* Additional sense code and qualifier pairs, as (asc << 8 | ascq). */
+enum spd_asc {
+    SPD_ASC_NO_ADDITIONAL_SENSE             = 0x0000,
+    SPD_ASC_LUN_NOT_READY                   = 0x0400,
+    SPD_ASC_WRITE_ERROR                     = 0x0c00,
+    SPD_ASC_UNRECOVERED_READ_ERROR          = 0x1100,
+    SPD_ASC_PARAMETER_LIST_LENGTH_ERROR     = 0x1a00,
+    SPD_ASC_INVALID_COMMAND_OPERATION_CODE  = 0x2000,
+    SPD_ASC_LBA_OUT_OF_RANGE                = 0x2100,
+    SPD_ASC_INVALID_FIELD_IN_CDB            = 0x2400,
+    SPD_ASC_LOGICAL_UNIT_NOT_SUPPORTED      = 0x2500,
+    SPD_ASC_INVALID_FIELD_IN_PARAMETER_LIST = 0x2600,
+    SPD_ASC_WRITE_PROTECTED                 = 0x2700,
+    SPD_ASC_SPACE_ALLOCATION_FAILED         = 0x2707,
+    SPD_ASC_POWER_ON_RESET                  = 0x2900,
+    SPD_ASC_PARAMETERS_CHANGED              = 0x2a00,
+    SPD_ASC_SAVING_PARAMETERS_NOT_SUPPORTED = 0x3900,
+    SPD_ASC_INTERNAL_TARGET_FAILURE         = 0x4400,
+    SPD_ASC_COMMAND_PHASE_ERROR             = 0x4a00,
+    SPD_ASC_DATA_PHASE_ERROR                = 0x4b00,
+    SPD_ASC_MISCOMPARE_DURING_VERIFY        = 0x1d00,
+};
+
+#define SPD_ASC(code)  ((uint8_t)((code) >> 8))
+#define SPD_ASCQ(code) ((uint8_t)((code) & 0xff))
+
+/* A readable name for an additional sense code, for logs ("LBA OUT OF
+ * RANGE"); "ASC xxh/xxh" style text for codes without a name. */
+const char *spd_asc_name(uint8_t asc, uint8_t ascq);
+/* A readable name for a sense key ("ILLEGAL REQUEST"). */
+const char *spd_sense_key_name(uint8_t key);
+/* The name of the command a CDB holds ("READ(10)"), or "UNKNOWN". */
+const char *spd_cdb_name(const uint8_t *cdb, uint8_t cdb_len);
+
+#endif /* SPD_SCSI_H */

@@ -1,0 +1,372 @@
+/*
+ * spd.h - the Spd storage unit API.
+ *
+ * A storage unit is a disk served by this process. Its device code
+ * implements four operations on logical blocks (read, write, flush, unmap)
+ * in a struct spd_ops; libspd turns requests arriving from transports (NBD,
+ * iSCSI, FUSE, ublk) or from in-process callers into calls of those
+ * operations, after checking ranges, write protection and transfer limits
+ * once, here, for every transport.
+ *
+ * Conventions: functions return 0 or a negative errno, or NULL with errno
+ * set; spd_errmsg() then says in words what was wrong. All public names
+ * start with spd_ or SPD_.
+ */
+#ifndef SPD_SPD_H
+#define SPD_SPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SPD_VERSION_MAJOR 0
+#define SPD_VERSION_MINOR 1
+
+/* ------------------------------------------------------------------ */
+/* Status: good, or a SCSI check condition with sense data.            */
+/* ------------------------------------------------------------------ */
+
+/* SAM status codes used by Spd. */
+#define SPD_STATUS_GOOD            0x00
+#define SPD_STATUS_CHECK_CONDITION 0x02
+#define SPD_STATUS_BUSY            0x08
+#define SPD_STATUS_TASK_ABORTED    0x40
+
+/*
+ * The outcome of a request. A zeroed spd_status is GOOD. For a check
+ * condition, sense_key/asc/ascq name the error (see spd/scsi.h for the
+ * named values); information, when info_valid, is usually the first LBA in
+ * error; sks holds the sense-key-specific bytes (field pointer), used when
+ * sks[0] has its SKSV bit (0x80) set.
+ */
+typedef struct spd_status {
+    uint8_t  scsi_status;
+    uint8_t  sense_key;
+    uint8_t  asc;
+    uint8_t  ascq;
+    bool     info_valid;
+    uint8_t  sks[3];
+    uint64_t information;
+} spd_status;
+
+/* Set a check condition in one line: spd_status_set_sense(&st, key, asc, ascq). */
+static inline void spd_status_set_sense(spd_status *st, uint8_t key,
+                                        uint8_t asc, uint8_t ascq)
+{
+    *st = (spd_status){ .scsi_status = SPD_STATUS_CHECK_CONDITION,
+                        .sense_key = key, .asc = asc, .ascq = ascq };
+}
+
+/* Add the information field (for example the LBA in error). */
+static inline void spd_status_set_info(spd_status *st, uint64_t information)
+{
+    st->info_valid = true;
+    st->information = information;
+}
+
+static inline bool spd_status_good(const spd_status *st)
+{
+    return st->scsi_status == SPD_STATUS_GOOD;
+}
+
+/* ------------------------------------------------------------------ */
+/* Storage unit parameters.                                            */
+/* ------------------------------------------------------------------ */
+
+#define SPD_PRODUCT_ID_MAX       16
+#define SPD_PRODUCT_REVISION_MAX 4
+#define SPD_DEFAULT_MAX_TRANSFER (1024 * 1024)
+
+typedef struct spd_params {
+    /* Identity of the unit: the source of its serial number (VPD 80h) and
+     * device identifiers (VPD 83h). Two units of one process may not share
+     * a UUID. Required: all-zero is refused. */
+    uint8_t  uuid[16];
+    /* Number of logical blocks, at least 1. */
+    uint64_t block_count;
+    /* Bytes per logical block: a power of two from 512 to 65536. */
+    uint32_t block_length;
+    /* INQUIRY product identification (ASCII, up to 16 chars; "" gives
+     * "Spd disk") and revision (up to 4 chars; "" gives the library's). */
+    char     product_id[SPD_PRODUCT_ID_MAX + 1];
+    char     product_revision[SPD_PRODUCT_REVISION_MAX + 1];
+    /* Writes and unmaps fail with DATA PROTECT / WRITE PROTECTED. */
+    bool     write_protected;
+    /* The device has a volatile cache: WCE is reported set in the caching
+     * mode page and initiators send flushes. */
+    bool     cache_supported;
+    /* The device implements unmap (thin provisioning: LBPME, UNMAP). */
+    bool     unmap_supported;
+    /* Unmapped blocks read back as zeros (LBPRZ). Only with unmap. */
+    bool     unmap_reads_zero;
+    /* Largest transfer handed to the device in one call, in bytes: a
+     * multiple of block_length. Longer requests are split. 0 picks
+     * SPD_DEFAULT_MAX_TRANSFER (or one block if that is larger). */
+    uint32_t max_transfer_length;
+} spd_params;
+
+/* Check parameters without creating a unit: 0, or -EINVAL with
+ * spd_errmsg() naming the field. */
+int spd_params_check(const spd_params *params);
+
+/* Parse "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into 16 bytes: 0 or -EINVAL. */
+int spd_uuid_parse(const char *text, uint8_t uuid[16]);
+/* Format 16 bytes as a UUID string (37 bytes with the NUL). */
+void spd_uuid_format(const uint8_t uuid[16], char text[37]);
+/* A new random (version 4) UUID: 0 or -errno. */
+int spd_uuid_generate(uint8_t uuid[16]);
+
+/* The last error message of the calling thread (never NULL). */
+const char *spd_errmsg(void);
+
+/* ------------------------------------------------------------------ */
+/* Device operations.                                                  */
+/* ------------------------------------------------------------------ */
+
+typedef struct spd_unit spd_unit;
+typedef struct spd_io spd_io;   /* one device call in flight, opaque */
+
+typedef struct spd_unmap_desc {
+    uint64_t lba;
+    uint32_t blocks;
+} spd_unmap_desc;
+
+/*
+ * Results of an operation, also the argument of spd_io_complete():
+ *   SPD_OK       done, good;
+ *   SPD_PENDING  the device keeps the io and completes it later, from any
+ *                thread, with spd_io_complete(); buffers stay valid until
+ *                then;
+ *   SPD_CHECK    done, failed, with the sense set by spd_io_set_sense();
+ *   -errno       done, failed; libspd picks the sense: EIO -> MEDIUM ERROR,
+ *                EROFS/EPERM -> WRITE PROTECTED, ENOSPC -> SPACE
+ *                ALLOCATION FAILED, anything else -> HARDWARE ERROR.
+ */
+#define SPD_OK      0
+#define SPD_PENDING 1
+#define SPD_CHECK   2
+
+/* Operations flags. */
+/* The device's callbacks may run in parallel on several dispatcher threads
+ * (for different ios). Without it libspd calls them one at a time. */
+#define SPD_OPS_PARALLEL 0x1u
+
+/*
+ * The device's code. Initialise with designated initializers and
+ * SPD_OPS_INIT so libspd knows which fields the device was built with;
+ * new fields are only ever added at the end.
+ *
+ * Every callback gets the context given to spd_unit_create(), the io
+ * handle (for spd_io_complete() and spd_io_set_sense()), and a request that
+ * libspd has already checked: in range, not write protected, at most
+ * max_transfer_length bytes. Callbacks run on dispatcher threads (or the
+ * submitting thread when no dispatcher is started).
+ */
+typedef struct spd_ops {
+    uint32_t size;      /* sizeof(struct spd_ops) when the device was built */
+    uint32_t flags;     /* SPD_OPS_* */
+
+    /* Required. Fill buf with blocks * block_length bytes from lba. With
+     * fua, read from stable media (bypass any cache). */
+    int (*read)(void *ctx, spd_io *io, void *buf, uint64_t lba,
+                uint32_t blocks, bool fua);
+    /* Required unless the unit is write protected. With fua the data must
+     * be on stable media before the io completes. */
+    int (*write)(void *ctx, spd_io *io, const void *buf, uint64_t lba,
+                 uint32_t blocks, bool fua);
+    /* Optional. Make blocks [lba, lba+blocks) stable; blocks == 0 means to
+     * the end of the unit. Missing: flush succeeds at once. */
+    int (*flush)(void *ctx, spd_io *io, uint64_t lba, uint32_t blocks);
+    /* Required when unmap_supported. Deallocate each range; with
+     * unmap_reads_zero they must read back as zeros afterwards. */
+    int (*unmap)(void *ctx, spd_io *io, const spd_unmap_desc *descs,
+                 uint32_t count);
+} spd_ops;
+
+#define SPD_OPS_INIT .size = sizeof(spd_ops)
+
+/* Complete an io the device answered SPD_PENDING for; result as above. */
+void spd_io_complete(spd_io *io, int result);
+/* Record a check condition for the io; returns SPD_CHECK to return. */
+int spd_io_set_sense(spd_io *io, uint8_t key, uint8_t asc, uint8_t ascq,
+                     bool info_valid, uint64_t information);
+/* The unit an io belongs to. */
+spd_unit *spd_io_unit(spd_io *io);
+
+/* ------------------------------------------------------------------ */
+/* Storage unit lifecycle.                                             */
+/* ------------------------------------------------------------------ */
+
+/* Create a unit: NULL with errno and spd_errmsg() on invalid parameters,
+ * missing required operations, or a UUID already in use in this process. */
+spd_unit *spd_unit_create(const spd_params *params, const spd_ops *ops,
+                          void *ctx);
+
+/* Start N dispatcher threads that call the device's operations (0 picks
+ * the number of CPUs, at least 2). Without a dispatcher, requests run on
+ * the submitting thread. 0 or -errno. */
+int spd_unit_start(spd_unit *unit, unsigned threads);
+
+/* Begin shutting down: new requests fail with NOT READY, queued requests
+ * that no device call has started fail the same way; calls already in the
+ * device finish normally. Returns at once; safe from any thread. */
+void spd_unit_shutdown(spd_unit *unit);
+
+/* Wait until the unit is shut down and every request has completed; joins
+ * the dispatcher threads. */
+void spd_unit_wait(spd_unit *unit);
+
+/* Shut down, wait, and free the unit (its UUID may then be reused). */
+void spd_unit_destroy(spd_unit *unit);
+
+const spd_params *spd_unit_params(const spd_unit *unit);
+void *spd_unit_context(const spd_unit *unit);
+
+/* ------------------------------------------------------------------ */
+/* Debug log: one line per request, written when it completes.         */
+/* ------------------------------------------------------------------ */
+
+#define SPD_DEBUG_READ  0x01u
+#define SPD_DEBUG_WRITE 0x02u
+#define SPD_DEBUG_FLUSH 0x04u
+#define SPD_DEBUG_UNMAP 0x08u
+#define SPD_DEBUG_SCSI  0x10u   /* every CDB and its status */
+#define SPD_DEBUG_ALL   0x1fu
+
+/* Log the request kinds in mask to file (NULL: stderr); mask 0 turns the
+ * log off. The file stays the caller's to close. */
+void spd_unit_set_debug_log(spd_unit *unit, unsigned mask, FILE *file);
+
+/* Parse a mask: a number, or names joined by commas
+ * ("read,write,flush,unmap,scsi,all"). 0 or -EINVAL. */
+int spd_debug_mask_parse(const char *text, unsigned *mask);
+
+/* ------------------------------------------------------------------ */
+/* Block requests: how transports and in-process callers reach a unit. */
+/* ------------------------------------------------------------------ */
+
+typedef enum spd_op {
+    SPD_OP_READ,
+    SPD_OP_WRITE,
+    SPD_OP_WRITE_SAME,   /* buf holds one block, written to every block */
+    SPD_OP_FLUSH,
+    SPD_OP_UNMAP,
+} spd_op;
+
+typedef struct spd_request spd_request;
+struct spd_request {
+    spd_op   op;
+    bool     fua;                    /* READ, WRITE, WRITE_SAME */
+    uint64_t lba;                    /* READ, WRITE, WRITE_SAME, FLUSH */
+    uint64_t blocks;                 /* FLUSH: 0 means to the end */
+    void    *buf;                    /* READ: filled; WRITE(_SAME): data */
+    const spd_unmap_desc *descs;     /* UNMAP */
+    uint32_t desc_count;
+    /* Called exactly once when the request is complete, with status set;
+     * from any thread, possibly before spd_unit_submit() returns. */
+    void   (*done)(spd_request *req);
+    void    *opaque;                 /* the submitter's */
+    spd_status status;               /* the result */
+};
+
+/* Check, split at the max transfer length and run a request; completion
+ * through req->done. The request and its buffers must stay valid until
+ * then. */
+void spd_unit_submit(spd_unit *unit, spd_request *req);
+
+/* Submit and wait: returns the request's status (also in req->status). */
+spd_status spd_unit_run(spd_unit *unit, spd_request *req);
+
+/* ------------------------------------------------------------------ */
+/* SCSI commands: the unit as a SCSI block device (see spd/scsi.h).    */
+/* ------------------------------------------------------------------ */
+
+#define SPD_CDB_MAX   32
+#define SPD_SENSE_MAX 96
+
+typedef enum spd_data_dir {
+    SPD_DIR_NONE,
+    SPD_DIR_IN,     /* device to initiator: READ, INQUIRY, ... */
+    SPD_DIR_OUT,    /* initiator to device: WRITE, UNMAP, MODE SELECT */
+} spd_data_dir;
+
+typedef struct spd_scsi_cmd spd_scsi_cmd;
+struct spd_scsi_cmd {
+    uint8_t  cdb[SPD_CDB_MAX];
+    uint8_t  cdb_len;
+    /* The data buffer: for data-in commands the space to fill (its size is
+     * the initiator's expected transfer length), for data-out commands the
+     * data received. */
+    void    *data;
+    uint32_t data_len;
+    void   (*done)(spd_scsi_cmd *cmd);
+    void    *opaque;                 /* the submitter's */
+
+    /* Results. */
+    uint8_t  scsi_status;            /* SPD_STATUS_* */
+    uint32_t data_in_len;            /* bytes placed in data */
+    uint8_t  sense[SPD_SENSE_MAX];
+    uint8_t  sense_len;
+    spd_status status;               /* the same outcome, decoded */
+};
+
+/* Execute a CDB; completion through cmd->done (possibly before this
+ * returns). */
+void spd_unit_scsi(spd_unit *unit, spd_scsi_cmd *cmd);
+
+/* Execute and wait; returns cmd->scsi_status. */
+int spd_unit_scsi_run(spd_unit *unit, spd_scsi_cmd *cmd);
+
+/* What a CDB expects to transfer, before any data moves (what iSCSI needs
+ * to ask for Data-Out): direction and length in bytes. Returns 0, or
+ * SPD_CHECK with *status set when the CDB is already known to fail (bad
+ * opcode, bad field, LBA out of range, write protected). */
+int spd_unit_scsi_plan(spd_unit *unit, const uint8_t *cdb, uint8_t cdb_len,
+                       spd_data_dir *dir, uint32_t *length,
+                       spd_status *status);
+
+/* ------------------------------------------------------------------ */
+/* Partition tables, for devices that hand out a partitioned disk.     */
+/* ------------------------------------------------------------------ */
+
+typedef enum spd_partition_scheme {
+    SPD_PARTITION_MBR,
+    SPD_PARTITION_GPT,
+} spd_partition_scheme;
+
+typedef struct spd_partition {
+    uint64_t start_lba;      /* 0: right after the previous one, aligned to 1 MiB */
+    uint64_t block_count;    /* 0: to the end of the usable space */
+    uint8_t  mbr_type;       /* MBR: partition type (0x83 Linux, 0x07 NTFS); 0 gives 0x83 */
+    uint8_t  gpt_type[16];   /* GPT: type GUID (mixed-endian as on disk); zero gives Linux data */
+    bool     active;         /* MBR: boot flag */
+} spd_partition;
+
+/*
+ * Lay out a partition table for a disk of disk_blocks blocks of
+ * block_length bytes. On success *head holds the first *head_blocks blocks
+ * of the disk (MBR; or protective MBR, GPT header and entries) and *tail the
+ * last *tail_blocks blocks (the GPT backup; 0 for MBR); free both with
+ * free(). Partitions with start_lba 0 are placed for the caller. 0, or
+ * -EINVAL with spd_errmsg() for overlapping or out-of-range partitions.
+ */
+int spd_partition_table_build(const spd_partition *parts, unsigned count,
+                              spd_partition_scheme scheme,
+                              uint32_t block_length, uint64_t disk_blocks,
+                              void **head, uint32_t *head_blocks,
+                              void **tail, uint32_t *tail_blocks);
+
+/* Build a table and write it through the unit (its write operation). */
+int spd_unit_write_partition_table(spd_unit *unit, const spd_partition *parts,
+                                   unsigned count, spd_partition_scheme scheme);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPD_SPD_H */

@@ -1,0 +1,608 @@
+/*
+ * unit.c - the unit core: parameters, the registry of units, lifecycle,
+ * and block requests (checks, splitting at the max transfer length,
+ * completion and the combining of split statuses).
+ *
+ * Every transport reaches a device through spd_unit_submit(), so range
+ * checks, write protection and splitting happen here once; the device's
+ * callbacks only ever see in-range pieces of at most max_transfer_length.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errmsg.h"
+#include "spd/scsi.h"
+#include "unit.h"
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static spd_unit *registry;
+static unsigned registry_numbers;
+
+/* ------------------------------------------------------------------ */
+/* Parameters                                                          */
+/* ------------------------------------------------------------------ */
+
+static int check_text(const char *field, const char *text, size_t max)
+{
+    const char *end = memchr(text, '\0', max + 1);
+    if (!end)
+        return spd_set_error(EINVAL, "%s is longer than %zu characters",
+                             field, max);
+    for (const char *c = text; c < end; c++)
+        if (*c < 0x20 || *c > 0x7e)
+            return spd_set_error(EINVAL, "%s has a character that is not "
+                                 "printable ASCII", field);
+    return 0;
+}
+
+int spd_params_check(const spd_params *p)
+{
+    static const uint8_t zero_uuid[16];
+    uint32_t bl = p->block_length;
+    int r;
+
+    if (!memcmp(p->uuid, zero_uuid, 16))
+        return spd_set_error(EINVAL, "uuid is all zeros: give the unit an "
+                             "identity (spd_uuid_generate)");
+    if (bl < 512 || bl > 65536 || (bl & (bl - 1)))
+        return spd_set_error(EINVAL, "block_length %u is not a power of two "
+                             "from 512 to 65536", bl);
+    if (p->block_count == 0)
+        return spd_set_error(EINVAL, "block_count is 0: a unit needs at "
+                             "least one block");
+    if (p->block_count > UINT64_MAX / bl)
+        return spd_set_error(EINVAL, "block_count %llu of %u bytes exceeds "
+                             "2^64 bytes", (unsigned long long)p->block_count,
+                             bl);
+    if ((r = check_text("product_id", p->product_id, SPD_PRODUCT_ID_MAX)) ||
+        (r = check_text("product_revision", p->product_revision,
+                        SPD_PRODUCT_REVISION_MAX)))
+        return r;
+    if (p->unmap_reads_zero && !p->unmap_supported)
+        return spd_set_error(EINVAL, "unmap_reads_zero needs "
+                             "unmap_supported");
+    if (p->max_transfer_length % bl)
+        return spd_set_error(EINVAL, "max_transfer_length %u is not a "
+                             "multiple of block_length %u",
+                             p->max_transfer_length, bl);
+    return 0;
+}
+
+static int check_ops(const spd_ops *ops, const spd_params *p)
+{
+    if (ops->size < offsetof(spd_ops, unmap) + sizeof ops->unmap)
+        return spd_set_error(EINVAL, "spd_ops.size is %u: initialise the "
+                             "operations with SPD_OPS_INIT", ops->size);
+    if (!ops->read)
+        return spd_set_error(EINVAL, "spd_ops.read is required");
+    if (!ops->write && !p->write_protected)
+        return spd_set_error(EINVAL, "spd_ops.write is required unless the "
+                             "unit is write protected");
+    if (!ops->unmap && p->unmap_supported)
+        return spd_set_error(EINVAL, "spd_ops.unmap is required with "
+                             "unmap_supported");
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Registry and lifecycle                                              */
+/* ------------------------------------------------------------------ */
+
+static int registry_add(spd_unit *unit)
+{
+    int r = 0;
+    pthread_mutex_lock(&registry_lock);
+    for (spd_unit *u = registry; u; u = u->registry_next) {
+        if (!memcmp(u->params.uuid, unit->params.uuid, 16)) {
+            char text[37];
+            spd_uuid_format(unit->params.uuid, text);
+            r = spd_set_error(EEXIST, "a unit with uuid %s already exists "
+                              "in this process", text);
+            goto out;
+        }
+    }
+    unit->number = registry_numbers++;
+    unit->registry_next = registry;
+    registry = unit;
+out:
+    pthread_mutex_unlock(&registry_lock);
+    return r;
+}
+
+static void registry_remove(spd_unit *unit)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (spd_unit **p = &registry; *p; p = &(*p)->registry_next) {
+        if (*p == unit) {
+            *p = unit->registry_next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+spd_unit *spd_unit_create(const spd_params *params, const spd_ops *ops,
+                          void *ctx)
+{
+    if (!params || !ops) {
+        spd_set_error(EINVAL, "spd_unit_create: params and ops are required");
+        return NULL;
+    }
+    if (spd_params_check(params) || check_ops(ops, params))
+        return NULL;
+
+    spd_unit *unit = calloc(1, sizeof *unit);
+    if (!unit) {
+        spd_set_error(ENOMEM, "spd_unit_create: out of memory");
+        return NULL;
+    }
+    unit->params = *params;
+    if (!unit->params.max_transfer_length)
+        unit->params.max_transfer_length =
+            params->block_length > SPD_DEFAULT_MAX_TRANSFER
+                ? params->block_length : SPD_DEFAULT_MAX_TRANSFER;
+    /* Fields the device was not built with stay zero (NULL). */
+    memcpy(&unit->ops, ops,
+           ops->size < sizeof unit->ops ? ops->size : sizeof unit->ops);
+    unit->ctx = ctx;
+    unit->max_blocks = unit->params.max_transfer_length /
+                       unit->params.block_length;
+    unit->lu = (struct scsi_lu){ .params = &unit->params,
+                                 .max_transfer_blocks = unit->max_blocks };
+    pthread_mutex_init(&unit->lock, NULL);
+    pthread_mutex_init(&unit->ops_lock, NULL);
+    pthread_cond_init(&unit->work, NULL);
+    pthread_cond_init(&unit->idle, NULL);
+    if (registry_add(unit)) {
+        int saved = errno;
+        pthread_mutex_destroy(&unit->lock);
+        pthread_mutex_destroy(&unit->ops_lock);
+        pthread_cond_destroy(&unit->work);
+        pthread_cond_destroy(&unit->idle);
+        free(unit);
+        errno = saved;
+        return NULL;
+    }
+    return unit;
+}
+
+int spd_unit_start(spd_unit *unit, unsigned threads)
+{
+    return dispatch_start(unit, threads);
+}
+
+void spd_unit_shutdown(spd_unit *unit)
+{
+    spd_status not_ready;
+    unit_not_ready(&not_ready);
+
+    pthread_mutex_lock(&unit->lock);
+    bool first = !unit->stopping;
+    unit->stopping = true;
+    struct spd_io *queued = dispatch_take_queue(unit);
+    pthread_cond_broadcast(&unit->work);
+    pthread_cond_broadcast(&unit->idle);
+    pthread_mutex_unlock(&unit->lock);
+
+    /* Fail what no device call has started, outside the lock: completion
+     * runs the submitters' callbacks. */
+    while (first && queued) {
+        struct spd_io *io = queued;
+        queued = io->next;
+        unit_fail_io(io, &not_ready);
+    }
+}
+
+void spd_unit_wait(spd_unit *unit)
+{
+    pthread_mutex_lock(&unit->lock);
+    while (!unit->stopping || unit->inflight)
+        pthread_cond_wait(&unit->idle, &unit->lock);
+    pthread_mutex_unlock(&unit->lock);
+    dispatch_join(unit);
+}
+
+void spd_unit_destroy(spd_unit *unit)
+{
+    if (!unit)
+        return;
+    spd_unit_shutdown(unit);
+    spd_unit_wait(unit);
+    registry_remove(unit);
+    pthread_mutex_destroy(&unit->lock);
+    pthread_mutex_destroy(&unit->ops_lock);
+    pthread_cond_destroy(&unit->work);
+    pthread_cond_destroy(&unit->idle);
+    free(unit);
+}
+
+const spd_params *spd_unit_params(const spd_unit *unit)
+{
+    return &unit->params;
+}
+
+void *spd_unit_context(const spd_unit *unit)
+{
+    return unit->ctx;
+}
+
+bool unit_begin(spd_unit *unit)
+{
+    pthread_mutex_lock(&unit->lock);
+    bool open = !unit->stopping;
+    unit->inflight += open;
+    pthread_mutex_unlock(&unit->lock);
+    return open;
+}
+
+void unit_end(spd_unit *unit)
+{
+    pthread_mutex_lock(&unit->lock);
+    if (--unit->inflight == 0 && unit->stopping)
+        pthread_cond_broadcast(&unit->idle);
+    pthread_mutex_unlock(&unit->lock);
+}
+
+void unit_not_ready(spd_status *status)
+{
+    /* SPC-4: LOGICAL UNIT NOT READY, CAUSE NOT REPORTABLE. */
+    spd_status_set_sense(status, SPD_KEY_NOT_READY,
+                         SPD_ASC(SPD_ASC_LUN_NOT_READY),
+                         SPD_ASCQ(SPD_ASC_LUN_NOT_READY));
+}
+
+/* ------------------------------------------------------------------ */
+/* Statuses                                                            */
+/* ------------------------------------------------------------------ */
+
+static void set_sense(spd_status *st, uint8_t key, uint16_t asc)
+{
+    spd_status_set_sense(st, key, SPD_ASC(asc), SPD_ASCQ(asc));
+}
+
+/* The one mapping from a device's -errno to sense (documented in spd.h). */
+static void status_from_errno(spd_status *st, int err, spd_op op)
+{
+    switch (err) {
+    case EIO:
+        set_sense(st, SPD_KEY_MEDIUM_ERROR, op == SPD_OP_READ
+                  ? SPD_ASC_UNRECOVERED_READ_ERROR : SPD_ASC_WRITE_ERROR);
+        break;
+    case EROFS:
+    case EPERM:
+        set_sense(st, SPD_KEY_DATA_PROTECT, SPD_ASC_WRITE_PROTECTED);
+        break;
+    case ENOSPC:
+        set_sense(st, SPD_KEY_DATA_PROTECT, SPD_ASC_SPACE_ALLOCATION_FAILED);
+        break;
+    default:
+        set_sense(st, SPD_KEY_HARDWARE_ERROR, SPD_ASC_INTERNAL_TARGET_FAILURE);
+        break;
+    }
+}
+
+static bool range_ok(const spd_unit *unit, uint64_t lba, uint64_t blocks)
+{
+    uint64_t count = unit->params.block_count;
+    return lba < count && blocks <= count - lba;
+}
+
+/* Check a request against the unit; false with *st set when it must fail. */
+static bool request_check(const spd_unit *unit, const spd_request *req,
+                          spd_status *st)
+{
+    const spd_params *p = &unit->params;
+    bool writes = req->op == SPD_OP_WRITE || req->op == SPD_OP_WRITE_SAME ||
+                  req->op == SPD_OP_UNMAP;
+
+    if (req->op > SPD_OP_UNMAP ||
+        (req->op == SPD_OP_UNMAP && !p->unmap_supported)) {
+        set_sense(st, SPD_KEY_ILLEGAL_REQUEST,
+                  SPD_ASC_INVALID_COMMAND_OPERATION_CODE);
+        return false;
+    }
+    if (writes && p->write_protected) {
+        set_sense(st, SPD_KEY_DATA_PROTECT, SPD_ASC_WRITE_PROTECTED);
+        return false;
+    }
+    bool in_range = true;
+    if (req->op == SPD_OP_UNMAP) {
+        for (uint32_t i = 0; i < req->desc_count && in_range; i++)
+            in_range = range_ok(unit, req->descs[i].lba, req->descs[i].blocks);
+    } else {
+        in_range = range_ok(unit, req->lba, req->blocks);
+    }
+    if (!in_range) {
+        set_sense(st, SPD_KEY_ILLEGAL_REQUEST, SPD_ASC_LBA_OUT_OF_RANGE);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests and their ios                                              */
+/* ------------------------------------------------------------------ */
+
+/* A request in flight: the ios it was split into, and their outcome. */
+struct request_track {
+    spd_request *req;
+    atomic_uint remaining;          /* ios not yet complete */
+    uint32_t failed_index;          /* first failed io so far (unit->lock) */
+    void *pattern;                  /* WRITE_SAME: the block, repeated */
+    uint32_t io_count;
+    struct spd_io ios[];
+};
+
+static void request_done(spd_unit *unit, spd_request *req)
+{
+    log_request(unit, req);
+    req->done(req);
+    unit_end(unit);
+}
+
+/* How many device calls a request takes. */
+static uint32_t request_io_count(const spd_unit *unit, const spd_request *req)
+{
+    uint64_t total = 0;
+    switch (req->op) {
+    case SPD_OP_READ:
+    case SPD_OP_WRITE:
+    case SPD_OP_WRITE_SAME:
+        return (uint32_t)((req->blocks + unit->max_blocks - 1) /
+                          unit->max_blocks);
+    case SPD_OP_FLUSH:
+        return unit->ops.flush ? 1 : 0;
+    case SPD_OP_UNMAP:
+        for (uint32_t i = 0; i < req->desc_count; i++)
+            total += req->descs[i].blocks;
+        return total ? 1 : 0;
+    }
+    return 0;
+}
+
+/* A chunk-sized buffer holding WRITE SAME's block over and over. */
+static void *pattern_fill(const spd_unit *unit, const spd_request *req)
+{
+    size_t bl = unit->params.block_length;
+    uint64_t blocks = req->blocks < unit->max_blocks ? req->blocks
+                                                      : unit->max_blocks;
+    uint8_t *pattern = malloc(blocks * bl);
+    for (uint64_t i = 0; pattern && i < blocks; i++)
+        memcpy(pattern + i * bl, req->buf, bl);
+    return pattern;
+}
+
+static struct request_track *request_split(spd_unit *unit, spd_request *req,
+                                           uint32_t count)
+{
+    struct request_track *t = calloc(1, sizeof *t + count * sizeof t->ios[0]);
+    if (!t)
+        return NULL;
+    t->req = req;
+    t->io_count = count;
+    t->failed_index = UINT32_MAX;
+    atomic_init(&t->remaining, count);
+    if (req->op == SPD_OP_WRITE_SAME && !(t->pattern = pattern_fill(unit, req))) {
+        free(t);
+        return NULL;
+    }
+
+    size_t bl = unit->params.block_length;
+    for (uint32_t i = 0; i < count; i++) {
+        struct spd_io *io = &t->ios[i];
+        uint64_t offset = (uint64_t)i * unit->max_blocks;
+        uint64_t left = req->blocks - offset;
+        *io = (struct spd_io){
+            .unit = unit, .track = t, .index = i, .op = req->op,
+            .fua = req->fua, .lba = req->lba + offset,
+            .blocks = (uint32_t)(left < unit->max_blocks ? left
+                                                         : unit->max_blocks),
+        };
+        switch (req->op) {
+        case SPD_OP_READ:
+        case SPD_OP_WRITE:
+            io->buf = (uint8_t *)req->buf + offset * bl;
+            break;
+        case SPD_OP_WRITE_SAME:
+            io->op = SPD_OP_WRITE;
+            io->buf = t->pattern;
+            break;
+        case SPD_OP_FLUSH:
+            io->lba = req->lba;
+            /* Ranges beyond a uint32_t flush to the end: more, never less. */
+            io->blocks = req->blocks > UINT32_MAX ? 0 : (uint32_t)req->blocks;
+            break;
+        case SPD_OP_UNMAP:
+            io->descs = req->descs;
+            io->desc_count = req->desc_count;
+            break;
+        }
+    }
+    return t;
+}
+
+void spd_unit_submit(spd_unit *unit, spd_request *req)
+{
+    req->status = (spd_status){ 0 };
+    if (!unit_begin(unit)) {
+        unit_not_ready(&req->status);
+        log_request(unit, req);
+        req->done(req);
+        return;
+    }
+    if (!request_check(unit, req, &req->status)) {
+        request_done(unit, req);
+        return;
+    }
+    uint32_t count = request_io_count(unit, req);
+    if (count == 0) {
+        request_done(unit, req);
+        return;
+    }
+    struct request_track *t = request_split(unit, req, count);
+    if (!t) {
+        status_from_errno(&req->status, ENOMEM, req->op);
+        request_done(unit, req);
+        return;
+    }
+    /* The last io's completion frees t: take no pointer into it after. */
+    for (uint32_t i = 0; i < count; i++)
+        dispatch_io(unit, &t->ios[i]);
+}
+
+/* Record an io's outcome; the last one completes the request. */
+static void io_finish(struct spd_io *io)
+{
+    struct request_track *t = io->track;
+    spd_unit *unit = io->unit;
+
+    if (!spd_status_good(&io->status)) {
+        /* A split request reports its first failing piece. */
+        pthread_mutex_lock(&unit->lock);
+        if (io->index < t->failed_index) {
+            t->failed_index = io->index;
+            t->req->status = io->status;
+        }
+        pthread_mutex_unlock(&unit->lock);
+    }
+    if (atomic_fetch_sub(&t->remaining, 1) == 1) {
+        spd_request *req = t->req;
+        free(t->pattern);
+        free(t);
+        request_done(unit, req);
+    }
+}
+
+void unit_fail_io(struct spd_io *io, const spd_status *status)
+{
+    io->status = *status;
+    io_finish(io);
+}
+
+void unit_run_io(struct spd_io *io)
+{
+    spd_unit *unit = io->unit;
+    const spd_ops *ops = &unit->ops;
+    bool serial = !(ops->flags & SPD_OPS_PARALLEL);
+    int r = -EINVAL;
+
+    if (serial)
+        pthread_mutex_lock(&unit->ops_lock);
+    switch (io->op) {
+    case SPD_OP_READ:
+        r = ops->read(unit->ctx, io, io->buf, io->lba, io->blocks, io->fua);
+        break;
+    case SPD_OP_WRITE:
+    case SPD_OP_WRITE_SAME:
+        r = ops->write(unit->ctx, io, io->buf, io->lba, io->blocks, io->fua);
+        break;
+    case SPD_OP_FLUSH:
+        r = ops->flush(unit->ctx, io, io->lba, io->blocks);
+        break;
+    case SPD_OP_UNMAP:
+        r = ops->unmap(unit->ctx, io, io->descs, io->desc_count);
+        break;
+    }
+    if (serial)
+        pthread_mutex_unlock(&unit->ops_lock);
+    /* After SPD_PENDING the io is the device's: it may be complete already. */
+    if (r != SPD_PENDING)
+        spd_io_complete(io, r);
+}
+
+void spd_io_complete(spd_io *io, int result)
+{
+    if (result == SPD_OK)
+        io->status = (spd_status){ 0 };
+    else if (result < 0)
+        status_from_errno(&io->status, -result, io->op);
+    else if (result != SPD_CHECK ||
+             io->status.scsi_status != SPD_STATUS_CHECK_CONDITION)
+        /* SPD_CHECK without sense, or a stray value: the device's bug. */
+        set_sense(&io->status, SPD_KEY_HARDWARE_ERROR,
+                  SPD_ASC_INTERNAL_TARGET_FAILURE);
+    io_finish(io);
+}
+
+int spd_io_set_sense(spd_io *io, uint8_t key, uint8_t asc, uint8_t ascq,
+                     bool info_valid, uint64_t information)
+{
+    spd_status_set_sense(&io->status, key, asc, ascq);
+    if (info_valid)
+        spd_status_set_info(&io->status, information);
+    return SPD_CHECK;
+}
+
+spd_unit *spd_io_unit(spd_io *io)
+{
+    return io->unit;
+}
+
+/* ------------------------------------------------------------------ */
+/* Synchronous use                                                     */
+/* ------------------------------------------------------------------ */
+
+struct waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+};
+
+static void waiter_init(struct waiter *w)
+{
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    w->done = false;
+}
+
+static void waiter_signal(struct waiter *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void waiter_wait(struct waiter *w)
+{
+    pthread_mutex_lock(&w->lock);
+    while (!w->done)
+        pthread_cond_wait(&w->cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+}
+
+static void run_request_done(spd_request *req)
+{
+    waiter_signal(req->opaque);
+}
+
+spd_status spd_unit_run(spd_unit *unit, spd_request *req)
+{
+    struct waiter w;
+    waiter_init(&w);
+    req->done = run_request_done;
+    req->opaque = &w;
+    spd_unit_submit(unit, req);
+    waiter_wait(&w);
+    return req->status;
+}
+
+static void run_scsi_done(spd_scsi_cmd *cmd)
+{
+    waiter_signal(cmd->opaque);
+}
+
+int spd_unit_scsi_run(spd_unit *unit, spd_scsi_cmd *cmd)
+{
+    struct waiter w;
+    waiter_init(&w);
+    cmd->done = run_scsi_done;
+    cmd->opaque = &w;
+    spd_unit_scsi(unit, cmd);
+    waiter_wait(&w);
+    return cmd->scsi_status;
+}
