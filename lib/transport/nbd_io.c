@@ -1,0 +1,497 @@
+/*
+ * nbd_io.c - NBD transmission: parse requests in batches from a receive
+ * buffer, check them, hand them to the unit core, and send the replies in
+ * completion order, many per system call.
+ *
+ * The connection thread reads; a request completes on whatever thread the
+ * device finished it (often the connection thread itself, with no
+ * dispatcher). Replies go on a queue: while the connection thread is busy
+ * with a batch it sends the queue once at the end; while it sleeps in
+ * recv(), a completing thread sends its own reply.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "bytes.h"
+#include "nbd_int.h"
+#include "spd/scsi.h"
+
+#define NBD_REQUEST_SIZE 28
+#define NBD_INPUT_BUFFER (256u * 1024)
+/* At most this many extents in one block status reply. */
+#define NBD_MAX_EXTENTS 1024
+/* Replies gathered into one sendmsg(). */
+#define NBD_SEND_BATCH 256
+
+/* One request from arrival to its reply on the wire. */
+struct nbd_reply {
+    struct nbd_reply *next;           /* conn->out_head queue */
+    struct nbd_conn *conn;
+    spd_request req;
+    spd_unmap_desc desc;
+    uint64_t cookie;
+    uint64_t offset;
+    uint32_t length;
+    uint16_t type;
+    uint16_t flags;
+    bool flush_after;                 /* TRIM/WRITE_ZEROES by unmap, with FUA */
+    uint32_t error;                   /* NBD error, 0 for success */
+    uint8_t hdr[32];                  /* the reply header, built at the end */
+    uint32_t hdr_len;
+    uint32_t payload_len;             /* bytes of data[] that follow it */
+    _Alignas(64) uint8_t data[];      /* READ/WRITE data, or extents */
+};
+
+/* WRITE_ZEROES without a hole writes this block over the range. */
+static uint8_t zero_block[65536];
+
+static struct nbd_reply *reply_new(struct nbd_conn *conn, const uint8_t *hdr,
+                                   size_t data_len)
+{
+    struct nbd_reply *r = malloc(sizeof *r + data_len);
+    if (!r)
+        return NULL;
+    memset(r, 0, sizeof *r);
+    r->conn = conn;
+    r->flags = get_be16(hdr + 4);
+    r->type = get_be16(hdr + 6);
+    r->cookie = get_be64(hdr + 8);
+    r->offset = get_be64(hdr + 16);
+    r->length = get_be32(hdr + 24);
+    return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sending                                                             */
+/* ------------------------------------------------------------------ */
+
+static void reply_build_header(struct nbd_reply *r)
+{
+    struct nbd_conn *conn = r->conn;
+    bool read_data = r->type == NBD_CMD_READ && !r->error;
+    bool status = r->type == NBD_CMD_BLOCK_STATUS && !r->error;
+
+    if (conn->structured && (r->type == NBD_CMD_READ || status)) {
+        /* One chunk, flagged DONE: the data is complete before we send. */
+        uint16_t type = read_data ? NBD_REPLY_TYPE_OFFSET_DATA
+                        : status ? NBD_REPLY_TYPE_BLOCK_STATUS
+                                 : NBD_REPLY_TYPE_ERROR;
+        put_be32(r->hdr, NBD_STRUCTURED_REPLY_MAGIC);
+        put_be16(r->hdr + 4, NBD_REPLY_FLAG_DONE);
+        put_be16(r->hdr + 6, type);
+        put_be64(r->hdr + 8, r->cookie);
+        if (read_data) {
+            put_be32(r->hdr + 16, 8 + r->payload_len);
+            put_be64(r->hdr + 20, r->offset);
+            r->hdr_len = 28;
+        } else if (status) {
+            put_be32(r->hdr + 16, r->payload_len);
+            r->hdr_len = 20;
+        } else {
+            put_be32(r->hdr + 16, 6);            /* error, empty message */
+            put_be32(r->hdr + 20, r->error);
+            put_be16(r->hdr + 24, 0);
+            r->hdr_len = 26;
+            r->payload_len = 0;
+        }
+        return;
+    }
+    put_be32(r->hdr, NBD_SIMPLE_REPLY_MAGIC);
+    put_be32(r->hdr + 4, r->error);
+    put_be64(r->hdr + 8, r->cookie);
+    r->hdr_len = 16;
+    if (!read_data)
+        r->payload_len = 0;
+}
+
+/* Send up to NBD_SEND_BATCH queued replies in one sendmsg() (and what a
+ * short send leaves). conn->out_lock held. */
+static void send_some(struct nbd_conn *conn)
+{
+    struct iovec iov[2 * NBD_SEND_BATCH];
+    struct nbd_reply *batch = conn->out_head;
+    int n = 0, replies = 0;
+    struct nbd_reply *r = batch;
+    for (; r && replies < NBD_SEND_BATCH; r = r->next, replies++) {
+        iov[n++] = (struct iovec){ r->hdr, r->hdr_len };
+        if (r->payload_len)
+            iov[n++] = (struct iovec){ r->data, r->payload_len };
+    }
+    conn->out_head = r;
+    if (!r)
+        conn->out_tail = NULL;
+
+    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+    while (!conn->broken && msg.msg_iovlen) {
+        ssize_t sent = sendmsg(conn->fd, &msg, MSG_NOSIGNAL);
+        if (sent < 0 && errno == EINTR)
+            continue;
+        if (sent <= 0) {
+            conn->broken = true;         /* the client is gone */
+            break;
+        }
+        while (msg.msg_iovlen && (size_t)sent >= msg.msg_iov->iov_len) {
+            sent -= (ssize_t)msg.msg_iov->iov_len;
+            msg.msg_iov++;
+            msg.msg_iovlen--;
+        }
+        if (msg.msg_iovlen) {
+            msg.msg_iov->iov_base = (uint8_t *)msg.msg_iov->iov_base + sent;
+            msg.msg_iov->iov_len -= (size_t)sent;
+        }
+    }
+    while (batch != r) {
+        struct nbd_reply *next = batch->next;
+        free(batch);
+        batch = next;
+        conn->inflight--;
+    }
+    if (!conn->inflight)
+        pthread_cond_broadcast(&conn->idle);
+}
+
+static void flush_locked(struct nbd_conn *conn)
+{
+    while (conn->out_head)
+        send_some(conn);
+}
+
+static void reply_queue(struct nbd_reply *r)
+{
+    struct nbd_conn *conn = r->conn;
+    reply_build_header(r);
+    pthread_mutex_lock(&conn->out_lock);
+    r->next = NULL;
+    if (conn->out_tail)
+        conn->out_tail->next = r;
+    else
+        conn->out_head = r;
+    conn->out_tail = r;
+    if (!conn->reader_busy)
+        flush_locked(conn);
+    pthread_mutex_unlock(&conn->out_lock);
+}
+
+static void reply_error(struct nbd_reply *r, uint32_t error)
+{
+    r->error = error;
+    reply_queue(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests                                                            */
+/* ------------------------------------------------------------------ */
+
+/* The one mapping from a unit's status to an NBD error. */
+static uint32_t nbd_error(const spd_status *st)
+{
+    if (spd_status_good(st))
+        return 0;
+    switch (st->sense_key) {
+    case SPD_KEY_DATA_PROTECT:
+        return st->asc == SPD_ASC(SPD_ASC_SPACE_ALLOCATION_FAILED) &&
+               st->ascq == SPD_ASCQ(SPD_ASC_SPACE_ALLOCATION_FAILED)
+               ? NBD_ENOSPC : NBD_EPERM;
+    case SPD_KEY_ILLEGAL_REQUEST:
+        return NBD_EINVAL;
+    case SPD_KEY_NOT_READY:
+        return NBD_ESHUTDOWN;
+    default:
+        return NBD_EIO;
+    }
+}
+
+static void request_done(spd_request *req)
+{
+    struct nbd_reply *r = req->opaque;
+    if (r->flush_after && spd_status_good(&req->status)) {
+        r->flush_after = false;
+        r->req = (spd_request){ .op = SPD_OP_FLUSH, .done = request_done,
+                                .opaque = r };
+        spd_unit_submit(r->conn->export->unit, &r->req);
+        return;
+    }
+    r->error = nbd_error(&req->status);
+    if (r->type == NBD_CMD_READ)
+        r->payload_len = r->length;
+    reply_queue(r);
+}
+
+static void submit(struct nbd_reply *r, spd_op op, void *buf)
+{
+    const spd_params *p = spd_unit_params(r->conn->export->unit);
+    r->req = (spd_request){
+        .op = op, .fua = r->flags & NBD_CMD_FLAG_FUA,
+        .lba = r->offset / p->block_length,
+        .blocks = r->length / p->block_length,
+        .buf = buf, .done = request_done, .opaque = r,
+    };
+    if (op == SPD_OP_UNMAP) {
+        r->desc = (spd_unmap_desc){ r->req.lba, (uint32_t)r->req.blocks };
+        r->req.descs = &r->desc;
+        r->req.desc_count = 1;
+        r->flush_after = r->req.fua;
+    }
+    spd_unit_submit(r->conn->export->unit, &r->req);
+}
+
+/* Flags each command may carry. */
+static uint16_t allowed_flags(uint16_t type, bool structured)
+{
+    switch (type) {
+    case NBD_CMD_READ:
+        return structured ? NBD_CMD_FLAG_DF : 0;
+    case NBD_CMD_WRITE:
+    case NBD_CMD_TRIM:
+        return NBD_CMD_FLAG_FUA;
+    case NBD_CMD_WRITE_ZEROES:
+        return NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FAST_ZERO;
+    case NBD_CMD_BLOCK_STATUS:
+        return NBD_CMD_FLAG_REQ_ONE;
+    default:
+        return 0;
+    }
+}
+
+/* Check a request's flags, alignment, range and permission: 0 or the NBD
+ * error to answer. */
+static uint32_t request_check(const struct nbd_reply *r)
+{
+    const struct nbd_conn *conn = r->conn;
+    const spd_params *p = spd_unit_params(conn->export->unit);
+    uint64_t size = p->block_count * p->block_length;
+    bool writes = r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM ||
+                  r->type == NBD_CMD_WRITE_ZEROES;
+
+    if (r->flags & ~allowed_flags(r->type, conn->structured))
+        return NBD_EINVAL;
+    if (r->type == NBD_CMD_FLUSH)
+        return r->offset || r->length ? NBD_EINVAL : 0;
+    if (!r->length || r->offset % p->block_length ||
+        r->length % p->block_length)
+        return NBD_EINVAL;
+    if (writes && p->write_protected)
+        return NBD_EPERM;
+    if (r->offset > size || r->length > size - r->offset)
+        return r->type == NBD_CMD_WRITE || r->type == NBD_CMD_WRITE_ZEROES
+               ? NBD_ENOSPC : NBD_EINVAL;
+    if (r->type == NBD_CMD_TRIM && !p->unmap_supported)
+        return NBD_EINVAL;
+    return 0;
+}
+
+static void do_write_zeroes(struct nbd_reply *r)
+{
+    const spd_params *p = spd_unit_params(r->conn->export->unit);
+    bool may_trim = !(r->flags & NBD_CMD_FLAG_NO_HOLE) &&
+                    p->unmap_supported && p->unmap_reads_zero;
+    if (may_trim) {
+        submit(r, SPD_OP_UNMAP, NULL);
+        return;
+    }
+    /* Writing zeros block by block is not the fast zeroing asked for. */
+    if (r->flags & NBD_CMD_FLAG_FAST_ZERO) {
+        reply_error(r, NBD_ENOTSUP);
+        return;
+    }
+    submit(r, SPD_OP_WRITE_SAME, zero_block);
+}
+
+/* base:allocation extents of the request's range, straight from the
+ * device; answered at once. */
+static void do_block_status(struct nbd_reply *r)
+{
+    spd_unit *unit = r->conn->export->unit;
+    const spd_params *p = spd_unit_params(unit);
+    uint32_t bl = p->block_length, ctx_id = NBD_META_BASE_ALLOCATION_ID;
+    uint64_t lba = r->offset / bl;
+    uint32_t left = r->length / bl, n = 0, max = NBD_MAX_EXTENTS;
+    uint32_t prev_flags = UINT32_MAX;
+
+    if (!r->conn->base_allocation) {
+        reply_error(r, NBD_EINVAL);
+        return;
+    }
+    if (r->flags & NBD_CMD_FLAG_REQ_ONE)
+        max = 1;
+    put_be32(r->data, ctx_id);
+    while (left) {
+        bool mapped;
+        int64_t run = spd_unit_extent(unit, lba, left, &mapped);
+        if (run < 0) {
+            reply_error(r, NBD_EIO);
+            return;
+        }
+        uint32_t flags = mapped ? 0 : NBD_STATE_HOLE |
+                         (p->unmap_reads_zero ? NBD_STATE_ZERO : 0);
+        uint8_t *e = r->data + 4 + 8 * (n ? n - 1 : 0);
+        if (n && flags == prev_flags) {
+            put_be32(e, get_be32(e) + (uint32_t)run * bl);   /* merge */
+        } else if (n == max) {
+            break;
+        } else {
+            e = r->data + 4 + 8 * n++;
+            put_be32(e, (uint32_t)run * bl);
+            put_be32(e + 4, flags);
+            prev_flags = flags;
+        }
+        lba += (uint64_t)run;
+        left -= (uint32_t)run;
+    }
+    r->payload_len = 4 + 8 * n;
+    reply_queue(r);
+}
+
+static void request_start(struct nbd_reply *r)
+{
+    uint32_t error = request_check(r);
+    if (error) {
+        reply_error(r, error);
+        return;
+    }
+    switch (r->type) {
+    case NBD_CMD_READ:
+        submit(r, SPD_OP_READ, r->data);
+        break;
+    case NBD_CMD_WRITE:
+        submit(r, SPD_OP_WRITE, r->data);
+        break;
+    case NBD_CMD_FLUSH:
+        r->req = (spd_request){ .op = SPD_OP_FLUSH, .done = request_done,
+                                .opaque = r };
+        spd_unit_submit(r->conn->export->unit, &r->req);
+        break;
+    case NBD_CMD_TRIM:
+        submit(r, SPD_OP_UNMAP, NULL);
+        break;
+    case NBD_CMD_WRITE_ZEROES:
+        do_write_zeroes(r);
+        break;
+    case NBD_CMD_BLOCK_STATUS:
+        do_block_status(r);
+        break;
+    default:
+        reply_error(r, NBD_EINVAL);
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Receiving                                                           */
+/* ------------------------------------------------------------------ */
+
+enum parse_result { PARSED, NEED_MORE, CLOSE };
+
+/* The space a request needs behind its reply header. */
+static size_t request_data_len(const uint8_t *hdr)
+{
+    uint16_t type = get_be16(hdr + 6);
+    uint32_t length = get_be32(hdr + 24);
+    if (type == NBD_CMD_READ || type == NBD_CMD_WRITE)
+        return length <= NBD_MAX_PAYLOAD ? length : 0;
+    if (type == NBD_CMD_BLOCK_STATUS)
+        return 4 + 8 * NBD_MAX_EXTENTS;
+    return 0;
+}
+
+/* Take a WRITE's payload: what the buffer holds, then the rest from the
+ * socket straight into the request. */
+static int take_payload(struct nbd_conn *conn, struct nbd_reply *r)
+{
+    size_t have = conn->in_end - conn->in_start;
+    size_t take = have < r->length ? have : r->length;
+    memcpy(r->data, conn->in + conn->in_start, take);
+    conn->in_start += take;
+    if (take < r->length)
+        return nbd_read_full(conn->fd, r->data + take, r->length - take);
+    return 0;
+}
+
+static enum parse_result parse_one(struct nbd_conn *conn)
+{
+    if (conn->in_end - conn->in_start < NBD_REQUEST_SIZE)
+        return NEED_MORE;
+    const uint8_t *hdr = conn->in + conn->in_start;
+    if (get_be32(hdr) != NBD_REQUEST_MAGIC)
+        return CLOSE;                    /* lost framing: nothing to trust */
+    uint16_t type = get_be16(hdr + 6);
+    if (type == NBD_CMD_DISC)
+        return CLOSE;
+    uint32_t length = get_be32(hdr + 24);
+    if (type == NBD_CMD_WRITE && length > NBD_MAX_PAYLOAD)
+        return CLOSE;        /* the protocol's denial-of-service threshold */
+
+    struct nbd_reply *r = reply_new(conn, hdr,
+                                    request_data_len(hdr));
+    if (!r)
+        return CLOSE;
+    conn->in_start += NBD_REQUEST_SIZE;
+    if (type == NBD_CMD_WRITE && take_payload(conn, r) < 0) {
+        free(r);                         /* the client left mid-write */
+        return CLOSE;
+    }
+    pthread_mutex_lock(&conn->out_lock);
+    conn->inflight++;
+    pthread_mutex_unlock(&conn->out_lock);
+    if (type == NBD_CMD_READ && length > NBD_MAX_PAYLOAD)
+        reply_error(r, r->flags & NBD_CMD_FLAG_DF ? NBD_EOVERFLOW : NBD_EINVAL);
+    else
+        request_start(r);
+    return PARSED;
+}
+
+/* Make room for the next recv(): drop what was parsed. */
+static void compact_input(struct nbd_conn *conn)
+{
+    size_t left = conn->in_end - conn->in_start;
+    if (conn->in_start)
+        memmove(conn->in, conn->in + conn->in_start, left);
+    conn->in_start = 0;
+    conn->in_end = left;
+}
+
+static void set_reader_busy(struct nbd_conn *conn, bool busy)
+{
+    pthread_mutex_lock(&conn->out_lock);
+    if (!busy)
+        flush_locked(conn);
+    conn->reader_busy = busy;
+    pthread_mutex_unlock(&conn->out_lock);
+}
+
+void nbd_transmission(struct nbd_conn *conn)
+{
+    conn->in_cap = NBD_INPUT_BUFFER;
+    conn->in = malloc(conn->in_cap);
+    conn->reader_busy = true;
+    enum parse_result result = conn->in ? NEED_MORE : CLOSE;
+
+    while (result != CLOSE) {
+        while ((result = parse_one(conn)) == PARSED)
+            ;
+        if (result == CLOSE)
+            break;
+        compact_input(conn);
+        set_reader_busy(conn, false);    /* send the batch's replies */
+        ssize_t n;
+        do
+            n = recv(conn->fd, conn->in + conn->in_end,
+                     conn->in_cap - conn->in_end, 0);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0)
+            break;
+        conn->in_end += (size_t)n;
+        set_reader_busy(conn, true);
+    }
+
+    /* Answer everything in flight before the connection closes. */
+    pthread_mutex_lock(&conn->out_lock);
+    conn->reader_busy = false;
+    flush_locked(conn);
+    while (conn->inflight)
+        pthread_cond_wait(&conn->idle, &conn->out_lock);
+    pthread_mutex_unlock(&conn->out_lock);
+}
