@@ -606,3 +606,19 @@ int spd_unit_scsi_run(spd_unit *unit, spd_scsi_cmd *cmd)
     waiter_wait(&w);
     return cmd->scsi_status;
 }
+
+int64_t spd_unit_extent(spd_unit *unit, uint64_t lba, uint32_t blocks,
+                        bool *mapped)
+{
+    if (!blocks || !range_ok(unit, lba, blocks))
+        return -EINVAL;
+    if (!unit->ops.extent) {
+        *mapped = true;
+        return blocks;
+    }
+    int64_t run = unit->ops.extent(unit->ctx, lba, blocks, mapped);
+    /* Keep a device's mistake from making a transport loop or overrun. */
+    if (run > blocks)
+        run = blocks;
+    return run == 0 ? -EIO : run;
+}

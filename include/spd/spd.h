@@ -186,6 +186,12 @@ typedef struct spd_ops {
      * unmap_reads_zero they must read back as zeros afterwards. */
     int (*unmap)(void *ctx, spd_io *io, const spd_unmap_desc *descs,
                  uint32_t count);
+    /* Optional. Allocation status, for NBD block status: set *mapped to
+     * whether block lba holds data (false: it is unmapped, a hole) and
+     * return how many blocks from lba, 1 to blocks, share that state; or
+     * -errno. Called directly on the transport's thread, in parallel with
+     * any other callback. Missing: every block is mapped. */
+    int64_t (*extent)(void *ctx, uint64_t lba, uint32_t blocks, bool *mapped);
 } spd_ops;
 
 #define SPD_OPS_INIT .size = sizeof(spd_ops)
@@ -279,8 +285,15 @@ struct spd_request {
  * then. */
 void spd_unit_submit(spd_unit *unit, spd_request *req);
 
-/* Submit and wait: returns the request's status (also in req->status). */
+/* Submit and wait: returns the request's status (also in req->status).
+ * It uses req->done and req->opaque itself. */
 spd_status spd_unit_run(spd_unit *unit, spd_request *req);
+
+/* Allocation status from lba (see spd_ops.extent): how many blocks, 1 to
+ * blocks, share *mapped; or -EINVAL when the range is outside the unit or
+ * blocks is 0, or the device's -errno. */
+int64_t spd_unit_extent(spd_unit *unit, uint64_t lba, uint32_t blocks,
+                        bool *mapped);
 
 /* ------------------------------------------------------------------ */
 /* SCSI commands: the unit as a SCSI block device (see spd/scsi.h).    */
@@ -319,7 +332,8 @@ struct spd_scsi_cmd {
  * returns). */
 void spd_unit_scsi(spd_unit *unit, spd_scsi_cmd *cmd);
 
-/* Execute and wait; returns cmd->scsi_status. */
+/* Execute and wait; returns cmd->scsi_status. It uses cmd->done and
+ * cmd->opaque itself. */
 int spd_unit_scsi_run(spd_unit *unit, spd_scsi_cmd *cmd);
 
 /* What a CDB expects to transfer, before any data moves (what iSCSI needs
