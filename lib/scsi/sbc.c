@@ -1,0 +1,322 @@
+/*
+ * sbc.c - the block commands (SBC-3): READ and WRITE in their four sizes,
+ * VERIFY, WRITE SAME, SYNCHRONIZE CACHE, UNMAP, READ CAPACITY. Each turns
+ * into at most one block request (struct spd_request) for the unit core;
+ * the preamble (opcodes.c) has checked the CDB, write protection and the
+ * LBA range first.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "scsi/scsi_int.h"
+
+static enum scsi_action no_memory(struct scsi_task *task)
+{
+    scsi_sense_set(&task->status, SPD_KEY_HARDWARE_ERROR,
+                   SPD_ASC_INTERNAL_TARGET_FAILURE);
+    return SCSI_DONE;
+}
+
+/* SBC-3 "Protection information model": without protection information
+ * (PROTECT 0 in INQUIRY)
+ * RDPROTECT, WRPROTECT and VRPROTECT must be zero. */
+static bool protect_zero(const struct scsi_args *a, spd_status *st)
+{
+    if (a->cdb[1] & 0xe0) {
+        scsi_invalid_field(st, true, 1, 7);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* READ and WRITE (6), (10), (12), (16) (SBC-3)                         */
+/* ------------------------------------------------------------------ */
+
+bool sbc_rw_check(const struct scsi_lu *lu, struct scsi_args *a,
+                  spd_status *st)
+{
+    (void)lu;
+    if (a->row->cdb_len == 6) {
+        /* SBC-3 READ(6)/WRITE(6): TRANSFER LENGTH 0 means 256 blocks.
+         * No FUA, no protection field. */
+        if (a->blocks == 0)
+            a->blocks = 256;
+        return true;
+    }
+    if (!protect_zero(a, st))
+        return false;
+    a->fua = a->cdb[1] & 0x08;      /* DPO (0x10) is a hint: ignored */
+    return true;
+}
+
+enum scsi_action sbc_rw(struct scsi_lu *lu, struct scsi_task *task,
+                        const struct scsi_args *a)
+{
+    (void)lu;
+    bool write = a->row->dir == SPD_DIR_OUT;
+    void *buf = task->data;
+
+    if (a->blocks == 0)     /* SBC-3: a zero length is not an error */
+        return SCSI_DONE;
+    if (task->data_len < a->length) {
+        if (write) {
+            /* Less data than the CDB says: the transfer length is wrong. */
+            scsi_invalid_field(&task->status, true, a->row->count.off, -1);
+            return SCSI_DONE;
+        }
+        /* Read it all, hand back what fits (scsi_io_done). */
+        if (!(buf = task->owned = malloc(a->length)))
+            return no_memory(task);
+    }
+    task->io = (spd_request){
+        .op = write ? SPD_OP_WRITE : SPD_OP_READ,
+        .fua = a->fua, .lba = a->lba, .blocks = a->blocks, .buf = buf,
+    };
+    return SCSI_IO;
+}
+
+void scsi_io_done(const struct scsi_lu *lu, struct scsi_task *task)
+{
+    task->status = task->io.status;
+    if (task->io.op != SPD_OP_READ || !spd_status_good(&task->status))
+        return;
+    uint64_t bytes = task->io.blocks * lu->params->block_length;
+    uint32_t n = bytes < task->data_len ? (uint32_t)bytes : task->data_len;
+    if (task->io.buf != task->data && n)
+        memcpy(task->data, task->io.buf, n);
+    task->data_in_len = n;
+}
+
+void scsi_task_fini(struct scsi_task *task)
+{
+    free(task->owned);
+    task->owned = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* VERIFY and SYNCHRONIZE CACHE (SBC-3)                                 */
+/* ------------------------------------------------------------------ */
+
+/* BYTCHK 0 only: the medium is checked by the range check alone. */
+bool sbc_verify_check(const struct scsi_lu *lu, struct scsi_args *a,
+                      spd_status *st)
+{
+    (void)lu;
+    if (!protect_zero(a, st))
+        return false;
+    if (a->cdb[1] & 0x06) {         /* BYTCHK: no comparing of data */
+        scsi_invalid_field(st, true, 1, 2);
+        return false;
+    }
+    return true;
+}
+
+/* NUMBER OF LOGICAL BLOCKS 0 means to the end of the medium, as it does
+ * for the device's flush; IMMED is accepted and the flush still waited
+ * for. */
+enum scsi_action sbc_sync_cache(struct scsi_lu *lu, struct scsi_task *task,
+                                const struct scsi_args *a)
+{
+    (void)lu;
+    task->io = (spd_request){
+        .op = SPD_OP_FLUSH, .lba = a->lba, .blocks = a->blocks,
+    };
+    return SCSI_IO;
+}
+
+/* ------------------------------------------------------------------ */
+/* WRITE SAME (10), (16) (SBC-3)                                        */
+/* ------------------------------------------------------------------ */
+
+bool sbc_write_same_check(const struct scsi_lu *lu, struct scsi_args *a,
+                          spd_status *st)
+{
+    const spd_params *p = lu->params;
+    if (!protect_zero(a, st))
+        return false;
+    a->unmap = a->cdb[1] & 0x08;
+    a->ndob = a->row->cdb_len == 16 && (a->cdb[1] & 0x01);
+    if (a->unmap && !p->unmap_supported) {      /* LBPWS 0 */
+        scsi_invalid_field(st, true, 1, 3);
+        return false;
+    }
+    /* WSNZ is 0: zero blocks means to the end of the medium. */
+    if (a->blocks == 0 && a->lba < p->block_count)
+        a->blocks = p->block_count - a->lba;
+    if (a->blocks > SCSI_MAX_WRITE_SAME_BLOCKS) {
+        scsi_invalid_field(st, true, a->row->count.off, -1);
+        return false;
+    }
+    return true;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* With UNMAP set, SBC-3 (WRITE SAME, and "Unmapping LBAs") lets the
+ * device server unmap instead of
+ * writing when the blocks then read back as the data would have: only when
+ * unmapped blocks read zero and the block is zeros. */
+enum scsi_action sbc_write_same(struct scsi_lu *lu, struct scsi_task *task,
+                                const struct scsi_args *a)
+{
+    size_t bl = lu->params->block_length;
+    void *block = task->data;
+
+    if (!a->ndob && task->data_len < bl) {
+        scsi_invalid_field(&task->status, true, a->row->count.off, -1);
+        return SCSI_DONE;
+    }
+    bool zero = a->ndob || all_zero(block, bl);
+    if (a->unmap && lu->params->unmap_reads_zero && zero) {
+        spd_unmap_desc *desc = malloc(sizeof *desc);
+        if (!(task->owned = desc))
+            return no_memory(task);
+        *desc = (spd_unmap_desc){ .lba = a->lba,
+                                  .blocks = (uint32_t)a->blocks };
+        task->io = (spd_request){ .op = SPD_OP_UNMAP, .descs = desc,
+                                  .desc_count = 1 };
+        return SCSI_IO;
+    }
+    if (a->ndob && !(block = task->owned = calloc(1, bl)))
+        return no_memory(task);
+    task->io = (spd_request){
+        .op = SPD_OP_WRITE_SAME, .lba = a->lba, .blocks = a->blocks,
+        .buf = block,
+    };
+    return SCSI_IO;
+}
+
+/* ------------------------------------------------------------------ */
+/* UNMAP (SBC-3)                                                        */
+/* ------------------------------------------------------------------ */
+
+#define UNMAP_HEADER_LEN 8
+#define UNMAP_DESC_LEN   16
+
+static bool list_error(spd_status *st, uint16_t asc)
+{
+    scsi_illegal(st, asc);
+    return false;
+}
+
+/* The header (SBC-3 UNMAP parameter list): UNMAP DATA LENGTH counts the
+ * bytes after itself, UNMAP BLOCK DESCRIPTOR DATA LENGTH those after the
+ * header; both must lie within what was sent and agree. Sets *count. */
+static bool unmap_header(const uint8_t *p, size_t len, uint32_t *count,
+                         spd_status *st)
+{
+    if (len < UNMAP_HEADER_LEN)
+        return list_error(st, SPD_ASC_PARAMETER_LIST_LENGTH_ERROR);
+    size_t data_len = get_be16(p), desc_len = get_be16(p + 2);
+    if (data_len + 2 > len || desc_len + UNMAP_HEADER_LEN > len)
+        return list_error(st, SPD_ASC_PARAMETER_LIST_LENGTH_ERROR);
+    if (desc_len + UNMAP_HEADER_LEN - 2 > data_len) {
+        scsi_invalid_field(st, false, 2, -1);
+        return false;
+    }
+    /* An incomplete last descriptor is ignored. */
+    *count = (uint32_t)(desc_len / UNMAP_DESC_LEN);
+    if (*count > SCSI_MAX_UNMAP_DESCS) {
+        scsi_invalid_field(st, false, 2, -1);
+        return false;
+    }
+    return true;
+}
+
+/* The descriptors: all in range, within the LBA count limit; those of zero
+ * blocks dropped. Fills descs, sets *used. */
+static bool unmap_descriptors(const struct scsi_lu *lu, const uint8_t *p,
+                              uint32_t count, spd_unmap_desc *descs,
+                              uint32_t *used, spd_status *st)
+{
+    uint64_t capacity = lu->params->block_count, total = 0;
+    *used = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *d = p + UNMAP_HEADER_LEN + (size_t)i * UNMAP_DESC_LEN;
+        uint64_t lba = get_be64(d);
+        uint32_t blocks = get_be32(d + 8);
+        if (blocks == 0)
+            continue;
+        if (lba >= capacity || blocks > capacity - lba)
+            return list_error(st, SPD_ASC_LBA_OUT_OF_RANGE);
+        total += blocks;
+        descs[(*used)++] = (spd_unmap_desc){ .lba = lba, .blocks = blocks };
+    }
+    if (total > SCSI_MAX_UNMAP_LBAS) {
+        scsi_invalid_field(st, false, UNMAP_HEADER_LEN + 8, -1);
+        return false;
+    }
+    return true;
+}
+
+enum scsi_action sbc_unmap(struct scsi_lu *lu, struct scsi_task *task,
+                           const struct scsi_args *a)
+{
+    size_t len = a->count < task->data_len ? a->count : task->data_len;
+    uint32_t count, used;
+
+    if (a->count == 0)      /* SBC-3: not an error */
+        return SCSI_DONE;
+    if (!unmap_header(task->data, len, &count, &task->status) || !count)
+        return SCSI_DONE;
+    spd_unmap_desc *descs = malloc(count * sizeof *descs);
+    if (!(task->owned = descs))
+        return no_memory(task);
+    if (!unmap_descriptors(lu, task->data, count, descs, &used,
+                           &task->status) || !used)
+        return SCSI_DONE;
+    task->io = (spd_request){ .op = SPD_OP_UNMAP, .descs = descs,
+                              .desc_count = used };
+    return SCSI_IO;
+}
+
+/* ------------------------------------------------------------------ */
+/* READ CAPACITY (10), (16) (SBC-3)                                     */
+/* ------------------------------------------------------------------ */
+
+/* PMI 0 (the only meaningful case: no delays anywhere) needs LBA 0. */
+bool sbc_read_capacity_check(const struct scsi_lu *lu, struct scsi_args *a,
+                             spd_status *st)
+{
+    (void)lu;
+    bool pmi = a->cdb[a->row->cdb_len - 2] & 0x01;
+    if (!pmi && a->lba != 0) {
+        scsi_invalid_field(st, true, a->row->lba.off, -1);
+        return false;
+    }
+    return true;
+}
+
+enum scsi_action sbc_read_capacity10(struct scsi_lu *lu,
+                                     struct scsi_task *task,
+                                     const struct scsi_args *a)
+{
+    (void)a;
+    uint64_t last = lu->params->block_count - 1;
+    uint8_t buf[8];
+    /* FFFFFFFFh: use READ CAPACITY(16). */
+    put_be32(buf, last > 0xfffffffe ? 0xffffffff : (uint32_t)last);
+    put_be32(buf + 4, lu->params->block_length);
+    return scsi_reply(task, buf, sizeof buf, sizeof buf);
+}
+
+enum scsi_action sbc_read_capacity16(struct scsi_lu *lu,
+                                     struct scsi_task *task,
+                                     const struct scsi_args *a)
+{
+    const spd_params *p = lu->params;
+    uint8_t buf[32] = { 0 };
+    put_be64(buf, p->block_count - 1);
+    put_be32(buf + 8, p->block_length);
+    /* No protection; one logical block per physical block, aligned at 0. */
+    buf[14] = (uint8_t)((p->unmap_supported ? 0x80 : 0) |      /* LBPME */
+                        (p->unmap_reads_zero ? 0x40 : 0));     /* LBPRZ */
+    return scsi_reply(task, buf, sizeof buf, a->count);
+}

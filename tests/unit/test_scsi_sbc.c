@@ -1,0 +1,1109 @@
+/*
+ * test_scsi_sbc.c - the SCSI engine's block commands, called directly (no
+ * unit core): READ/WRITE in all four sizes at the edges of the medium,
+ * transfer lengths, FUA, bounce buffers, write protection, VERIFY,
+ * SYNCHRONIZE CACHE, WRITE SAME and its unmap decision, UNMAP parameter
+ * lists, READ CAPACITY; then a few commands end to end through a memunit.
+ */
+#include "harness.h"
+#include "memunit.h"
+
+#include "bytes.h"
+#include "scsi/engine.h"
+#include "spd/scsi.h"
+
+/* ------------------------------------------------------------------ */
+/* Fixture                                                              */
+/* ------------------------------------------------------------------ */
+
+enum { FX_WP = 1, FX_UNMAP = 2, FX_LBPRZ = 4 };
+
+struct fx {
+    spd_params p;
+    struct scsi_lu lu;
+    struct scsi_task t;
+    uint8_t data[1024 * 1024 + 4096];
+};
+
+static void fx_init(struct fx *f, uint32_t bl, uint64_t blocks, unsigned flags)
+{
+    scsi_task_fini(&f->t);
+    memset(f, 0, sizeof *f);
+    for (int i = 0; i < 16; i++)
+        f->p.uuid[i] = (uint8_t)(i + 1);
+    f->p.block_length = bl;
+    f->p.block_count = blocks;
+    f->p.write_protected = flags & FX_WP;
+    f->p.unmap_supported = flags & (FX_UNMAP | FX_LBPRZ);
+    f->p.unmap_reads_zero = flags & FX_LBPRZ;
+    f->p.max_transfer_length = SPD_DEFAULT_MAX_TRANSFER;
+    f->lu.params = &f->p;
+    f->lu.max_transfer_blocks = SPD_DEFAULT_MAX_TRANSFER / bl;
+}
+
+static struct fx *fx_new(uint32_t bl, uint64_t blocks, unsigned flags)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    fx_init(f, bl, blocks, flags);
+    return f;
+}
+
+static void fx_free(struct fx *f)
+{
+    scsi_task_fini(&f->t);
+    free(f);
+}
+
+static enum scsi_action fx_run(struct fx *f, const uint8_t *cdb, uint8_t len,
+                               uint32_t data_len)
+{
+    scsi_task_fini(&f->t);
+    memset(&f->t, 0, sizeof f->t);
+    f->t.cdb = cdb;
+    f->t.cdb_len = len;
+    f->t.data = f->data;
+    f->t.data_len = data_len;
+    return scsi_execute(&f->lu, &f->t);
+}
+
+/* Complete the task's block request as a device would: good, and for a
+ * READ the buffer filled with the byte pattern. */
+static void fx_complete(struct fx *f, uint8_t pattern)
+{
+    if (f->t.io.op == SPD_OP_READ)
+        memset(f->t.io.buf, pattern,
+               (size_t)f->t.io.blocks * f->p.block_length);
+    f->t.io.status = (spd_status){ 0 };
+    scsi_io_done(&f->lu, &f->t);
+}
+
+static int fx_plan(struct fx *f, const uint8_t *cdb, uint8_t len,
+                   spd_data_dir *dir, uint32_t *bytes, spd_status *st)
+{
+    return scsi_plan(&f->lu, cdb, len, dir, bytes, st);
+}
+
+/* ------------------------------------------------------------------ */
+/* Status checks that say what they saw                                 */
+/* ------------------------------------------------------------------ */
+
+static void expect_sense_at(const spd_status *st, uint8_t key, uint16_t asc,
+                            int line)
+{
+    bool ok = st->scsi_status == SPD_STATUS_CHECK_CONDITION &&
+              st->sense_key == key && st->asc == SPD_ASC(asc) &&
+              st->ascq == SPD_ASCQ(asc);
+    if (!ok)
+        fprintf(stderr, "  want key %x asc %04x, got status %02x key %x "
+                "asc %02x%02x\n", key, asc, st->scsi_status, st->sense_key,
+                st->asc, st->ascq);
+    harness_check(ok, "sense", __FILE__, line);
+}
+
+static void expect_good_at(const spd_status *st, int line)
+{
+    if (st->scsi_status)
+        fprintf(stderr, "  want GOOD, got status %02x key %x asc %02x%02x\n",
+                st->scsi_status, st->sense_key, st->asc, st->ascq);
+    harness_check(st->scsi_status == SPD_STATUS_GOOD, "good", __FILE__, line);
+}
+
+static void expect_field_at(const spd_status *st, bool in_cdb, uint16_t byte,
+                            int bit, int line)
+{
+    expect_sense_at(st, SPD_KEY_ILLEGAL_REQUEST,
+                    in_cdb ? SPD_ASC_INVALID_FIELD_IN_CDB
+                           : SPD_ASC_INVALID_FIELD_IN_PARAMETER_LIST, line);
+    uint8_t want0 = (uint8_t)(0x80 | (in_cdb ? 0x40 : 0) |
+                              (bit >= 0 ? 0x08 | bit : 0));
+    bool ok = st->sks[0] == want0 && get_be16(st->sks + 1) == byte;
+    if (!ok)
+        fprintf(stderr, "  want field pointer %02x byte %u, got %02x byte "
+                "%u\n", want0, byte, st->sks[0], get_be16(st->sks + 1));
+    harness_check(ok, "field pointer", __FILE__, line);
+}
+
+#define EXPECT_SENSE(st, key, asc) expect_sense_at(&(st), key, asc, __LINE__)
+#define EXPECT_GOOD(st) expect_good_at(&(st), __LINE__)
+#define EXPECT_FIELD(st, in_cdb, byte, bit) \
+    expect_field_at(&(st), in_cdb, byte, bit, __LINE__)
+#define EXPECT_OUT_OF_RANGE(st) \
+    EXPECT_SENSE(st, SPD_KEY_ILLEGAL_REQUEST, SPD_ASC_LBA_OUT_OF_RANGE)
+
+/* ------------------------------------------------------------------ */
+/* READ and WRITE in four sizes                                         */
+/* ------------------------------------------------------------------ */
+
+struct rw_size {
+    const char *name;
+    uint8_t read, write, len;
+    uint64_t max_lba;           /* largest LBA the CDB can hold */
+    uint32_t max_blocks;        /* largest transfer length */
+    uint8_t count_off;          /* where the transfer length sits */
+};
+
+static const struct rw_size rw_sizes[] = {
+    { "6", SPD_SCSI_READ_6, SPD_SCSI_WRITE_6, 6, 0x1fffff, 256, 4 },
+    { "10", SPD_SCSI_READ_10, SPD_SCSI_WRITE_10, 10, 0xffffffff, 0xffff, 7 },
+    { "12", SPD_SCSI_READ_12, SPD_SCSI_WRITE_12, 12, 0xffffffff, 0xffffffff,
+      6 },
+    { "16", SPD_SCSI_READ_16, SPD_SCSI_WRITE_16, 16, UINT64_MAX, 0xffffffff,
+      10 },
+};
+
+/* Build a READ/WRITE CDB of the given size; returns its length. */
+static uint8_t rw_cdb(uint8_t *cdb, const struct rw_size *s, bool write,
+                      uint64_t lba, uint32_t blocks)
+{
+    memset(cdb, 0, 16);
+    cdb[0] = write ? s->write : s->read;
+    switch (s->len) {
+    case 6:
+        put_be24(cdb + 1, (uint32_t)lba & 0x1fffff);
+        cdb[4] = (uint8_t)blocks;           /* 256 -> 0 */
+        break;
+    case 10:
+        put_be32(cdb + 2, (uint32_t)lba);
+        put_be16(cdb + 7, (uint16_t)blocks);
+        break;
+    case 12:
+        put_be32(cdb + 2, (uint32_t)lba);
+        put_be32(cdb + 6, blocks);
+        break;
+    case 16:
+        put_be64(cdb + 2, lba);
+        put_be32(cdb + 10, blocks);
+        break;
+    }
+    return s->len;
+}
+
+/* A READ or WRITE that must become the block request (lba, blocks). */
+static void expect_rw_io(struct fx *f, const struct rw_size *s, bool write,
+                         uint64_t lba, uint32_t blocks, int line)
+{
+    uint8_t cdb[16];
+    uint8_t len = rw_cdb(cdb, s, write, lba, blocks);
+    uint64_t bytes = (uint64_t)blocks * f->p.block_length;
+    uint32_t data_len = write ? (uint32_t)bytes : 0;
+    enum scsi_action act = fx_run(f, cdb, len, data_len);
+    expect_good_at(&f->t.status, line);
+    bool ok = act == SCSI_IO && f->t.io.lba == lba &&
+              f->t.io.blocks == blocks &&
+              f->t.io.op == (write ? SPD_OP_WRITE : SPD_OP_READ);
+    if (!ok)
+        fprintf(stderr, "  %s(%s) lba %" PRIu64 " blocks %u: action %d "
+                "io lba %" PRIu64 " blocks %" PRIu64 "\n",
+                write ? "WRITE" : "READ", s->name, lba, blocks, act,
+                f->t.io.lba, f->t.io.blocks);
+    harness_check(ok, "rw io", __FILE__, line);
+    spd_data_dir dir;
+    uint32_t plan_len;
+    spd_status st;
+    harness_check(fx_plan(f, cdb, len, &dir, &plan_len, &st) == 0 &&
+                  plan_len == bytes &&
+                  dir == (write ? SPD_DIR_OUT : SPD_DIR_IN),
+                  "rw plan", __FILE__, line);
+}
+
+/* A READ or WRITE that must fail with LBA OUT OF RANGE, in plan too. */
+static void expect_rw_range(struct fx *f, const struct rw_size *s, bool write,
+                            uint64_t lba, uint32_t blocks, int line)
+{
+    uint8_t cdb[16];
+    uint8_t len = rw_cdb(cdb, s, write, lba, blocks);
+    EXPECT_EQ(fx_run(f, cdb, len, sizeof f->data), SCSI_DONE);
+    expect_sense_at(&f->t.status, SPD_KEY_ILLEGAL_REQUEST,
+                    SPD_ASC_LBA_OUT_OF_RANGE, line);
+    spd_data_dir dir;
+    uint32_t plan_len;
+    spd_status st;
+    harness_check(fx_plan(f, cdb, len, &dir, &plan_len, &st) == SPD_CHECK,
+                  "plan fails", __FILE__, line);
+    expect_sense_at(&st, SPD_KEY_ILLEGAL_REQUEST, SPD_ASC_LBA_OUT_OF_RANGE,
+                    line);
+}
+
+static void rw_ranges(uint32_t bl)
+{
+    const uint64_t count = 1000;
+    struct fx *f = fx_new(bl, count, 0);
+    for (size_t i = 0; i < 4; i++) {
+        const struct rw_size *s = &rw_sizes[i];
+        for (int w = 0; w < 2; w++) {
+            expect_rw_io(f, s, w, 0, 1, __LINE__);             /* first */
+            expect_rw_io(f, s, w, count - 1, 1, __LINE__);     /* last */
+            expect_rw_io(f, s, w, count - 8, 8, __LINE__);     /* to the end */
+            expect_rw_range(f, s, w, count, 1, __LINE__);      /* one past */
+            expect_rw_range(f, s, w, count - 1, 2, __LINE__);  /* straddles */
+            expect_rw_range(f, s, w, s->max_lba, 1, __LINE__); /* huge */
+            if (s->len != 6) {
+                /* Zero blocks: good with no request inside, out of range
+                 * past the end. */
+                uint8_t cdb[16];
+                uint8_t len = rw_cdb(cdb, s, w, count - 1, 0);
+                EXPECT_EQ(fx_run(f, cdb, len, 0), SCSI_DONE);
+                EXPECT_GOOD(f->t.status);
+                EXPECT_EQ(f->t.data_in_len, 0);
+                expect_rw_range(f, s, w, count, 0, __LINE__);
+                expect_rw_range(f, s, w, s->max_lba, 0, __LINE__);
+            }
+        }
+    }
+    /* READ(16): 2^63, and a range that would wrap 64 bits. */
+    expect_rw_range(f, &rw_sizes[3], false, 1ull << 63, 1, __LINE__);
+    expect_rw_range(f, &rw_sizes[3], true, UINT64_MAX, 2, __LINE__);
+    expect_rw_range(f, &rw_sizes[3], false, 2, 0xffff, __LINE__);
+    fx_free(f);
+}
+
+static void test_rw_ranges_512(void) { rw_ranges(512); }
+static void test_rw_ranges_4096(void) { rw_ranges(4096); }
+
+/* Past 2^32 blocks: no 32-bit wrap in the range check. */
+static void test_rw_ranges_large_unit(void)
+{
+    struct fx *f = fx_new(512, (1ull << 32) + 10, 0);
+    const struct rw_size *r16 = &rw_sizes[3], *r10 = &rw_sizes[1];
+    expect_rw_io(f, r16, false, 0xffffffff, 2, __LINE__);   /* across 2^32 */
+    expect_rw_io(f, r10, false, 0xffffffff, 11, __LINE__);  /* to the end */
+    expect_rw_range(f, r10, false, 0xffffffff, 12, __LINE__);
+    expect_rw_io(f, r16, true, (1ull << 32) + 9, 1, __LINE__);
+    expect_rw_range(f, r16, true, (1ull << 32) + 10, 1, __LINE__);
+    fx_free(f);
+
+    /* Exactly 2^32 blocks: 0xFFFFFFFF is the last LBA. */
+    f = fx_new(4096, 1ull << 32, 0);
+    expect_rw_io(f, r10, false, 0xffffffff, 1, __LINE__);
+    expect_rw_range(f, r10, false, 0xffffffff, 2, __LINE__);
+    expect_rw_range(f, &rw_sizes[2], true, 0xfffffff0, 0x20, __LINE__);
+    fx_free(f);
+}
+
+static void test_read6_zero_is_256(void)
+{
+    struct fx *f = fx_new(512, 1000, 0);
+    uint8_t cdb[6] = { SPD_SCSI_READ_6, 0, 0, 10, 0, 0 };
+    EXPECT_EQ(fx_run(f, cdb, 6, sizeof f->data), SCSI_IO);
+    EXPECT_EQ(f->t.io.blocks, 256);
+    EXPECT_EQ(f->t.io.lba, 10);
+    EXPECT(f->t.io.buf == f->data);
+    EXPECT_EQ(f->t.io.op, SPD_OP_READ);
+    spd_data_dir dir;
+    uint32_t len;
+    spd_status st;
+    EXPECT_EQ(fx_plan(f, cdb, 6, &dir, &len, &st), 0);
+    EXPECT_EQ(len, 256 * 512);
+    /* 256 blocks from 745 reach past 1000. */
+    cdb[2] = 0x02;
+    cdb[3] = 0xe9;
+    fx_run(f, cdb, 6, sizeof f->data);
+    EXPECT_OUT_OF_RANGE(f->t.status);
+    cdb[3] = 0xe8;                      /* from 744: the last 256 */
+    EXPECT_EQ(fx_run(f, cdb, 6, sizeof f->data), SCSI_IO);
+    /* WRITE(6) too; its 21-bit LBA uses byte 1's low bits. */
+    uint8_t w6[6] = { SPD_SCSI_WRITE_6, 0x01, 0, 0, 0, 0 };
+    fx_run(f, w6, 6, sizeof f->data);
+    EXPECT_OUT_OF_RANGE(f->t.status);
+    w6[1] = 0;
+    EXPECT_EQ(fx_run(f, w6, 6, sizeof f->data), SCSI_IO);
+    EXPECT_EQ(f->t.io.op, SPD_OP_WRITE);
+    EXPECT_EQ(f->t.io.blocks, 256);
+    fx_free(f);
+}
+
+static void test_rw_request_fields(void)
+{
+    struct fx *f = fx_new(4096, 1000, 0);
+    uint8_t cdb[16];
+    for (size_t i = 1; i < 4; i++) {
+        for (int w = 0; w < 2; w++) {
+            uint8_t len = rw_cdb(cdb, &rw_sizes[i], w, 7, 3);
+            cdb[1] = 0x08 | 0x10;       /* FUA, DPO */
+            EXPECT_EQ(fx_run(f, cdb, len, 3 * 4096), SCSI_IO);
+            EXPECT(f->t.io.fua);
+            EXPECT(f->t.io.buf == f->data);
+            cdb[1] = 0;
+            fx_run(f, cdb, len, 3 * 4096);
+            EXPECT(!f->t.io.fua);
+            /* RDPROTECT/WRPROTECT: no protection information. */
+            cdb[1] = 0x20;
+            EXPECT_EQ(fx_run(f, cdb, len, 3 * 4096), SCSI_DONE);
+            EXPECT_FIELD(f->t.status, true, 1, 7);
+            cdb[1] = 0xe0;
+            fx_run(f, cdb, len, 3 * 4096);
+            EXPECT_FIELD(f->t.status, true, 1, 7);
+        }
+    }
+    /* READ(6)/WRITE(6) have no FUA. */
+    rw_cdb(cdb, &rw_sizes[0], false, 7, 3);
+    EXPECT_EQ(fx_run(f, cdb, 6, 3 * 4096), SCSI_IO);
+    EXPECT(!f->t.io.fua);
+    fx_free(f);
+}
+
+/* A READ into a buffer smaller than the transfer goes through a bounce
+ * buffer; what fits is copied back. */
+static void test_read_bounce(void)
+{
+    struct fx *f = fx_new(512, 1000, 0);
+    uint8_t cdb[16];
+    uint8_t len = rw_cdb(cdb, &rw_sizes[1], false, 5, 4);
+    memset(f->data, 0xee, 4096);
+    EXPECT_EQ(fx_run(f, cdb, len, 100), SCSI_IO);
+    EXPECT(f->t.io.buf != f->data);
+    EXPECT(f->t.io.buf == f->t.owned);
+    fx_complete(f, 0x5a);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(f->t.data_in_len, 100);
+    EXPECT_EQ(f->data[0], 0x5a);
+    EXPECT_EQ(f->data[99], 0x5a);
+    EXPECT_EQ(f->data[100], 0xee);
+    /* A larger buffer: the transfer's length. */
+    EXPECT_EQ(fx_run(f, cdb, len, 4096), SCSI_IO);
+    EXPECT(f->t.io.buf == f->data);
+    EXPECT(f->t.owned == NULL);
+    fx_complete(f, 0x33);
+    EXPECT_EQ(f->t.data_in_len, 2048);
+    /* No buffer at all. */
+    scsi_task_fini(&f->t);
+    memset(&f->t, 0, sizeof f->t);
+    f->t.cdb = cdb;
+    f->t.cdb_len = len;
+    EXPECT_EQ(scsi_execute(&f->lu, &f->t), SCSI_IO);
+    fx_complete(f, 0x11);
+    EXPECT_EQ(f->t.data_in_len, 0);
+    fx_free(f);
+}
+
+/* A WRITE with less data than its transfer length is refused. */
+static void test_write_short_data(void)
+{
+    struct fx *f = fx_new(512, 1000, 0);
+    uint8_t cdb[16];
+    for (size_t i = 0; i < 4; i++) {
+        uint8_t len = rw_cdb(cdb, &rw_sizes[i], true, 5, 4);
+        EXPECT_EQ(fx_run(f, cdb, len, 4 * 512 - 1), SCSI_DONE);
+        EXPECT_FIELD(f->t.status, true, rw_sizes[i].count_off, -1);
+        EXPECT_EQ(fx_run(f, cdb, len, 4 * 512), SCSI_IO);
+    }
+    fx_free(f);
+}
+
+/* Longer than the device's max transfer is fine (the core splits); longer
+ * than a 32-bit byte count is not. */
+static void test_transfer_limits(void)
+{
+    struct fx *f = fx_new(512, 1ull << 40, 0);
+    uint8_t cdb[16];
+    uint8_t len = rw_cdb(cdb, &rw_sizes[1], false, 0, 0xffff);
+    EXPECT_EQ(fx_run(f, cdb, len, sizeof f->data), SCSI_IO);
+    EXPECT_EQ(f->t.io.blocks, 0xffff);
+    EXPECT(f->t.io.buf == f->t.owned);      /* bounced: 32 MiB */
+    EXPECT(f->t.io.blocks > f->lu.max_transfer_blocks);
+    scsi_task_fini(&f->t);
+
+    spd_data_dir dir;
+    uint32_t bytes;
+    spd_status st;
+    len = rw_cdb(cdb, &rw_sizes[3], false, 0, 0x7fffff);
+    EXPECT_EQ(fx_plan(f, cdb, len, &dir, &bytes, &st), 0);
+    EXPECT_EQ(bytes, 0xfffffe00u);
+    len = rw_cdb(cdb, &rw_sizes[3], false, 0, 0x800000);
+    EXPECT_EQ(fx_plan(f, cdb, len, &dir, &bytes, &st), SPD_CHECK);
+    EXPECT_FIELD(st, true, 10, -1);
+    len = rw_cdb(cdb, &rw_sizes[2], true, 0, 0xffffffff);
+    EXPECT_EQ(fx_run(f, cdb, len, sizeof f->data), SCSI_DONE);
+    EXPECT_FIELD(f->t.status, true, 6, -1);
+    fx_free(f);
+
+    f = fx_new(65536, 1ull << 20, 0);
+    len = rw_cdb(cdb, &rw_sizes[3], false, 0, 0xffff);
+    EXPECT_EQ(fx_plan(f, cdb, len, &dir, &bytes, &st), 0);
+    EXPECT_EQ(bytes, 0xffff0000u);
+    len = rw_cdb(cdb, &rw_sizes[3], false, 0, 0x10000);
+    EXPECT_EQ(fx_plan(f, cdb, len, &dir, &bytes, &st), SPD_CHECK);
+    fx_free(f);
+}
+
+/* Order: CDB fields, then write protection, then the LBA range. */
+static void test_write_protected(void)
+{
+    struct fx *f = fx_new(512, 1000, FX_WP | FX_LBPRZ);
+    uint8_t cdb[16];
+    for (size_t i = 0; i < 4; i++) {
+        uint8_t len = rw_cdb(cdb, &rw_sizes[i], true, 5, 1);
+        fx_run(f, cdb, len, 512);
+        EXPECT_SENSE(f->t.status, SPD_KEY_DATA_PROTECT,
+                     SPD_ASC_WRITE_PROTECTED);
+        len = rw_cdb(cdb, &rw_sizes[i], true, 5000, 1);
+        fx_run(f, cdb, len, 512);
+        EXPECT_SENSE(f->t.status, SPD_KEY_DATA_PROTECT,
+                     SPD_ASC_WRITE_PROTECTED);
+        spd_data_dir dir;
+        uint32_t bytes;
+        spd_status st;
+        EXPECT_EQ(fx_plan(f, cdb, len, &dir, &bytes, &st), SPD_CHECK);
+        EXPECT_SENSE(st, SPD_KEY_DATA_PROTECT, SPD_ASC_WRITE_PROTECTED);
+        len = rw_cdb(cdb, &rw_sizes[i], false, 5, 1);
+        EXPECT_EQ(fx_run(f, cdb, len, 512), SCSI_IO);
+    }
+    uint8_t w10[10] = { SPD_SCSI_WRITE_10, 0x20, 0, 0, 0, 0, 0, 0, 1, 0 };
+    fx_run(f, w10, 10, 512);
+    EXPECT_FIELD(f->t.status, true, 1, 7);
+    uint8_t ws[10] = { SPD_SCSI_WRITE_SAME_10, 0x08, 0, 0, 0, 0, 0, 0, 1, 0 };
+    fx_run(f, ws, 10, 512);
+    EXPECT_SENSE(f->t.status, SPD_KEY_DATA_PROTECT, SPD_ASC_WRITE_PROTECTED);
+    uint8_t unmap[10] = { SPD_SCSI_UNMAP, 0, 0, 0, 0, 0, 0, 0, 24, 0 };
+    fx_run(f, unmap, 10, 24);
+    EXPECT_SENSE(f->t.status, SPD_KEY_DATA_PROTECT, SPD_ASC_WRITE_PROTECTED);
+    /* Flushing and verifying a protected unit are fine. */
+    uint8_t sync[10] = { SPD_SCSI_SYNCHRONIZE_CACHE_10 };
+    EXPECT_EQ(fx_run(f, sync, 10, 0), SCSI_IO);
+    uint8_t verify[10] = { SPD_SCSI_VERIFY_10, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+    EXPECT_EQ(fx_run(f, verify, 10, 0), SCSI_DONE);
+    EXPECT_GOOD(f->t.status);
+    fx_free(f);
+}
+
+static void test_io_done_failure(void)
+{
+    struct fx *f = fx_new(512, 1000, 0);
+    uint8_t cdb[16];
+    uint8_t len = rw_cdb(cdb, &rw_sizes[1], false, 5, 4);
+    EXPECT_EQ(fx_run(f, cdb, len, 100), SCSI_IO);
+    spd_status_set_sense(&f->t.io.status, SPD_KEY_MEDIUM_ERROR, 0x11, 0);
+    spd_status_set_info(&f->t.io.status, 7);
+    scsi_io_done(&f->lu, &f->t);
+    EXPECT_SENSE(f->t.status, SPD_KEY_MEDIUM_ERROR,
+                 SPD_ASC_UNRECOVERED_READ_ERROR);
+    EXPECT(f->t.status.info_valid);
+    EXPECT_EQ(f->t.status.information, 7);
+    EXPECT_EQ(f->t.data_in_len, 0);
+    fx_free(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* VERIFY and SYNCHRONIZE CACHE                                         */
+/* ------------------------------------------------------------------ */
+
+static void test_verify(void)
+{
+    struct fx *f = fx_new(512, 1000, 0);
+    uint8_t v10[10] = { SPD_SCSI_VERIFY_10, 0, 0, 0, 0x03, 0xe0, 0, 0, 8, 0 };
+    EXPECT_EQ(fx_run(f, v10, 10, 0), SCSI_DONE);
+    EXPECT_GOOD(f->t.status);
+    v10[8] = 9;
+    fx_run(f, v10, 10, 0);
+    EXPECT_OUT_OF_RANGE(f->t.status);
+    v10[8] = 0;                         /* zero blocks at the last LBA+1 */
+    v10[5] = 0xe8;
+    fx_run(f, v10, 10, 0);
+    EXPECT_OUT_OF_RANGE(f->t.status);
+    v10[5] = 0xe7;
+    fx_run(f, v10, 10, 0);
+    EXPECT_GOOD(f->t.status);
+    v10[1] = 0x02;                      /* BYTCHK 01b */
+    fx_run(f, v10, 10, 0);
+    EXPECT_FIELD(f->t.status, true, 1, 2);
+    v10[1] = 0x04;                      /* BYTCHK 10b */
+    fx_run(f, v10, 10, 0);
+    EXPECT_FIELD(f->t.status, true, 1, 2);
+    v10[1] = 0x40;                      /* VRPROTECT */
+    fx_run(f, v10, 10, 0);
+    EXPECT_FIELD(f->t.status, true, 1, 7);
+    v10[1] = 0x10;                      /* DPO is fine */
+    fx_run(f, v10, 10, 0);
+    EXPECT_GOOD(f->t.status);
+
+    uint8_t v16[16] = { SPD_SCSI_VERIFY_16 };
+    put_be64(v16 + 2, 999);
+    put_be32(v16 + 10, 1);
+    EXPECT_EQ(fx_run(f, v16, 16, 0), SCSI_DONE);
+    EXPECT_GOOD(f->t.status);
+    put_be64(v16 + 2, 1ull << 63);
+    fx_run(f, v16, 16, 0);
+    EXPECT_OUT_OF_RANGE(f->t.status);
+    v16[1] = 0x06;
+    fx_run(f, v16, 16, 0);
+    EXPECT_FIELD(f->t.status, true, 1, 2);
+    fx_free(f);
+}
+
+static void test_synchronize_cache(void)
+{
+    struct fx *f = fx_new(512, 1000, 0);
+    uint8_t s10[10] = { SPD_SCSI_SYNCHRONIZE_CACHE_10, 0x02, 0, 0, 0, 10, 0,
+                        0, 20, 0 };
+    EXPECT_EQ(fx_run(f, s10, 10, 0), SCSI_IO);
+    EXPECT_EQ(f->t.io.op, SPD_OP_FLUSH);
+    EXPECT_EQ(f->t.io.lba, 10);
+    EXPECT_EQ(f->t.io.blocks, 20);
+    fx_complete(f, 0);
+    EXPECT_GOOD(f->t.status);
+    memset(s10 + 1, 0, 8);              /* everything */
+    EXPECT_EQ(fx_run(f, s10, 10, 0), SCSI_IO);
+    EXPECT_EQ(f->t.io.lba, 0);
+    EXPECT_EQ(f->t.io.blocks, 0);
+    s10[4] = 0x03;                      /* LBA 1000: past the end */
+    s10[5] = 0xe8;
+    fx_run(f, s10, 10, 0);
+    EXPECT_OUT_OF_RANGE(f->t.status);
+    uint8_t s16[16] = { SPD_SCSI_SYNCHRONIZE_CACHE_16 };
+    put_be64(s16 + 2, 990);
+    put_be32(s16 + 10, 10);
+    EXPECT_EQ(fx_run(f, s16, 16, 0), SCSI_IO);
+    EXPECT_EQ(f->t.io.lba, 990);
+    EXPECT_EQ(f->t.io.blocks, 10);
+    put_be32(s16 + 10, 11);
+    fx_run(f, s16, 16, 0);
+    EXPECT_OUT_OF_RANGE(f->t.status);
+    fx_free(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* WRITE SAME                                                           */
+/* ------------------------------------------------------------------ */
+
+static uint8_t ws_cdb(uint8_t *cdb, bool sixteen, uint8_t flags, uint64_t lba,
+                      uint32_t blocks)
+{
+    memset(cdb, 0, 16);
+    cdb[1] = flags;
+    if (sixteen) {
+        cdb[0] = SPD_SCSI_WRITE_SAME_16;
+        put_be64(cdb + 2, lba);
+        put_be32(cdb + 10, blocks);
+        return 16;
+    }
+    cdb[0] = SPD_SCSI_WRITE_SAME_10;
+    put_be32(cdb + 2, (uint32_t)lba);
+    put_be16(cdb + 7, (uint16_t)blocks);
+    return 10;
+}
+
+#define WS_UNMAP 0x08
+#define WS_NDOB  0x01
+
+static void test_write_same_writes(void)
+{
+    struct fx *f = fx_new(512, 1000, 0);
+    uint8_t cdb[16];
+    for (int sixteen = 0; sixteen < 2; sixteen++) {
+        uint8_t len = ws_cdb(cdb, sixteen, 0, 10, 100);
+        memset(f->data, 0x42, 512);
+        EXPECT_EQ(fx_run(f, cdb, len, 512), SCSI_IO);
+        EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_SAME);
+        EXPECT_EQ(f->t.io.lba, 10);
+        EXPECT_EQ(f->t.io.blocks, 100);
+        EXPECT(f->t.io.buf == f->data);
+        /* Zero blocks: to the end of the medium. */
+        len = ws_cdb(cdb, sixteen, 0, 10, 0);
+        EXPECT_EQ(fx_run(f, cdb, len, 512), SCSI_IO);
+        EXPECT_EQ(f->t.io.blocks, 990);
+        len = ws_cdb(cdb, sixteen, 0, 1000, 0);
+        fx_run(f, cdb, len, 512);
+        EXPECT_OUT_OF_RANGE(f->t.status);
+        len = ws_cdb(cdb, sixteen, 0, 999, 2);
+        fx_run(f, cdb, len, 512);
+        EXPECT_OUT_OF_RANGE(f->t.status);
+        /* Less than a block of data. */
+        len = ws_cdb(cdb, sixteen, 0, 10, 4);
+        fx_run(f, cdb, len, 511);
+        EXPECT_FIELD(f->t.status, true, sixteen ? 10 : 7, -1);
+        /* UNMAP without unmap support; ANCHOR; WRPROTECT. */
+        len = ws_cdb(cdb, sixteen, WS_UNMAP, 10, 4);
+        fx_run(f, cdb, len, 512);
+        EXPECT_FIELD(f->t.status, true, 1, 3);
+        len = ws_cdb(cdb, sixteen, 0x10, 10, 4);
+        fx_run(f, cdb, len, 512);
+        EXPECT_FIELD(f->t.status, true, 1, 4);
+        len = ws_cdb(cdb, sixteen, 0x20, 10, 4);
+        fx_run(f, cdb, len, 512);
+        EXPECT_FIELD(f->t.status, true, 1, 7);
+    }
+    /* NDOB (16 only): zeros, no data out. */
+    uint8_t len = ws_cdb(cdb, true, WS_NDOB, 10, 4);
+    spd_data_dir dir;
+    uint32_t bytes;
+    spd_status st;
+    EXPECT_EQ(fx_plan(f, cdb, len, &dir, &bytes, &st), 0);
+    EXPECT_EQ(dir, SPD_DIR_NONE);
+    EXPECT_EQ(bytes, 0);
+    EXPECT_EQ(fx_run(f, cdb, len, 0), SCSI_IO);
+    EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_SAME);
+    EXPECT(f->t.io.buf != NULL && f->t.io.buf == f->t.owned);
+    static const uint8_t zeros[512];
+    EXPECT(!memcmp(f->t.io.buf, zeros, 512));
+    len = ws_cdb(cdb, false, WS_NDOB, 10, 4);     /* reserved in (10) */
+    fx_run(f, cdb, len, 512);
+    EXPECT_FIELD(f->t.status, true, 1, 0);
+    fx_free(f);
+}
+
+/* The UNMAP bit unmaps only when that reads back as the data would. */
+static void test_write_same_unmap_decision(void)
+{
+    struct fx *f = fx_new(4096, 1000, FX_LBPRZ);
+    uint8_t cdb[16];
+    for (int sixteen = 0; sixteen < 2; sixteen++) {
+        uint8_t len = ws_cdb(cdb, sixteen, WS_UNMAP, 20, 30);
+        memset(f->data, 0, 4096);
+        EXPECT_EQ(fx_run(f, cdb, len, 4096), SCSI_IO);
+        EXPECT_EQ(f->t.io.op, SPD_OP_UNMAP);
+        EXPECT_EQ(f->t.io.desc_count, 1);
+        EXPECT_EQ(f->t.io.descs[0].lba, 20);
+        EXPECT_EQ(f->t.io.descs[0].blocks, 30);
+        fx_complete(f, 0);
+        EXPECT_GOOD(f->t.status);
+        f->data[4095] = 1;              /* not zeros: written */
+        EXPECT_EQ(fx_run(f, cdb, len, 4096), SCSI_IO);
+        EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_SAME);
+        EXPECT_EQ(f->t.io.blocks, 30);
+        f->data[4095] = 0;
+        len = ws_cdb(cdb, sixteen, 0, 20, 30);  /* no UNMAP bit: written */
+        EXPECT_EQ(fx_run(f, cdb, len, 4096), SCSI_IO);
+        EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_SAME);
+        len = ws_cdb(cdb, sixteen, WS_UNMAP, 900, 0);   /* to the end */
+        EXPECT_EQ(fx_run(f, cdb, len, 4096), SCSI_IO);
+        EXPECT_EQ(f->t.io.op, SPD_OP_UNMAP);
+        EXPECT_EQ(f->t.io.descs[0].lba, 900);
+        EXPECT_EQ(f->t.io.descs[0].blocks, 100);
+    }
+    uint8_t len = ws_cdb(cdb, true, WS_UNMAP | WS_NDOB, 5, 6);
+    EXPECT_EQ(fx_run(f, cdb, len, 0), SCSI_IO);
+    EXPECT_EQ(f->t.io.op, SPD_OP_UNMAP);
+    EXPECT_EQ(f->t.io.descs[0].blocks, 6);
+
+    /* Unmapped blocks of unknown content: always written. */
+    fx_init(f, 4096, 1000, FX_UNMAP);
+    len = ws_cdb(cdb, false, WS_UNMAP, 20, 30);
+    memset(f->data, 0, 4096);
+    EXPECT_EQ(fx_run(f, cdb, len, 4096), SCSI_IO);
+    EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_SAME);
+    len = ws_cdb(cdb, true, WS_UNMAP | WS_NDOB, 5, 6);
+    EXPECT_EQ(fx_run(f, cdb, len, 0), SCSI_IO);
+    EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_SAME);
+    EXPECT(f->t.io.buf == f->t.owned);
+    fx_free(f);
+}
+
+/* More than the advertised MAXIMUM WRITE SAME LENGTH. */
+static void test_write_same_limit(void)
+{
+    struct fx *f = fx_new(512, 1ull << 33, FX_LBPRZ);
+    uint8_t cdb[16];
+    uint8_t len = ws_cdb(cdb, true, 0, 0, 0xffffffff);
+    EXPECT_EQ(fx_run(f, cdb, len, 512), SCSI_IO);
+    EXPECT_EQ(f->t.io.blocks, 0xffffffff);
+    len = ws_cdb(cdb, true, WS_UNMAP, 0, 0);    /* 2^33 blocks: too many */
+    fx_run(f, cdb, len, 512);
+    EXPECT_FIELD(f->t.status, true, 10, -1);
+    len = ws_cdb(cdb, true, WS_UNMAP, (1ull << 33) - 0xffffffffull, 0);
+    memset(f->data, 0, 512);
+    EXPECT_EQ(fx_run(f, cdb, len, 512), SCSI_IO);
+    EXPECT_EQ(f->t.io.op, SPD_OP_UNMAP);
+    EXPECT_EQ(f->t.io.descs[0].blocks, 0xffffffff);
+    fx_free(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* UNMAP                                                                */
+/* ------------------------------------------------------------------ */
+
+/* An UNMAP parameter list with n descriptors; returns its length. */
+static uint32_t unmap_list(uint8_t *p, const spd_unmap_desc *d, uint32_t n)
+{
+    put_be16(p, (uint16_t)(6 + 16 * n));
+    put_be16(p + 2, (uint16_t)(16 * n));
+    memset(p + 4, 0, 4);
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *q = p + 8 + 16 * i;
+        put_be64(q, d[i].lba);
+        put_be32(q + 8, d[i].blocks);
+        memset(q + 12, 0, 4);
+    }
+    return 8 + 16 * n;
+}
+
+static void unmap_run(struct fx *f, uint16_t param_len, uint32_t sent)
+{
+    uint8_t cdb[10] = { SPD_SCSI_UNMAP };
+    put_be16(cdb + 7, param_len);
+    fx_run(f, cdb, 10, sent);
+}
+
+static void test_unmap(void)
+{
+    struct fx *f = fx_new(512, 1000, FX_UNMAP);
+    spd_unmap_desc d[] = { { 0, 8 }, { 500, 0 }, { 992, 8 }, { 100, 1 } };
+    uint32_t n = unmap_list(f->data, d, 4);
+    unmap_run(f, (uint16_t)n, n);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(f->t.io.op, SPD_OP_UNMAP);
+    EXPECT_EQ(f->t.io.desc_count, 3);           /* the empty one dropped */
+    EXPECT(f->t.io.descs == f->t.owned);
+    EXPECT_EQ(f->t.io.descs[0].lba, 0);
+    EXPECT_EQ(f->t.io.descs[0].blocks, 8);
+    EXPECT_EQ(f->t.io.descs[1].lba, 992);
+    EXPECT_EQ(f->t.io.descs[1].blocks, 8);
+    EXPECT_EQ(f->t.io.descs[2].lba, 100);
+    fx_complete(f, 0);
+    EXPECT_GOOD(f->t.status);
+    spd_data_dir dir;
+    uint32_t bytes;
+    spd_status st;
+    uint8_t cdb[10] = { SPD_SCSI_UNMAP, 0, 0, 0, 0, 0, 0, 0, (uint8_t)n, 0 };
+    EXPECT_EQ(fx_plan(f, cdb, 10, &dir, &bytes, &st), 0);
+    EXPECT_EQ(dir, SPD_DIR_OUT);
+    EXPECT_EQ(bytes, n);
+
+    /* Zero-length list; header only; only empty descriptors. */
+    EXPECT_EQ(fx_run(f, (uint8_t[10]){ SPD_SCSI_UNMAP }, 10, 0), SCSI_DONE);
+    EXPECT_GOOD(f->t.status);
+    n = unmap_list(f->data, d, 0);
+    unmap_run(f, (uint16_t)n, n);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(f->t.io.desc_count, 0);
+    EXPECT(f->t.io.op != SPD_OP_UNMAP || f->t.io.descs == NULL);
+    n = unmap_list(f->data, d + 1, 1);
+    unmap_run(f, (uint16_t)n, n);
+    EXPECT_GOOD(f->t.status);
+    EXPECT(f->t.io.descs == NULL);
+    /* An incomplete last descriptor is ignored. */
+    n = unmap_list(f->data, d, 2);
+    put_be16(f->data, 6 + 16 + 8);
+    put_be16(f->data + 2, 16 + 8);
+    unmap_run(f, (uint16_t)(n - 8), n - 8);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(f->t.io.desc_count, 1);
+    fx_free(f);
+}
+
+static void test_unmap_malformed(void)
+{
+    struct fx *f = fx_new(512, 1000, FX_LBPRZ);
+    spd_unmap_desc d[] = { { 0, 8 }, { 992, 8 } };
+    uint32_t n;
+
+    unmap_run(f, 4, 4);                         /* shorter than the header */
+    EXPECT_SENSE(f->t.status, SPD_KEY_ILLEGAL_REQUEST,
+                 SPD_ASC_PARAMETER_LIST_LENGTH_ERROR);
+    n = unmap_list(f->data, d, 2);
+    unmap_run(f, (uint16_t)n, 7);               /* 7 bytes arrived */
+    EXPECT_SENSE(f->t.status, SPD_KEY_ILLEGAL_REQUEST,
+                 SPD_ASC_PARAMETER_LIST_LENGTH_ERROR);
+    unmap_run(f, (uint16_t)(n - 16), n - 16);   /* header says more */
+    EXPECT_SENSE(f->t.status, SPD_KEY_ILLEGAL_REQUEST,
+                 SPD_ASC_PARAMETER_LIST_LENGTH_ERROR);
+    put_be16(f->data, 6 + 16);                  /* lengths disagree */
+    unmap_run(f, (uint16_t)n, n);
+    EXPECT_FIELD(f->t.status, false, 2, -1);
+    put_be16(f->data, 2);
+    put_be16(f->data + 2, 0);
+    unmap_run(f, (uint16_t)n, n);
+    EXPECT_FIELD(f->t.status, false, 2, -1);
+
+    /* Out of range anywhere: nothing is unmapped. */
+    d[1].blocks = 9;
+    n = unmap_list(f->data, d, 2);
+    unmap_run(f, (uint16_t)n, n);
+    EXPECT_OUT_OF_RANGE(f->t.status);
+    EXPECT(f->t.io.descs == NULL);
+    d[1] = (spd_unmap_desc){ 1000, 1 };
+    n = unmap_list(f->data, d, 2);
+    unmap_run(f, (uint16_t)n, n);
+    EXPECT_OUT_OF_RANGE(f->t.status);
+    d[1] = (spd_unmap_desc){ UINT64_MAX, 2 };
+    n = unmap_list(f->data, d, 2);
+    unmap_run(f, (uint16_t)n, n);
+    EXPECT_OUT_OF_RANGE(f->t.status);
+
+    /* More descriptors than VPD B0h allows. */
+    static spd_unmap_desc many[257];
+    for (int i = 0; i < 257; i++)
+        many[i] = (spd_unmap_desc){ (uint64_t)i, 1 };
+    n = unmap_list(f->data, many, 257);
+    unmap_run(f, (uint16_t)n, n);
+    EXPECT_FIELD(f->t.status, false, 2, -1);
+    n = unmap_list(f->data, many, 256);
+    unmap_run(f, (uint16_t)n, n);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(f->t.io.desc_count, 256);
+
+    /* ANCHOR; GROUP NUMBER. */
+    uint8_t cdb[10] = { SPD_SCSI_UNMAP, 0x01, 0, 0, 0, 0, 0, 0, 24, 0 };
+    fx_run(f, cdb, 10, 24);
+    EXPECT_FIELD(f->t.status, true, 1, 0);
+    cdb[1] = 0;
+    cdb[6] = 0x01;
+    fx_run(f, cdb, 10, 24);
+    EXPECT_FIELD(f->t.status, true, 6, 0);
+    fx_free(f);
+
+    /* More blocks in one command than MAXIMUM UNMAP LBA COUNT. */
+    f = fx_new(512, 1ull << 40, FX_LBPRZ);
+    spd_unmap_desc big[] = { { 0, 0xffffffff }, { 1ull << 33, 1 } };
+    n = unmap_list(f->data, big, 2);
+    unmap_run(f, (uint16_t)n, n);
+    EXPECT_FIELD(f->t.status, false, 16, -1);
+    n = unmap_list(f->data, big, 1);
+    unmap_run(f, (uint16_t)n, n);
+    EXPECT_GOOD(f->t.status);
+    fx_free(f);
+
+    /* A unit without unmap has no UNMAP command. */
+    f = fx_new(512, 1000, 0);
+    n = unmap_list(f->data, d, 1);
+    unmap_run(f, (uint16_t)n, n);
+    EXPECT_SENSE(f->t.status, SPD_KEY_ILLEGAL_REQUEST,
+                 SPD_ASC_INVALID_COMMAND_OPERATION_CODE);
+    fx_free(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* READ CAPACITY                                                        */
+/* ------------------------------------------------------------------ */
+
+static void read_capacity10(struct fx *f, uint32_t lba, bool pmi,
+                            uint32_t buffer)
+{
+    uint8_t cdb[10] = { SPD_SCSI_READ_CAPACITY_10 };
+    put_be32(cdb + 2, lba);
+    cdb[8] = pmi;
+    memset(f->data, 0xee, 64);
+    fx_run(f, cdb, 10, buffer);
+}
+
+static void test_read_capacity10(void)
+{
+    struct fx *f = fx_new(4096, 1000, 0);
+    read_capacity10(f, 0, false, 64);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(f->t.data_in_len, 8);
+    EXPECT_EQ(get_be32(f->data), 999);
+    EXPECT_EQ(get_be32(f->data + 4), 4096);
+    EXPECT_EQ(f->data[8], 0xee);
+    read_capacity10(f, 5, false, 64);           /* PMI 0, LBA not 0 */
+    EXPECT_FIELD(f->t.status, true, 2, -1);
+    read_capacity10(f, 5, true, 64);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(get_be32(f->data), 999);
+    read_capacity10(f, 0, false, 4);
+    EXPECT_EQ(f->t.data_in_len, 4);
+    EXPECT_EQ(f->data[4], 0xee);
+    fx_free(f);
+
+    static const struct {
+        uint64_t blocks;
+        uint32_t want;
+    } cases[] = {
+        { 1, 0 },
+        { 0xffffffffull, 0xfffffffe },
+        { 1ull << 32, 0xffffffff },
+        { (1ull << 32) + 1, 0xffffffff },
+        { 1ull << 50, 0xffffffff },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        f = fx_new(512, cases[i].blocks, 0);
+        read_capacity10(f, 0, false, 8);
+        EXPECT_GOOD(f->t.status);
+        EXPECT_EQ(get_be32(f->data), cases[i].want);
+        EXPECT_EQ(get_be32(f->data + 4), 512);
+        fx_free(f);
+    }
+}
+
+static void read_capacity16(struct fx *f, uint64_t lba, bool pmi,
+                            uint32_t alloc)
+{
+    uint8_t cdb[16] = { SPD_SCSI_SERVICE_ACTION_IN_16,
+                        SPD_SA_READ_CAPACITY_16 };
+    put_be64(cdb + 2, lba);
+    put_be32(cdb + 10, alloc);
+    cdb[14] = pmi;
+    memset(f->data, 0xee, 64);
+    fx_run(f, cdb, 16, 64);
+}
+
+static void test_read_capacity16(void)
+{
+    struct fx *f = fx_new(512, (1ull << 40) + 3, 0);
+    read_capacity16(f, 0, false, 32);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(f->t.data_in_len, 32);
+    EXPECT_EQ(get_be64(f->data), (1ull << 40) + 2);
+    EXPECT_EQ(get_be32(f->data + 8), 512);
+    EXPECT_EQ(f->data[12], 0);                  /* no protection */
+    EXPECT_EQ(f->data[13], 0);                  /* 1 block per physical */
+    EXPECT_EQ(f->data[14], 0);
+    EXPECT_EQ(f->data[15], 0);
+    for (int i = 16; i < 32; i++)
+        EXPECT_EQ(f->data[i], 0);
+    read_capacity16(f, 0, false, 12);           /* allocation length */
+    EXPECT_EQ(f->t.data_in_len, 12);
+    EXPECT_EQ(f->data[12], 0xee);
+    read_capacity16(f, 0, false, 0);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(f->t.data_in_len, 0);
+    read_capacity16(f, 0, false, 4096);
+    EXPECT_EQ(f->t.data_in_len, 32);
+    read_capacity16(f, 1, false, 32);
+    EXPECT_FIELD(f->t.status, true, 2, -1);
+    read_capacity16(f, 1, true, 32);
+    EXPECT_GOOD(f->t.status);
+    fx_free(f);
+
+    f = fx_new(4096, 1000, FX_UNMAP);
+    read_capacity16(f, 0, false, 32);
+    EXPECT_EQ(get_be64(f->data), 999);
+    EXPECT_EQ(get_be32(f->data + 8), 4096);
+    EXPECT_EQ(f->data[14], 0x80);               /* LBPME */
+    fx_init(f, 4096, 1000, FX_LBPRZ);
+    read_capacity16(f, 0, false, 32);
+    EXPECT_EQ(f->data[14], 0xc0);               /* LBPME, LBPRZ */
+    fx_free(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* End to end through the unit core and a memunit                      */
+/* ------------------------------------------------------------------ */
+
+static int run_cdb(struct memunit *m, const uint8_t *cdb, uint8_t len,
+                   void *data, uint32_t data_len, spd_scsi_cmd *cmd)
+{
+    return memunit_cdb(m, cdb, len, data, data_len, cmd);
+}
+
+static void e2e_roundtrip(uint32_t bl)
+{
+    spd_params p = memunit_params(bl, 1024, 21);
+    p.max_transfer_length = 4 * bl;             /* makes the core split */
+    struct memunit *m = memunit_create(&p, 0);
+    if (!EXPECT(m != NULL))
+        return;
+    size_t len = 10 * (size_t)bl;
+    uint8_t *out = malloc(len), *in = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        out[i] = (uint8_t)(i * 7 + i / 512);
+    spd_scsi_cmd cmd;
+    uint8_t w10[10] = { SPD_SCSI_WRITE_10, 0x08, 0, 0, 0x01, 0x00, 0, 0, 10,
+                        0 };
+    EXPECT_EQ(run_cdb(m, w10, 10, out, (uint32_t)len, &cmd),
+              SPD_STATUS_GOOD);
+    EXPECT(!memcmp(m->data + 256 * (size_t)bl, out, len));
+    EXPECT(atomic_load(&m->saw_fua));
+    uint8_t r16[16] = { SPD_SCSI_READ_16 };
+    put_be64(r16 + 2, 256);
+    put_be32(r16 + 10, 10);
+    memset(in, 0, len);
+    EXPECT_EQ(run_cdb(m, r16, 16, in, (uint32_t)len, &cmd), SPD_STATUS_GOOD);
+    EXPECT_EQ(cmd.data_in_len, len);
+    EXPECT(!memcmp(in, out, len));
+    EXPECT_EQ(atomic_load(&m->max_blocks), 4);
+
+    /* A short buffer: the first bytes, through the bounce buffer. */
+    memset(in, 0, len);
+    EXPECT_EQ(run_cdb(m, r16, 16, in, 100, &cmd), SPD_STATUS_GOOD);
+    EXPECT_EQ(cmd.data_in_len, 100);
+    EXPECT(!memcmp(in, out, 100));
+    EXPECT_EQ(in[100], 0);
+
+    /* Out of range: fixed sense, as the unit has D_SENSE 0. */
+    put_be64(r16 + 2, 1020);
+    EXPECT_EQ(run_cdb(m, r16, 16, in, (uint32_t)len, &cmd),
+              SPD_STATUS_CHECK_CONDITION);
+    EXPECT_EQ(cmd.sense_len, 18);
+    EXPECT_EQ(cmd.sense[0], 0x70);
+    EXPECT_EQ(cmd.sense[2], SPD_KEY_ILLEGAL_REQUEST);
+    EXPECT_EQ(cmd.sense[12], 0x21);
+    EXPECT_EQ(atomic_load(&m->reads), 3 + 3);
+    free(out);
+    free(in);
+    memunit_destroy(m);
+}
+
+static void test_e2e_roundtrip_512(void) { e2e_roundtrip(512); }
+static void test_e2e_roundtrip_4096(void) { e2e_roundtrip(4096); }
+
+static void test_e2e_unmap_reads_zero(void)
+{
+    spd_params p = memunit_params(512, 1024, 22);
+    struct memunit *m = memunit_create(&p, 0);
+    if (!EXPECT(m != NULL))
+        return;
+    memset(m->data, 0xab, 1024 * 512);
+    uint8_t list[8 + 32];
+    spd_unmap_desc d[] = { { 10, 5 }, { 100, 3 } };
+    uint32_t n = unmap_list(list, d, 2);
+    uint8_t cdb[10] = { SPD_SCSI_UNMAP, 0, 0, 0, 0, 0, 0, 0, (uint8_t)n, 0 };
+    spd_scsi_cmd cmd;
+    EXPECT_EQ(run_cdb(m, cdb, 10, list, n, &cmd), SPD_STATUS_GOOD);
+    EXPECT_EQ(atomic_load(&m->unmapped_blocks), 8);
+
+    uint8_t buf[20 * 512];
+    uint8_t r10[10] = { SPD_SCSI_READ_10, 0, 0, 0, 0, 8, 0, 0, 9, 0 };
+    EXPECT_EQ(run_cdb(m, r10, 10, buf, sizeof buf, &cmd), SPD_STATUS_GOOD);
+    EXPECT_EQ(cmd.data_in_len, 9 * 512);
+    bool ok = true;
+    for (int i = 0; i < 9 * 512; i++) {
+        bool unmapped = i >= 2 * 512 && i < 7 * 512;
+        ok &= buf[i] == (unmapped ? 0 : 0xab);
+    }
+    EXPECT(ok);
+
+    /* WRITE SAME with UNMAP and a zero block also unmaps. */
+    uint8_t zero[512] = { 0 };
+    uint8_t ws[10] = { SPD_SCSI_WRITE_SAME_10, 0x08, 0, 0, 0x01, 0x00, 0, 0,
+                       4, 0 };
+    EXPECT_EQ(run_cdb(m, ws, 10, zero, 512, &cmd), SPD_STATUS_GOOD);
+    EXPECT_EQ(atomic_load(&m->unmapped_blocks), 12);
+    EXPECT_EQ(m->data[256 * 512], 0);
+    /* And with a pattern writes it. */
+    uint8_t pattern[512];
+    memset(pattern, 0x5c, sizeof pattern);
+    ws[1] = 0;
+    EXPECT_EQ(run_cdb(m, ws, 10, pattern, 512, &cmd), SPD_STATUS_GOOD);
+    EXPECT_EQ(m->data[259 * 512 + 511], 0x5c);
+    EXPECT_EQ(m->data[260 * 512], 0xab);
+
+    /* MODE SELECT D_SENSE, then descriptor-format sense from the core. */
+    uint8_t ms[4 + 12] = { 0, 0, 0, 0, 0x0a, 0x0a, 0x04, 0x10 };
+    uint8_t msel[6] = { SPD_SCSI_MODE_SELECT_6, 0x10, 0, 0, sizeof ms, 0 };
+    EXPECT_EQ(run_cdb(m, msel, 6, ms, sizeof ms, &cmd), SPD_STATUS_GOOD);
+    uint8_t bad[10] = { SPD_SCSI_READ_10, 0, 0, 0, 0x04, 0x00, 0, 0, 1, 0 };
+    EXPECT_EQ(run_cdb(m, bad, 10, buf, 512, &cmd),
+              SPD_STATUS_CHECK_CONDITION);
+    EXPECT_EQ(cmd.sense[0], 0x72);
+    EXPECT_EQ(cmd.sense[2], 0x21);
+    memunit_destroy(m);
+}
+
+int main(void)
+{
+    static const struct test_case tests[] = {
+        TEST(test_rw_ranges_512),
+        TEST(test_rw_ranges_4096),
+        TEST(test_rw_ranges_large_unit),
+        TEST(test_read6_zero_is_256),
+        TEST(test_rw_request_fields),
+        TEST(test_read_bounce),
+        TEST(test_write_short_data),
+        TEST(test_transfer_limits),
+        TEST(test_write_protected),
+        TEST(test_io_done_failure),
+        TEST(test_verify),
+        TEST(test_synchronize_cache),
+        TEST(test_write_same_writes),
+        TEST(test_write_same_unmap_decision),
+        TEST(test_write_same_limit),
+        TEST(test_unmap),
+        TEST(test_unmap_malformed),
+        TEST(test_read_capacity10),
+        TEST(test_read_capacity16),
+        TEST(test_e2e_roundtrip_512),
+        TEST(test_e2e_roundtrip_4096),
+        TEST(test_e2e_unmap_reads_zero),
+    };
+    return RUN_TESTS("scsi_sbc", tests);
+}

@@ -1,0 +1,1236 @@
+/*
+ * test_scsi_spc.c - the SCSI engine's preamble and primary commands, called
+ * directly (no unit core): unknown opcodes, CDB length, reserved bits with
+ * their field pointers (checked against every row's usage mask), INQUIRY
+ * and VPD pages, MODE SENSE/SELECT, REPORT LUNS, REPORT SUPPORTED
+ * OPERATION CODES, REQUEST SENSE, sense data byte by byte, names.
+ */
+#include "harness.h"
+
+#include "bytes.h"
+#include "scsi/engine.h"
+#include "spd/scsi.h"
+
+/* ------------------------------------------------------------------ */
+/* Fixture                                                              */
+/* ------------------------------------------------------------------ */
+
+enum { FX_WP = 1, FX_UNMAP = 2, FX_LBPRZ = 4, FX_CACHE = 8 };
+
+static const uint8_t test_uuid[16] = {
+    0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0x4d, 0xef,
+    0x80, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+};
+
+struct fx {
+    spd_params p;
+    struct scsi_lu lu;
+    struct scsi_task t;
+    uint8_t data[4096];
+};
+
+static void fx_init(struct fx *f, uint32_t bl, uint64_t blocks, unsigned flags)
+{
+    memset(f, 0, sizeof *f);
+    memcpy(f->p.uuid, test_uuid, 16);
+    f->p.block_length = bl;
+    f->p.block_count = blocks;
+    f->p.write_protected = flags & FX_WP;
+    f->p.unmap_supported = flags & (FX_UNMAP | FX_LBPRZ);
+    f->p.unmap_reads_zero = flags & FX_LBPRZ;
+    f->p.cache_supported = flags & FX_CACHE;
+    f->p.max_transfer_length = SPD_DEFAULT_MAX_TRANSFER;
+    f->lu.params = &f->p;
+    f->lu.max_transfer_blocks = SPD_DEFAULT_MAX_TRANSFER / bl;
+}
+
+/* Execute cdb with up to data_len bytes of f->data as the buffer. */
+static enum scsi_action fx_run(struct fx *f, const uint8_t *cdb, uint8_t len,
+                               uint32_t data_len)
+{
+    scsi_task_fini(&f->t);
+    memset(&f->t, 0, sizeof f->t);
+    f->t.cdb = cdb;
+    f->t.cdb_len = len;
+    f->t.data = f->data;
+    f->t.data_len = data_len;
+    return scsi_execute(&f->lu, &f->t);
+}
+
+/* Run an immediate command with a data-out or data-in buffer of data_len:
+ * expect SCSI_DONE. */
+static void fx_done(struct fx *f, const uint8_t *cdb, uint8_t len,
+                    uint32_t data_len)
+{
+    EXPECT_EQ(fx_run(f, cdb, len, data_len), SCSI_DONE);
+}
+
+static void fx_fini(struct fx *f)
+{
+    scsi_task_fini(&f->t);
+}
+
+/* ------------------------------------------------------------------ */
+/* Status checks that say what they saw                                 */
+/* ------------------------------------------------------------------ */
+
+static void expect_sense_at(const spd_status *st, uint8_t key, uint16_t asc,
+                            int line)
+{
+    bool ok = st->scsi_status == SPD_STATUS_CHECK_CONDITION &&
+              st->sense_key == key && st->asc == SPD_ASC(asc) &&
+              st->ascq == SPD_ASCQ(asc);
+    if (!ok)
+        fprintf(stderr, "  want key %x asc %04x, got status %02x key %x "
+                "asc %02x%02x\n", key, asc, st->scsi_status, st->sense_key,
+                st->asc, st->ascq);
+    harness_check(ok, "sense", __FILE__, line);
+}
+
+static void expect_good_at(const spd_status *st, int line)
+{
+    if (st->scsi_status)
+        fprintf(stderr, "  want GOOD, got status %02x key %x asc %02x%02x\n",
+                st->scsi_status, st->sense_key, st->asc, st->ascq);
+    harness_check(st->scsi_status == SPD_STATUS_GOOD, "good", __FILE__, line);
+}
+
+/* INVALID FIELD IN CDB (in_cdb) or PARAMETER LIST, with the field pointer
+ * at byte and bit (bit < 0: no bit pointer). */
+static void expect_field_at(const spd_status *st, bool in_cdb, uint16_t byte,
+                            int bit, int line)
+{
+    expect_sense_at(st, SPD_KEY_ILLEGAL_REQUEST,
+                    in_cdb ? SPD_ASC_INVALID_FIELD_IN_CDB
+                           : SPD_ASC_INVALID_FIELD_IN_PARAMETER_LIST, line);
+    uint8_t want0 = (uint8_t)(0x80 | (in_cdb ? 0x40 : 0) |
+                              (bit >= 0 ? 0x08 | bit : 0));
+    bool ok = st->sks[0] == want0 && get_be16(st->sks + 1) == byte;
+    if (!ok)
+        fprintf(stderr, "  want field pointer %02x byte %u, got %02x byte "
+                "%u\n", want0, byte, st->sks[0], get_be16(st->sks + 1));
+    harness_check(ok, "field pointer", __FILE__, line);
+}
+
+#define EXPECT_SENSE(st, key, asc) expect_sense_at(&(st), key, asc, __LINE__)
+#define EXPECT_GOOD(st) expect_good_at(&(st), __LINE__)
+#define EXPECT_FIELD(st, in_cdb, byte, bit) \
+    expect_field_at(&(st), in_cdb, byte, bit, __LINE__)
+
+/* ------------------------------------------------------------------ */
+/* Preamble                                                             */
+/* ------------------------------------------------------------------ */
+
+static void test_unknown_opcodes(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    const uint8_t cdbs[][16] = {
+        { 0x01 },                       /* REZERO UNIT: not ours */
+        { 0xff },
+        { 0x04 },                       /* FORMAT UNIT */
+        { 0x9e, 0x11 },                 /* SERVICE ACTION IN: unknown SA */
+        { 0xa3, 0x0d },                 /* MAINTENANCE IN: unknown SA */
+        { 0x42 },                       /* UNMAP on a unit without */
+    };
+    for (size_t i = 0; i < sizeof cdbs / sizeof cdbs[0]; i++) {
+        fx_done(&f, cdbs[i], 16, 0);
+        EXPECT_SENSE(f.t.status, SPD_KEY_ILLEGAL_REQUEST,
+                     SPD_ASC_INVALID_COMMAND_OPERATION_CODE);
+        EXPECT_EQ(f.t.status.sks[0], 0);
+        spd_data_dir dir = SPD_DIR_IN;
+        uint32_t len = 7;
+        spd_status st;
+        EXPECT_EQ(scsi_plan(&f.lu, cdbs[i], 16, &dir, &len, &st), SPD_CHECK);
+        EXPECT_SENSE(st, SPD_KEY_ILLEGAL_REQUEST,
+                     SPD_ASC_INVALID_COMMAND_OPERATION_CODE);
+        EXPECT_EQ(dir, SPD_DIR_NONE);
+        EXPECT_EQ(len, 0);
+    }
+    fx_fini(&f);
+}
+
+/* A CDB shorter than its command: INVALID FIELD IN CDB at byte 0. */
+static void test_short_cdb(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    uint8_t cdb[16] = { SPD_SCSI_INQUIRY, 0, 0, 0, 36 };
+    fx_done(&f, cdb, 5, 64);
+    EXPECT_FIELD(f.t.status, true, 0, -1);
+    cdb[0] = SPD_SCSI_READ_16;
+    fx_done(&f, cdb, 10, 64);
+    EXPECT_FIELD(f.t.status, true, 0, -1);
+    cdb[0] = SPD_SCSI_SERVICE_ACTION_IN_16;
+    fx_done(&f, cdb, 1, 64);
+    EXPECT_FIELD(f.t.status, true, 0, -1);
+    fx_done(&f, cdb, 0, 64);
+    EXPECT_FIELD(f.t.status, true, 0, -1);
+    /* Longer than needed is fine (transports pad to 16). */
+    uint8_t tur[16] = { 0 };
+    fx_done(&f, tur, 16, 0);
+    EXPECT_GOOD(f.t.status);
+    fx_fini(&f);
+}
+
+static void test_reserved_bits_pointer(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    uint8_t cdb[16] = { 0 };
+    cdb[1] = 0x05;                      /* TUR: bits 2 and 0 reserved */
+    fx_done(&f, cdb, 6, 0);
+    EXPECT_FIELD(f.t.status, true, 1, 2);
+    /* The control byte: NACA and anything else are refused. */
+    uint8_t r10[10] = { SPD_SCSI_READ_10, 0, 0, 0, 0, 0, 0, 0, 1, 0x04 };
+    fx_done(&f, r10, 10, 512);
+    EXPECT_FIELD(f.t.status, true, 9, 2);
+    /* GROUP NUMBER is not supported. */
+    r10[9] = 0;
+    r10[6] = 0x11;
+    fx_done(&f, r10, 10, 512);
+    EXPECT_FIELD(f.t.status, true, 6, 4);
+    /* READ(6) byte 1 bits 7-5 (the old LUN field). */
+    uint8_t r6[6] = { SPD_SCSI_READ_6, 0x20, 0, 0, 1, 0 };
+    fx_done(&f, r6, 6, 512);
+    EXPECT_FIELD(f.t.status, true, 1, 5);
+    /* Reserved bits come before a bad LBA and before write protection. */
+    fx_init(&f, 512, 1000, FX_WP);
+    uint8_t w10[10] = { SPD_SCSI_WRITE_10, 0x02, 0xff, 0xff, 0xff, 0xff, 0,
+                        0, 1, 0 };
+    fx_done(&f, w10, 10, 512);
+    EXPECT_FIELD(f.t.status, true, 1, 1);
+    spd_data_dir dir;
+    uint32_t len;
+    spd_status st;
+    EXPECT_EQ(scsi_plan(&f.lu, w10, 10, &dir, &len, &st), SPD_CHECK);
+    EXPECT_FIELD(st, true, 1, 1);
+    fx_fini(&f);
+}
+
+/* Every usage mask REPORT SUPPORTED OPERATION CODES reports is the one the
+ * preamble enforces: each bit outside it fails with a pointer to it. */
+static void test_usage_masks_enforced(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, FX_LBPRZ);
+    uint8_t all[16] = { SPD_SCSI_MAINTENANCE_IN,
+                        SPD_SA_REPORT_SUPPORTED_OPCODES, 0, 0, 0, 0,
+                        0, 0, 0x10, 0, 0, 0 };
+    fx_done(&f, all, 12, sizeof f.data);
+    EXPECT_GOOD(f.t.status);
+    uint8_t list[4096];
+    uint32_t list_len = f.t.data_in_len;
+    memcpy(list, f.data, list_len);
+    unsigned rows = 0, checked = 0;
+    for (uint32_t off = 4; off + 8 <= list_len; off += 8, rows++) {
+        uint8_t opcode = list[off];
+        uint16_t sa = get_be16(list + off + 2);
+        bool has_sa = list[off + 5] & 0x01;
+        uint16_t cdb_len = get_be16(list + off + 6);
+
+        uint8_t one[12] = { SPD_SCSI_MAINTENANCE_IN,
+                            SPD_SA_REPORT_SUPPORTED_OPCODES,
+                            has_sa ? 2 : 1, opcode, (uint8_t)(sa >> 8),
+                            (uint8_t)sa, 0, 0, 0, 64, 0, 0 };
+        fx_done(&f, one, 12, 64);
+        EXPECT_GOOD(f.t.status);
+        EXPECT_EQ(f.data[1] & 0x07, 0x03);
+        EXPECT_EQ(get_be16(f.data + 2), cdb_len);
+        EXPECT_EQ(f.data[4], opcode);
+        uint8_t usage[16];
+        memcpy(usage, f.data + 4, cdb_len);
+        if (has_sa)
+            EXPECT_EQ(usage[1] & 0x1f, 0x1f);
+        EXPECT_EQ(usage[cdb_len - 1], 0);   /* control byte */
+
+        for (unsigned byte = 1; byte < cdb_len; byte++) {
+            for (int bit = 0; bit < 8; bit++) {
+                if (usage[byte] & (1u << bit))
+                    continue;
+                uint8_t cdb[16] = { opcode, (uint8_t)(has_sa ? sa : 0) };
+                cdb[byte] |= (uint8_t)(1u << bit);
+                fx_done(&f, cdb, (uint8_t)cdb_len, sizeof f.data);
+                EXPECT_FIELD(f.t.status, true, (uint16_t)byte, bit);
+                checked++;
+            }
+        }
+    }
+    EXPECT_EQ(rows, 28);
+    EXPECT(checked > 300);
+    fx_fini(&f);
+}
+
+/* What each command will transfer, before any data. */
+static void test_plan_directions(void)
+{
+    struct fx f;
+    fx_init(&f, 4096, 1000, FX_LBPRZ);
+    static const struct {
+        uint8_t cdb[16];
+        uint8_t len;
+        spd_data_dir dir;
+        uint32_t bytes;
+    } cases[] = {
+        { { 0x00 }, 6, SPD_DIR_NONE, 0 },
+        { { 0x03, 0, 0, 0, 18 }, 6, SPD_DIR_IN, 18 },
+        { { 0x08, 0, 0, 1, 2 }, 6, SPD_DIR_IN, 2 * 4096 },
+        { { 0x08, 0, 0, 1, 0 }, 6, SPD_DIR_IN, 256 * 4096 },
+        { { 0x0a, 0, 0, 1, 3 }, 6, SPD_DIR_OUT, 3 * 4096 },
+        { { 0x12, 0, 0, 0x01, 0x02 }, 6, SPD_DIR_IN, 258 },
+        { { 0x15, 0x10, 0, 0, 24 }, 6, SPD_DIR_OUT, 24 },
+        { { 0x1a, 0, 0x3f, 0, 200 }, 6, SPD_DIR_IN, 200 },
+        { { 0x1b, 0, 0, 0, 1 }, 6, SPD_DIR_NONE, 0 },
+        { { 0x1e, 0, 0, 0, 1 }, 6, SPD_DIR_NONE, 0 },
+        { { 0x25 }, 10, SPD_DIR_IN, 8 },
+        { { 0x28, 0, 0, 0, 0, 9, 0, 0, 4 }, 10, SPD_DIR_IN, 4 * 4096 },
+        { { 0x28, 0, 0, 0, 0, 9, 0, 0, 0 }, 10, SPD_DIR_NONE, 0 },
+        { { 0x2a, 0, 0, 0, 0, 9, 0, 0, 4 }, 10, SPD_DIR_OUT, 4 * 4096 },
+        { { 0x2f, 0, 0, 0, 0, 9, 0, 0, 4 }, 10, SPD_DIR_NONE, 0 },
+        { { 0x35 }, 10, SPD_DIR_NONE, 0 },
+        { { 0x41, 0, 0, 0, 0, 9, 0, 0, 4 }, 10, SPD_DIR_OUT, 4096 },
+        { { 0x42, 0, 0, 0, 0, 0, 0, 0, 24 }, 10, SPD_DIR_OUT, 24 },
+        { { 0x42 }, 10, SPD_DIR_NONE, 0 },
+        { { 0x55, 0x10, 0, 0, 0, 0, 0, 0x01, 0x00 }, 10, SPD_DIR_OUT, 256 },
+        { { 0x5a, 0, 0x3f, 0, 0, 0, 0, 0x10, 0x00 }, 10, SPD_DIR_IN, 4096 },
+        { { 0x88, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 5 }, 16, SPD_DIR_IN,
+          5 * 4096 },
+        { { 0x8a, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 5 }, 16, SPD_DIR_OUT,
+          5 * 4096 },
+        { { 0x8f, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 5 }, 16, SPD_DIR_NONE,
+          0 },
+        { { 0x91 }, 16, SPD_DIR_NONE, 0 },
+        { { 0x93, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 5 }, 16, SPD_DIR_OUT,
+          4096 },
+        { { 0x93, 0x09, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 5 }, 16,
+          SPD_DIR_NONE, 0 },                        /* NDOB */
+        { { 0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32 }, 16,
+          SPD_DIR_IN, 32 },
+        { { 0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 16 }, 12, SPD_DIR_IN, 16 },
+        { { 0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 2, 0 }, 12, SPD_DIR_IN, 512 },
+        { { 0xa8, 0, 0, 0, 0, 1, 0, 0, 0, 6 }, 12, SPD_DIR_IN, 6 * 4096 },
+        { { 0xaa, 0, 0, 0, 0, 1, 0, 0, 0, 6 }, 12, SPD_DIR_OUT, 6 * 4096 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        spd_data_dir dir = 99;
+        uint32_t len = 99;
+        spd_status st;
+        int r = scsi_plan(&f.lu, cases[i].cdb, cases[i].len, &dir, &len, &st);
+        if (!EXPECT_EQ(r, 0))
+            fprintf(stderr, "  case %zu: opcode %02x: %s %02x%02x\n", i,
+                    cases[i].cdb[0], spd_sense_key_name(st.sense_key),
+                    st.asc, st.ascq);
+        EXPECT_EQ(dir, cases[i].dir);
+        EXPECT_EQ(len, cases[i].bytes);
+        EXPECT_GOOD(st);
+    }
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------------------------ */
+/* Simple commands                                                      */
+/* ------------------------------------------------------------------ */
+
+static void test_simple_commands(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, FX_WP);
+    uint8_t tur[6] = { 0 };
+    fx_done(&f, tur, 6, 0);
+    EXPECT_GOOD(f.t.status);
+    EXPECT_EQ(f.t.data_in_len, 0);
+    uint8_t ssu[6] = { SPD_SCSI_START_STOP_UNIT, 0x01, 0, 0, 0x01, 0 };
+    fx_done(&f, ssu, 6, 0);
+    EXPECT_GOOD(f.t.status);
+    ssu[4] = 0x02;                      /* LOEJ, stop: still no effect */
+    fx_done(&f, ssu, 6, 0);
+    EXPECT_GOOD(f.t.status);
+    uint8_t pamr[6] = { SPD_SCSI_PREVENT_ALLOW, 0, 0, 0, 1, 0 };
+    fx_done(&f, pamr, 6, 0);
+    EXPECT_GOOD(f.t.status);
+    pamr[4] = 0;
+    fx_done(&f, pamr, 6, 0);
+    EXPECT_GOOD(f.t.status);
+    pamr[4] = 2;
+    fx_done(&f, pamr, 6, 0);
+    EXPECT_FIELD(f.t.status, true, 4, 1);
+    pamr[4] = 3;
+    fx_done(&f, pamr, 6, 0);
+    EXPECT_FIELD(f.t.status, true, 4, 1);
+    fx_fini(&f);
+}
+
+static void test_request_sense(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    uint8_t cdb[6] = { SPD_SCSI_REQUEST_SENSE, 0, 0, 0, 252, 0 };
+    memset(f.data, 0xee, 64);
+    fx_done(&f, cdb, 6, 252);
+    EXPECT_GOOD(f.t.status);
+    EXPECT_EQ(f.t.data_in_len, 18);
+    static const uint8_t fixed[18] = { 0x70, 0, 0, 0, 0, 0, 0, 10 };
+    EXPECT(!memcmp(f.data, fixed, 18));
+    cdb[1] = 0x01;                      /* DESC */
+    fx_done(&f, cdb, 6, 252);
+    EXPECT_EQ(f.t.data_in_len, 8);
+    static const uint8_t desc[8] = { 0x72, 0, 0, 0, 0, 0, 0, 0 };
+    EXPECT(!memcmp(f.data, desc, 8));
+    cdb[1] = 0;
+    cdb[4] = 4;                         /* allocation length */
+    memset(f.data, 0xee, 64);
+    fx_done(&f, cdb, 6, 252);
+    EXPECT_EQ(f.t.data_in_len, 4);
+    EXPECT_EQ(f.data[4], 0xee);
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------------------------ */
+/* INQUIRY and VPD                                                      */
+/* ------------------------------------------------------------------ */
+
+static void test_inquiry_standard(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    uint8_t cdb[6] = { SPD_SCSI_INQUIRY, 0, 0, 0, 255, 0 };
+    fx_done(&f, cdb, 6, 4096);
+    EXPECT_GOOD(f.t.status);
+    EXPECT_EQ(f.t.data_in_len, 96);
+    EXPECT_EQ(f.data[0], 0x00);
+    EXPECT_EQ(f.data[1], 0x00);
+    EXPECT_EQ(f.data[2], 0x06);
+    EXPECT_EQ(f.data[3], 0x12);
+    EXPECT_EQ(f.data[4], 91);
+    EXPECT_EQ(f.data[5], 0);
+    EXPECT_EQ(f.data[7], 0x02);
+    EXPECT(!memcmp(f.data + 8, "SPD     ", 8));
+    EXPECT(!memcmp(f.data + 16, "Spd disk        ", 16));
+    EXPECT(!memcmp(f.data + 32, "0.1 ", 4));
+    EXPECT_EQ(get_be16(f.data + 58), 0x00a0);
+    EXPECT_EQ(get_be16(f.data + 60), 0x0460);
+    EXPECT_EQ(get_be16(f.data + 62), 0x04c0);
+
+    strcpy(f.p.product_id, "memunit");
+    strcpy(f.p.product_revision, "1.0");
+    fx_done(&f, cdb, 6, 4096);
+    EXPECT(!memcmp(f.data + 16, "memunit         ", 16));
+    EXPECT(!memcmp(f.data + 32, "1.0 ", 4));
+    strcpy(f.p.product_id, "0123456789abcdef");
+    strcpy(f.p.product_revision, "wxyz");
+    fx_done(&f, cdb, 6, 4096);
+    EXPECT(!memcmp(f.data + 16, "0123456789abcdefwxyz", 20));
+    fx_fini(&f);
+}
+
+/* The allocation length is honoured exactly, as is the buffer size. */
+static void test_inquiry_allocation_length(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    static const struct {
+        uint16_t alloc;
+        uint32_t buffer;
+        uint32_t want;
+    } cases[] = {
+        { 5, 4096, 5 },   { 36, 4096, 36 }, { 255, 4096, 96 },
+        { 255, 40, 40 },  { 0, 4096, 0 },   { 1, 4096, 1 },
+        { 96, 96, 96 },   { 97, 4096, 96 }, { 0xffff, 4096, 96 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t cdb[6] = { SPD_SCSI_INQUIRY, 0, 0,
+                           (uint8_t)(cases[i].alloc >> 8),
+                           (uint8_t)cases[i].alloc, 0 };
+        memset(f.data, 0xee, sizeof f.data);
+        fx_done(&f, cdb, 6, cases[i].buffer);
+        EXPECT_GOOD(f.t.status);
+        EXPECT_EQ(f.t.data_in_len, cases[i].want);
+        EXPECT_EQ(f.data[cases[i].want], 0xee);     /* nothing past it */
+        spd_data_dir dir;
+        uint32_t len;
+        spd_status st;
+        EXPECT_EQ(scsi_plan(&f.lu, cdb, 6, &dir, &len, &st), 0);
+        EXPECT_EQ(len, cases[i].alloc);
+    }
+    /* No buffer at all. */
+    uint8_t cdb[6] = { SPD_SCSI_INQUIRY, 0, 0, 0, 36, 0 };
+    scsi_task_fini(&f.t);
+    memset(&f.t, 0, sizeof f.t);
+    f.t.cdb = cdb;
+    f.t.cdb_len = 6;
+    f.t.data_len = 36;
+    EXPECT_EQ(scsi_execute(&f.lu, &f.t), SCSI_DONE);
+    EXPECT_EQ(f.t.data_in_len, 0);
+    fx_fini(&f);
+}
+
+static void test_inquiry_errors(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    uint8_t cdb[6] = { SPD_SCSI_INQUIRY, 0, 0x80, 0, 255, 0 };
+    fx_done(&f, cdb, 6, 255);           /* page code without EVPD */
+    EXPECT_FIELD(f.t.status, true, 2, -1);
+    cdb[1] = 1;
+    cdb[2] = 0x81;                      /* no such page */
+    fx_done(&f, cdb, 6, 255);
+    EXPECT_FIELD(f.t.status, true, 2, -1);
+    cdb[2] = 0x89;
+    spd_data_dir dir;
+    uint32_t len;
+    spd_status st;
+    EXPECT_EQ(scsi_plan(&f.lu, cdb, 6, &dir, &len, &st), SPD_CHECK);
+    EXPECT_FIELD(st, true, 2, -1);
+    cdb[1] = 2;                         /* CMDDT, obsolete */
+    cdb[2] = 0;
+    fx_done(&f, cdb, 6, 255);
+    EXPECT_FIELD(f.t.status, true, 1, 1);
+    fx_fini(&f);
+}
+
+/* Fetch VPD page into f->data; returns its length. */
+static uint32_t vpd(struct fx *f, uint8_t page, uint16_t alloc)
+{
+    uint8_t cdb[6] = { SPD_SCSI_INQUIRY, 1, page, (uint8_t)(alloc >> 8),
+                       (uint8_t)alloc, 0 };
+    memset(f->data, 0xee, sizeof f->data);
+    fx_done(f, cdb, 6, sizeof f->data);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(f->data[1], page);
+    return f->t.data_in_len;
+}
+
+static void test_vpd_supported_pages(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    EXPECT_EQ(vpd(&f, 0x00, 255), 10);
+    static const uint8_t want[10] = { 0, 0, 0, 6, 0x00, 0x80, 0x83, 0xb0,
+                                      0xb1, 0xb2 };
+    EXPECT(!memcmp(f.data, want, 10));
+    /* Allocation length 4: the header alone, with the full page length. */
+    EXPECT_EQ(vpd(&f, 0x00, 4), 4);
+    EXPECT_EQ(get_be16(f.data + 2), 6);
+    EXPECT_EQ(f.data[4], 0xee);
+    /* Every listed page answers. */
+    for (int i = 0; i < 6; i++) {
+        uint32_t n = vpd(&f, want[4 + i], 255);
+        EXPECT_EQ(n, 4u + get_be16(f.data + 2));
+    }
+    fx_fini(&f);
+}
+
+static void test_vpd_serial(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    EXPECT_EQ(vpd(&f, 0x80, 255), 36);
+    EXPECT_EQ(get_be16(f.data + 2), 32);
+    EXPECT(!memcmp(f.data + 4, "123456789abc4def8011223344556677", 32));
+    EXPECT_EQ(vpd(&f, 0x80, 4), 4);
+    fx_fini(&f);
+}
+
+static void test_vpd_device_identification(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    uint32_t n = vpd(&f, 0x83, 255);
+    EXPECT_EQ(n, 4 + 20 + 48);
+    EXPECT_EQ(get_be16(f.data + 2), n - 4);
+    /* NAA 6 designator: binary, LU, type 3, 16 bytes: 6 and the UUID
+     * without its version digit. */
+    const uint8_t *d = f.data + 4;
+    static const uint8_t naa[20] = {
+        0x01, 0x03, 0x00, 0x10, 0x61, 0x23, 0x45, 0x67, 0x89, 0xab,
+        0xcd, 0xef, 0x80, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+    };
+    EXPECT(!memcmp(d, naa, 20));
+    EXPECT_EQ(d[4] >> 4, 6);
+    /* T10 vendor ID designator: ASCII, LU, type 1. */
+    d += 20;
+    EXPECT_EQ(d[0], 0x02);
+    EXPECT_EQ(d[1], 0x01);
+    EXPECT_EQ(d[3], 44);
+    EXPECT(!memcmp(d + 4, "SPD     12345678-9abc-4def-8011-223344556677",
+                   44));
+    fx_fini(&f);
+}
+
+static void test_vpd_block_limits(void)
+{
+    struct fx f;
+    fx_init(&f, 4096, 1000, FX_LBPRZ);
+    EXPECT_EQ(vpd(&f, 0xb0, 255), 64);
+    EXPECT_EQ(get_be16(f.data + 2), 0x3c);
+    EXPECT_EQ(f.data[4], 0);                        /* WSNZ 0 */
+    EXPECT_EQ(get_be32(f.data + 8), 256);           /* 1 MiB / 4096 */
+    EXPECT_EQ(get_be32(f.data + 12), 256);
+    EXPECT_EQ(get_be32(f.data + 20), 0xffffffff);
+    EXPECT_EQ(get_be32(f.data + 24), 256);
+    EXPECT_EQ(get_be32(f.data + 28), 1);
+    EXPECT_EQ(get_be64(f.data + 36), 0xffffffff);
+
+    fx_init(&f, 512, 1000, 0);
+    f.lu.max_transfer_blocks = 77;
+    EXPECT_EQ(vpd(&f, 0xb0, 255), 64);
+    EXPECT_EQ(get_be32(f.data + 8), 77);
+    EXPECT_EQ(get_be32(f.data + 20), 0);
+    EXPECT_EQ(get_be32(f.data + 24), 0);
+    EXPECT_EQ(get_be64(f.data + 36), 0xffffffff);
+    fx_fini(&f);
+}
+
+static void test_vpd_characteristics_and_provisioning(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    EXPECT_EQ(vpd(&f, 0xb1, 255), 64);
+    EXPECT_EQ(get_be16(f.data + 4), 0x0001);
+    EXPECT_EQ(vpd(&f, 0xb2, 255), 8);
+    EXPECT_EQ(get_be16(f.data + 2), 4);
+    EXPECT_EQ(f.data[5], 0x00);
+    EXPECT_EQ(f.data[6], 0x00);
+
+    fx_init(&f, 512, 1000, FX_UNMAP);
+    vpd(&f, 0xb2, 255);
+    EXPECT_EQ(f.data[5], 0xe0);                     /* LBPU LBPWS LBPWS10 */
+    EXPECT_EQ(f.data[6], 0x02);                     /* thin */
+    fx_init(&f, 512, 1000, FX_LBPRZ);
+    vpd(&f, 0xb2, 255);
+    EXPECT_EQ(f.data[5], 0xe4);                     /* and LBPRZ */
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------------------------ */
+/* MODE SENSE                                                           */
+/* ------------------------------------------------------------------ */
+
+static void mode_sense6(struct fx *f, uint8_t b1, uint8_t b2, uint8_t sub,
+                        uint8_t alloc)
+{
+    uint8_t cdb[6] = { SPD_SCSI_MODE_SENSE_6, b1, b2, sub, alloc, 0 };
+    memset(f->data, 0xee, sizeof f->data);
+    fx_done(f, cdb, 6, sizeof f->data);
+}
+
+static void mode_sense10(struct fx *f, uint8_t b1, uint8_t b2, uint8_t sub,
+                         uint16_t alloc)
+{
+    uint8_t cdb[10] = { SPD_SCSI_MODE_SENSE_10, b1, b2, sub, 0, 0, 0,
+                        (uint8_t)(alloc >> 8), (uint8_t)alloc, 0 };
+    memset(f->data, 0xee, sizeof f->data);
+    fx_done(f, cdb, 10, sizeof f->data);
+}
+
+static const uint8_t caching_wce[20] = { 0x08, 0x12, 0x04 };
+static const uint8_t caching_none[20] = { 0x08, 0x12, 0x00 };
+static const uint8_t control_cur[12] = { 0x0a, 0x0a, 0x00, 0x10 };
+static const uint8_t control_dsense[12] = { 0x0a, 0x0a, 0x04, 0x10 };
+static const uint8_t control_chg[12] = { 0x0a, 0x0a, 0x04, 0x00 };
+
+static void test_mode_sense6_all_pages(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, FX_CACHE);
+    mode_sense6(&f, 0, 0x3f, 0, 255);
+    EXPECT_GOOD(f.t.status);
+    EXPECT_EQ(f.t.data_in_len, 4 + 8 + 20 + 12);
+    EXPECT_EQ(f.data[0], 43);                       /* MODE DATA LENGTH */
+    EXPECT_EQ(f.data[1], 0);
+    EXPECT_EQ(f.data[2], 0x10);                     /* DPOFUA, no WP */
+    EXPECT_EQ(f.data[3], 8);
+    EXPECT_EQ(get_be32(f.data + 4), 1000);
+    EXPECT_EQ(f.data[8], 0);
+    EXPECT_EQ(get_be24(f.data + 9), 512);
+    EXPECT(!memcmp(f.data + 12, caching_wce, 20));
+    EXPECT(!memcmp(f.data + 32, control_cur, 12));
+    /* All subpages gives the same here. */
+    mode_sense6(&f, 0, 0x3f, 0xff, 255);
+    EXPECT_GOOD(f.t.status);
+    EXPECT_EQ(f.t.data_in_len, 44);
+
+    /* Write protected, no cache, DBD. */
+    fx_init(&f, 4096, 1000, FX_WP);
+    mode_sense6(&f, 0x08, 0x3f, 0, 255);
+    EXPECT_EQ(f.t.data_in_len, 4 + 20 + 12);
+    EXPECT_EQ(f.data[0], 35);
+    EXPECT_EQ(f.data[2], 0x90);                     /* WP, DPOFUA */
+    EXPECT_EQ(f.data[3], 0);
+    EXPECT(!memcmp(f.data + 4, caching_none, 20));
+    /* One page. */
+    mode_sense6(&f, 0x08, 0x0a, 0, 255);
+    EXPECT_EQ(f.t.data_in_len, 16);
+    EXPECT(!memcmp(f.data + 4, control_cur, 12));
+    mode_sense6(&f, 0, 0x08, 0, 255);
+    EXPECT_EQ(f.t.data_in_len, 32);
+    EXPECT_EQ(get_be24(f.data + 9), 4096);
+    EXPECT(!memcmp(f.data + 12, caching_none, 20));
+    /* Allocation length 2: the header's start, full length still said. */
+    mode_sense6(&f, 0, 0x3f, 0, 2);
+    EXPECT_EQ(f.t.data_in_len, 2);
+    EXPECT_EQ(f.data[0], 43);
+    EXPECT_EQ(f.data[2], 0xee);
+    fx_fini(&f);
+}
+
+static void test_mode_sense10_llbaa(void)
+{
+    struct fx f;
+    fx_init(&f, 512, (1ull << 33) + 5, FX_CACHE);
+    mode_sense10(&f, 0x10, 0x3f, 0, 512);           /* LLBAA */
+    EXPECT_GOOD(f.t.status);
+    EXPECT_EQ(f.t.data_in_len, 8 + 16 + 20 + 12);
+    EXPECT_EQ(get_be16(f.data), 54);
+    EXPECT_EQ(f.data[3], 0x10);
+    EXPECT_EQ(f.data[4], 0x01);                     /* LONGLBA */
+    EXPECT_EQ(get_be16(f.data + 6), 16);
+    EXPECT_EQ(get_be64(f.data + 8), (1ull << 33) + 5);
+    EXPECT_EQ(get_be32(f.data + 20), 512);
+    EXPECT(!memcmp(f.data + 24, caching_wce, 20));
+    /* Without LLBAA: a short descriptor saying FFFFFFFFh. */
+    mode_sense10(&f, 0, 0x3f, 0, 512);
+    EXPECT_EQ(f.t.data_in_len, 8 + 8 + 20 + 12);
+    EXPECT_EQ(f.data[4], 0);
+    EXPECT_EQ(get_be16(f.data + 6), 8);
+    EXPECT_EQ(get_be32(f.data + 8), 0xffffffff);
+    /* DBD wins over LLBAA. */
+    mode_sense10(&f, 0x18, 0x0a, 0, 512);
+    EXPECT_EQ(f.t.data_in_len, 8 + 12);
+    EXPECT_EQ(get_be16(f.data), 18);
+    EXPECT_EQ(f.data[4], 0);
+    EXPECT_EQ(get_be16(f.data + 6), 0);
+    EXPECT(!memcmp(f.data + 8, control_cur, 12));
+    /* Short allocation. */
+    mode_sense10(&f, 0, 0x3f, 0, 9);
+    EXPECT_EQ(f.t.data_in_len, 9);
+    EXPECT_EQ(f.data[9], 0xee);
+    fx_fini(&f);
+}
+
+static void test_mode_sense_page_control(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, FX_CACHE);
+    f.lu.d_sense = true;
+    mode_sense6(&f, 0x08, 0x0a, 0, 255);            /* current */
+    EXPECT(!memcmp(f.data + 4, control_dsense, 12));
+    mode_sense6(&f, 0x08, 0x40 | 0x3f, 0, 255);     /* changeable */
+    EXPECT_GOOD(f.t.status);
+    EXPECT(!memcmp(f.data + 4, caching_none, 20));
+    EXPECT(!memcmp(f.data + 24, control_chg, 12));
+    mode_sense6(&f, 0x08, 0x80 | 0x3f, 0, 255);     /* default */
+    EXPECT(!memcmp(f.data + 4, caching_wce, 20));
+    EXPECT(!memcmp(f.data + 24, control_cur, 12));
+    mode_sense6(&f, 0, 0x80 | 0x3f, 0, 255);        /* header is current */
+    EXPECT_EQ(get_be32(f.data + 4), 1000);
+    mode_sense6(&f, 0x08, 0xc0 | 0x3f, 0, 255);     /* saved */
+    EXPECT_SENSE(f.t.status, SPD_KEY_ILLEGAL_REQUEST,
+                 SPD_ASC_SAVING_PARAMETERS_NOT_SUPPORTED);
+    mode_sense10(&f, 0x08, 0xc0 | 0x08, 0, 255);
+    EXPECT_SENSE(f.t.status, SPD_KEY_ILLEGAL_REQUEST,
+                 SPD_ASC_SAVING_PARAMETERS_NOT_SUPPORTED);
+    fx_fini(&f);
+}
+
+static void test_mode_sense_errors(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    mode_sense6(&f, 0, 0x19, 0, 255);               /* unknown page */
+    EXPECT_FIELD(f.t.status, true, 2, 5);
+    mode_sense10(&f, 0, 0x00, 0, 255);
+    EXPECT_FIELD(f.t.status, true, 2, 5);
+    mode_sense6(&f, 0, 0x0a, 0x01, 255);            /* unknown subpage */
+    EXPECT_FIELD(f.t.status, true, 3, -1);
+    mode_sense6(&f, 0, 0x0a, 0xff, 255);
+    EXPECT_GOOD(f.t.status);
+    mode_sense6(&f, 0x10, 0x0a, 0, 255);            /* LLBAA is (10) only */
+    EXPECT_FIELD(f.t.status, true, 1, 4);
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------------------------ */
+/* MODE SELECT                                                          */
+/* ------------------------------------------------------------------ */
+
+static void mode_select6(struct fx *f, uint8_t b1, const uint8_t *list,
+                         uint8_t len)
+{
+    uint8_t cdb[6] = { SPD_SCSI_MODE_SELECT_6, b1, 0, 0, len, 0 };
+    memcpy(f->data, list, len);
+    fx_done(f, cdb, 6, len);
+}
+
+static void mode_select10(struct fx *f, const uint8_t *list, uint16_t len,
+                          uint32_t sent)
+{
+    uint8_t cdb[10] = { SPD_SCSI_MODE_SELECT_10, 0x10, 0, 0, 0, 0, 0,
+                        (uint8_t)(len >> 8), (uint8_t)len, 0 };
+    memcpy(f->data, list, sent);
+    fx_done(f, cdb, 10, sent);
+}
+
+/* A failing command's sense, built as the unit core builds it. */
+static uint8_t failing_sense(struct fx *f, uint8_t *sense)
+{
+    uint8_t cdb[6] = { 0x01 };
+    fx_done(f, cdb, 6, 0);
+    return scsi_sense_build(&f->t.status, f->lu.d_sense, sense, SPD_SENSE_MAX);
+}
+
+static void test_mode_select_d_sense(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, FX_CACHE);
+    uint8_t sense[SPD_SENSE_MAX];
+    EXPECT_EQ(failing_sense(&f, sense), 18);
+    EXPECT_EQ(sense[0], 0x70);
+
+    /* Header, block descriptor as read, control page with D_SENSE. */
+    uint8_t list[4 + 8 + 12] = { 0, 0, 0, 8, 0, 0, 0x03, 0xe8, 0, 0, 0x02,
+                                 0x00 };
+    memcpy(list + 12, control_dsense, 12);
+    mode_select6(&f, 0x10, list, sizeof list);
+    EXPECT_GOOD(f.t.status);
+    EXPECT(f.lu.d_sense);
+    EXPECT_EQ(failing_sense(&f, sense), 8);
+    EXPECT_EQ(sense[0], 0x72);
+    EXPECT_EQ(sense[1], SPD_KEY_ILLEGAL_REQUEST);
+    EXPECT_EQ(sense[2], 0x20);
+    mode_sense6(&f, 0x08, 0x0a, 0, 255);
+    EXPECT(!memcmp(f.data + 4, control_dsense, 12));
+
+    /* Back off with MODE SELECT(10), no block descriptor, and an echoed
+     * caching page (WCE as it is: allowed); PS bit ignored. */
+    uint8_t l10[8 + 20 + 12] = { 0 };
+    memcpy(l10 + 8, caching_wce, 20);
+    memcpy(l10 + 28, control_cur, 12);
+    l10[28] |= 0x80;
+    mode_select10(&f, l10, sizeof l10, sizeof l10);
+    EXPECT_GOOD(f.t.status);
+    EXPECT(!f.lu.d_sense);
+    EXPECT_EQ(failing_sense(&f, sense), 18);
+
+    /* Long LBA block descriptor, count 0 (no change). */
+    uint8_t llba[8 + 16 + 12] = { 0, 0, 0, 0, 0x01, 0, 0, 16 };
+    put_be32(llba + 8 + 12, 512);
+    memcpy(llba + 24, control_dsense, 12);
+    mode_select10(&f, llba, sizeof llba, sizeof llba);
+    EXPECT_GOOD(f.t.status);
+    EXPECT(f.lu.d_sense);
+
+    /* A zero-length list changes nothing and is good. */
+    mode_select6(&f, 0x10, list, 0);
+    EXPECT_GOOD(f.t.status);
+    EXPECT(f.lu.d_sense);
+    fx_fini(&f);
+}
+
+static void test_mode_select_rejects_changes(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, FX_CACHE);
+    /* Control page setting D_SENSE, then a caching page clearing WCE: all
+     * refused, D_SENSE unchanged. */
+    uint8_t list[4 + 12 + 20] = { 0 };
+    memcpy(list + 4, control_dsense, 12);
+    memcpy(list + 16, caching_none, 20);
+    mode_select6(&f, 0x10, list, sizeof list);
+    EXPECT_FIELD(f.t.status, false, 16 + 2, 2);
+    EXPECT(!f.lu.d_sense);
+
+    /* Another control page bit (SWP). */
+    uint8_t ctl[4 + 12] = { 0 };
+    memcpy(ctl + 4, control_cur, 12);
+    ctl[4 + 4] = 0x08;
+    mode_select6(&f, 0x10, ctl, sizeof ctl);
+    EXPECT_FIELD(f.t.status, false, 8, 3);
+    /* QUEUE ALGORITHM MODIFIER changed: pointer to its highest bit. */
+    memcpy(ctl + 4, control_cur, 12);
+    ctl[4 + 3] = 0x70;
+    mode_select6(&f, 0x10, ctl, sizeof ctl);
+    EXPECT_FIELD(f.t.status, false, 7, 6);
+    /* Unknown page, wrong page length, subpage format. */
+    memcpy(ctl + 4, control_cur, 12);
+    ctl[4] = 0x1c;
+    mode_select6(&f, 0x10, ctl, sizeof ctl);
+    EXPECT_FIELD(f.t.status, false, 4, 5);
+    ctl[4] = 0x0a;
+    ctl[5] = 0x0b;
+    mode_select6(&f, 0x10, ctl, sizeof ctl);
+    EXPECT_FIELD(f.t.status, false, 5, -1);
+    ctl[4] = 0x4a;
+    ctl[5] = 0x0a;
+    mode_select6(&f, 0x10, ctl, sizeof ctl);
+    EXPECT_FIELD(f.t.status, false, 4, 6);
+    /* Medium type. */
+    memcpy(ctl + 4, control_cur, 12);
+    ctl[1] = 0x05;
+    mode_select6(&f, 0x10, ctl, sizeof ctl);
+    EXPECT_FIELD(f.t.status, false, 1, -1);
+    ctl[1] = 0;
+    fx_fini(&f);
+}
+
+static void test_mode_select_block_descriptor(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    uint8_t list[4 + 8] = { 0, 0, 0, 8, 0, 0, 0x03, 0xe8, 0, 0, 0x02, 0x00 };
+    mode_select6(&f, 0x10, list, sizeof list);
+    EXPECT_GOOD(f.t.status);
+    list[10] = 0x10;                    /* block length 4096 */
+    mode_select6(&f, 0x10, list, sizeof list);
+    EXPECT_FIELD(f.t.status, false, 9, -1);
+    list[10] = 0x02;
+    list[7] = 0xe9;                     /* 1001 blocks */
+    mode_select6(&f, 0x10, list, sizeof list);
+    EXPECT_FIELD(f.t.status, false, 4, -1);
+    memset(list + 4, 0, 4);             /* 0: no change */
+    mode_select6(&f, 0x10, list, sizeof list);
+    EXPECT_GOOD(f.t.status);
+    list[8] = 1;                        /* density code */
+    mode_select6(&f, 0x10, list, sizeof list);
+    EXPECT_FIELD(f.t.status, false, 8, -1);
+    list[8] = 0;
+    list[3] = 7;                        /* block descriptor length */
+    mode_select6(&f, 0x10, list, sizeof list);
+    EXPECT_FIELD(f.t.status, false, 3, -1);
+    list[3] = 8;
+    mode_select6(&f, 0x10, list, 10);   /* descriptor cut short */
+    EXPECT_SENSE(f.t.status, SPD_KEY_ILLEGAL_REQUEST,
+                 SPD_ASC_PARAMETER_LIST_LENGTH_ERROR);
+    fx_fini(&f);
+}
+
+static void test_mode_select_errors(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    uint8_t list[4 + 12] = { 0 };
+    memcpy(list + 4, control_dsense, 12);
+    mode_select6(&f, 0x00, list, sizeof list);      /* PF 0 */
+    EXPECT_FIELD(f.t.status, true, 1, 4);
+    mode_select6(&f, 0x11, list, sizeof list);      /* SP */
+    EXPECT_FIELD(f.t.status, true, 1, 0);
+    EXPECT(!f.lu.d_sense);
+    mode_select6(&f, 0x10, list, 3);                /* header cut */
+    EXPECT_SENSE(f.t.status, SPD_KEY_ILLEGAL_REQUEST,
+                 SPD_ASC_PARAMETER_LIST_LENGTH_ERROR);
+    mode_select6(&f, 0x10, list, 5);                /* page header cut */
+    EXPECT_SENSE(f.t.status, SPD_KEY_ILLEGAL_REQUEST,
+                 SPD_ASC_PARAMETER_LIST_LENGTH_ERROR);
+    mode_select6(&f, 0x10, list, 15);               /* page cut */
+    EXPECT_SENSE(f.t.status, SPD_KEY_ILLEGAL_REQUEST,
+                 SPD_ASC_PARAMETER_LIST_LENGTH_ERROR);
+    EXPECT(!f.lu.d_sense);
+    /* The CDB says 16 bytes, 10 arrived. */
+    uint8_t l10[8 + 12] = { 0 };
+    memcpy(l10 + 8, control_dsense, 12);
+    mode_select10(&f, l10, sizeof l10, 10);
+    EXPECT_SENSE(f.t.status, SPD_KEY_ILLEGAL_REQUEST,
+                 SPD_ASC_PARAMETER_LIST_LENGTH_ERROR);
+    EXPECT(!f.lu.d_sense);
+    /* Bad block descriptor length in (10). */
+    l10[7] = 12;
+    mode_select10(&f, l10, sizeof l10, sizeof l10);
+    EXPECT_FIELD(f.t.status, false, 6, -1);
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------------------------ */
+/* REPORT LUNS                                                          */
+/* ------------------------------------------------------------------ */
+
+static void report_luns(struct fx *f, uint8_t select, uint32_t alloc,
+                        uint32_t buffer)
+{
+    uint8_t cdb[12] = { SPD_SCSI_REPORT_LUNS, 0, select };
+    put_be32(cdb + 6, alloc);
+    memset(f->data, 0xee, sizeof f->data);
+    fx_done(f, cdb, 12, buffer);
+}
+
+static void test_report_luns(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    static const uint8_t want[16] = { 0, 0, 0, 8 };
+    for (uint8_t select = 0; select <= 2; select += 2) {
+        report_luns(&f, select, 4096, 4096);
+        EXPECT_GOOD(f.t.status);
+        EXPECT_EQ(f.t.data_in_len, 16);
+        EXPECT(!memcmp(f.data, want, 16));
+    }
+    report_luns(&f, 1, 16, 4096);       /* well-known LUs only: none */
+    EXPECT_GOOD(f.t.status);
+    EXPECT_EQ(f.t.data_in_len, 8);
+    EXPECT_EQ(get_be32(f.data), 0);
+    report_luns(&f, 3, 16, 4096);
+    EXPECT_FIELD(f.t.status, true, 2, -1);
+    report_luns(&f, 0, 15, 4096);
+    EXPECT_FIELD(f.t.status, true, 6, -1);
+    report_luns(&f, 0, 16, 4096);
+    EXPECT_GOOD(f.t.status);
+    report_luns(&f, 0, 16, 10);         /* a smaller buffer */
+    EXPECT_EQ(f.t.data_in_len, 10);
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------------------------ */
+/* REPORT SUPPORTED OPERATION CODES                                     */
+/* ------------------------------------------------------------------ */
+
+static void rsoc(struct fx *f, uint8_t options, uint8_t opcode, uint16_t sa,
+                 uint32_t alloc)
+{
+    uint8_t cdb[12] = { SPD_SCSI_MAINTENANCE_IN,
+                        SPD_SA_REPORT_SUPPORTED_OPCODES, options, opcode,
+                        (uint8_t)(sa >> 8), (uint8_t)sa };
+    put_be32(cdb + 6, alloc);
+    memset(f->data, 0xee, sizeof f->data);
+    fx_done(f, cdb, 12, sizeof f->data);
+}
+
+/* The descriptor for opcode/sa in an all-commands list, or NULL. */
+static const uint8_t *rsoc_find(const uint8_t *list, uint32_t len,
+                                size_t desc_len, uint8_t opcode, uint16_t sa)
+{
+    for (uint32_t off = 4; off + desc_len <= len; off += desc_len)
+        if (list[off] == opcode && get_be16(list + off + 2) == sa)
+            return list + off;
+    return NULL;
+}
+
+static void test_rsoc_all(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, FX_UNMAP);
+    rsoc(&f, 0, 0, 0, 4096);
+    EXPECT_GOOD(f.t.status);
+    EXPECT_EQ(f.t.data_in_len, 4 + 28 * 8);
+    EXPECT_EQ(get_be32(f.data), 28 * 8);
+    const uint8_t *d = rsoc_find(f.data, f.t.data_in_len, 8, 0x28, 0);
+    EXPECT(d != NULL);
+    if (d) {
+        EXPECT_EQ(d[5], 0x00);
+        EXPECT_EQ(get_be16(d + 6), 10);
+    }
+    d = rsoc_find(f.data, f.t.data_in_len, 8, 0x9e, 0x10);
+    EXPECT(d != NULL);
+    if (d) {
+        EXPECT_EQ(d[5], 0x01);                      /* SERVACTV */
+        EXPECT_EQ(get_be16(d + 6), 16);
+    }
+    EXPECT(rsoc_find(f.data, f.t.data_in_len, 8, 0x42, 0) != NULL);
+
+    /* With RCTD: 20-byte descriptors, CTDP, timeouts descriptors. */
+    rsoc(&f, 0x80, 0, 0, 4096);
+    EXPECT_EQ(f.t.data_in_len, 4 + 28 * 20);
+    d = rsoc_find(f.data, f.t.data_in_len, 20, 0xa3, 0x0c);
+    EXPECT(d != NULL);
+    if (d) {
+        EXPECT_EQ(d[5], 0x03);                      /* CTDP, SERVACTV */
+        EXPECT_EQ(get_be16(d + 6), 12);
+        EXPECT_EQ(get_be16(d + 8), 0x0a);
+    }
+    /* Allocation length honoured. */
+    rsoc(&f, 0, 0, 0, 7);
+    EXPECT_EQ(f.t.data_in_len, 7);
+    EXPECT_EQ(f.data[7], 0xee);
+
+    /* Without unmap, UNMAP is not listed. */
+    fx_init(&f, 512, 1000, 0);
+    rsoc(&f, 0, 0, 0, 4096);
+    EXPECT_EQ(f.t.data_in_len, 4 + 27 * 8);
+    EXPECT(rsoc_find(f.data, f.t.data_in_len, 8, 0x42, 0) == NULL);
+    fx_fini(&f);
+}
+
+static void test_rsoc_one(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    rsoc(&f, 1, 0x28, 0, 4096);
+    EXPECT_GOOD(f.t.status);
+    static const uint8_t read10[14] = { 0, 0x03, 0, 10, 0x28, 0xf8, 0xff,
+                                        0xff, 0xff, 0xff, 0x00, 0xff, 0xff,
+                                        0x00 };
+    EXPECT_EQ(f.t.data_in_len, 14);
+    EXPECT(!memcmp(f.data, read10, 14));
+    rsoc(&f, 0x81, 0x28, 0, 4096);      /* RCTD */
+    EXPECT_EQ(f.t.data_in_len, 26);
+    EXPECT_EQ(f.data[1], 0x83);
+    EXPECT_EQ(get_be16(f.data + 14), 0x0a);
+    rsoc(&f, 3, 0x28, 0x1234, 4096);    /* SA ignored for READ(10) */
+    EXPECT_EQ(f.t.data_in_len, 14);
+    EXPECT(!memcmp(f.data, read10, 14));
+    rsoc(&f, 2, 0x9e, 0x10, 4096);
+    EXPECT_EQ(f.t.data_in_len, 20);
+    EXPECT_EQ(f.data[1], 0x03);
+    EXPECT_EQ(f.data[4], 0x9e);
+    EXPECT_EQ(f.data[5], 0x1f);
+    rsoc(&f, 3, 0x9e, 0x10, 4096);
+    EXPECT_EQ(f.t.data_in_len, 20);
+    rsoc(&f, 2, 0x9e, 0x11, 4096);      /* unknown SA: not supported */
+    EXPECT_GOOD(f.t.status);
+    EXPECT_EQ(f.t.data_in_len, 4);
+    EXPECT_EQ(f.data[1], 0x01);
+    rsoc(&f, 1, 0x01, 0, 4096);         /* unknown opcode */
+    EXPECT_EQ(f.t.data_in_len, 4);
+    EXPECT_EQ(f.data[1], 0x01);
+    EXPECT_EQ(get_be16(f.data + 2), 0);
+    rsoc(&f, 1, 0x42, 0, 4096);         /* UNMAP, unit without */
+    EXPECT_EQ(f.data[1], 0x01);
+    rsoc(&f, 1, 0x9e, 0, 4096);         /* has service actions */
+    EXPECT_FIELD(f.t.status, true, 3, -1);
+    rsoc(&f, 2, 0x28, 0, 4096);         /* has none */
+    EXPECT_FIELD(f.t.status, true, 3, -1);
+    rsoc(&f, 4, 0x28, 0, 4096);
+    EXPECT_FIELD(f.t.status, true, 2, 2);
+    rsoc(&f, 0x08, 0x28, 0, 4096);      /* reserved bit */
+    EXPECT_FIELD(f.t.status, true, 2, 3);
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sense data                                                           */
+/* ------------------------------------------------------------------ */
+
+static void test_sense_bytes(void)
+{
+    spd_status st;
+    scsi_invalid_field(&st, true, 1, 7);
+    uint8_t buf[SPD_SENSE_MAX];
+    memset(buf, 0xee, sizeof buf);
+    static const uint8_t fixed[18] = {
+        0x70, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00,
+        0x00, 0x00, 0x24, 0x00, 0x00, 0xcf, 0x00, 0x01,
+    };
+    EXPECT_EQ(scsi_sense_build(&st, false, buf, sizeof buf), 18);
+    for (int i = 0; i < 18; i++)
+        if (!EXPECT_EQ(buf[i], fixed[i]))
+            fprintf(stderr, "  fixed byte %d\n", i);
+    EXPECT_EQ(buf[18], 0xee);
+    static const uint8_t desc[16] = {
+        0x72, 0x05, 0x24, 0x00, 0x00, 0x00, 0x00, 0x08,
+        0x02, 0x06, 0x00, 0x00, 0xcf, 0x00, 0x01, 0x00,
+    };
+    memset(buf, 0xee, sizeof buf);
+    EXPECT_EQ(scsi_sense_build(&st, true, buf, sizeof buf), 16);
+    for (int i = 0; i < 16; i++)
+        if (!EXPECT_EQ(buf[i], desc[i]))
+            fprintf(stderr, "  descriptor byte %d\n", i);
+
+    /* Parameter list pointer without a bit: C/D 0, BPV 0. */
+    scsi_invalid_field(&st, false, 0x1234, -1);
+    EXPECT_EQ(st.sks[0], 0x80);
+    EXPECT_EQ(get_be16(st.sks + 1), 0x1234);
+    EXPECT_EQ(st.asc, 0x26);
+    scsi_sense_build(&st, false, buf, sizeof buf);
+    EXPECT_EQ(buf[15], 0x80);
+    EXPECT_EQ(buf[16], 0x12);
+    EXPECT_EQ(buf[17], 0x34);
+}
+
+static void test_sense_information(void)
+{
+    spd_status st;
+    spd_status_set_sense(&st, SPD_KEY_MEDIUM_ERROR, 0x11, 0x00);
+    spd_status_set_info(&st, 0x1234);
+    uint8_t buf[SPD_SENSE_MAX];
+    static const uint8_t fixed[18] = {
+        0xf0, 0x00, 0x03, 0x00, 0x00, 0x12, 0x34, 0x0a, 0x00, 0x00,
+        0x00, 0x00, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00,
+    };
+    EXPECT_EQ(scsi_sense_build(&st, false, buf, sizeof buf), 18);
+    EXPECT(!memcmp(buf, fixed, 18));
+    static const uint8_t desc[20] = {
+        0x72, 0x03, 0x11, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x00, 0x0a,
+        0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x12, 0x34,
+    };
+    EXPECT_EQ(scsi_sense_build(&st, true, buf, sizeof buf), 20);
+    EXPECT(!memcmp(buf, desc, 20));
+    /* 64-bit information: fixed format cannot hold it (VALID 0). */
+    spd_status_set_info(&st, 0x123456789aull);
+    scsi_sense_build(&st, false, buf, sizeof buf);
+    EXPECT_EQ(buf[0], 0x70);
+    EXPECT_EQ(get_be32(buf + 3), 0);
+    scsi_sense_build(&st, true, buf, sizeof buf);
+    EXPECT_EQ(get_be64(buf + 12), 0x123456789aull);
+    /* Information and field pointer together: 28 bytes. */
+    spd_status both;
+    scsi_invalid_field(&both, true, 2, -1);
+    spd_status_set_info(&both, 7);
+    EXPECT_EQ(scsi_sense_build(&both, true, buf, sizeof buf), 28);
+    EXPECT_EQ(buf[7], 20);
+    EXPECT_EQ(buf[20], 0x02);
+    EXPECT_EQ(buf[24], 0xc0);
+    /* Truncated to the space given; GOOD has none. */
+    memset(buf, 0xee, sizeof buf);
+    EXPECT_EQ(scsi_sense_build(&st, false, buf, 8), 8);
+    EXPECT_EQ(buf[8], 0xee);
+    spd_status good = { 0 };
+    EXPECT_EQ(scsi_sense_build(&good, false, buf, sizeof buf), 0);
+    EXPECT_EQ(scsi_sense_build(&good, true, buf, sizeof buf), 0);
+}
+
+static void test_names(void)
+{
+    EXPECT(!strcmp(spd_asc_name(0x21, 0x00),
+                   "LOGICAL BLOCK ADDRESS OUT OF RANGE"));
+    EXPECT(!strcmp(spd_asc_name(0x24, 0x00), "INVALID FIELD IN CDB"));
+    EXPECT(!strcmp(spd_asc_name(0x99, 0x01), "ASC 0x99/0x01"));
+    EXPECT(!strcmp(spd_sense_key_name(SPD_KEY_ILLEGAL_REQUEST),
+                   "ILLEGAL REQUEST"));
+    EXPECT(!strcmp(spd_sense_key_name(SPD_KEY_DATA_PROTECT),
+                   "DATA PROTECT"));
+    EXPECT(strstr(spd_sense_key_name(0x2c), "0x2c") != NULL);
+    uint8_t cdb[16] = { SPD_SCSI_READ_10 };
+    EXPECT(!strcmp(spd_cdb_name(cdb, 10), "READ(10)"));
+    cdb[0] = SPD_SCSI_SERVICE_ACTION_IN_16;
+    cdb[1] = SPD_SA_READ_CAPACITY_16;
+    EXPECT(!strcmp(spd_cdb_name(cdb, 16), "READ CAPACITY(16)"));
+    cdb[1] = 0x11;
+    EXPECT(!strcmp(spd_cdb_name(cdb, 16), "UNKNOWN"));
+    cdb[0] = 0x01;
+    EXPECT(!strcmp(spd_cdb_name(cdb, 16), "UNKNOWN"));
+    EXPECT(!strcmp(spd_cdb_name(cdb, 0), "UNKNOWN"));
+}
+
+int main(void)
+{
+    static const struct test_case tests[] = {
+        TEST(test_unknown_opcodes),
+        TEST(test_short_cdb),
+        TEST(test_reserved_bits_pointer),
+        TEST(test_usage_masks_enforced),
+        TEST(test_plan_directions),
+        TEST(test_simple_commands),
+        TEST(test_request_sense),
+        TEST(test_inquiry_standard),
+        TEST(test_inquiry_allocation_length),
+        TEST(test_inquiry_errors),
+        TEST(test_vpd_supported_pages),
+        TEST(test_vpd_serial),
+        TEST(test_vpd_device_identification),
+        TEST(test_vpd_block_limits),
+        TEST(test_vpd_characteristics_and_provisioning),
+        TEST(test_mode_sense6_all_pages),
+        TEST(test_mode_sense10_llbaa),
+        TEST(test_mode_sense_page_control),
+        TEST(test_mode_sense_errors),
+        TEST(test_mode_select_d_sense),
+        TEST(test_mode_select_rejects_changes),
+        TEST(test_mode_select_block_descriptor),
+        TEST(test_mode_select_errors),
+        TEST(test_report_luns),
+        TEST(test_rsoc_all),
+        TEST(test_rsoc_one),
+        TEST(test_sense_bytes),
+        TEST(test_sense_information),
+        TEST(test_names),
+    };
+    return RUN_TESTS("scsi_spc", tests);
+}
