@@ -1,0 +1,254 @@
+/*
+ * spd-ramdisk - a disk held in memory, sparse: the simplest complete Spd
+ * device, and the one to copy when writing a new one.
+ *
+ * The disk is cut into 64 KiB pages, allocated on the first write that
+ * touches them; a page never written reads as zeros, and UNMAP gives whole
+ * pages back to the allocator. So a 1 TiB ramdisk costs only what is
+ * written to it, and thin provisioning (LBPME, LBPRZ) is real.
+ *
+ * Its callbacks run in parallel (SPD_OPS_PARALLEL) on the dispatcher
+ * threads: pages are published with a compare-and-swap, so two writers
+ * racing for a new page agree on one, and a read-write lock keeps UNMAP,
+ * which frees pages, apart from reads and writes that may be using them.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+#define PAGE_BYTES   (64 * 1024)          /* >= the largest block length */
+#define DEFAULT_SIZE (64ull * 1024 * 1024)
+
+struct ramdisk {
+    uint32_t block_length;
+    uint32_t blocks_per_page;
+    uint64_t page_count;
+    _Atomic(uint8_t *) *pages;            /* NULL: never written, zeros */
+    atomic_uint_fast64_t pages_allocated;
+    /* Held shared by read and write, exclusive by unmap (it frees). */
+    pthread_rwlock_t free_lock;
+};
+
+/* The part of a request that falls in one page. */
+struct span {
+    uint64_t page;
+    size_t offset, bytes;
+};
+
+static struct span span_of(const struct ramdisk *rd, uint64_t lba,
+                           uint64_t blocks)
+{
+    uint64_t first = lba % rd->blocks_per_page;
+    uint64_t n = rd->blocks_per_page - first;
+    return (struct span){ .page = lba / rd->blocks_per_page,
+                          .offset = first * rd->block_length,
+                          .bytes = (n < blocks ? n : blocks) * rd->block_length };
+}
+
+static int ramdisk_read(void *ctx, spd_io *io, void *buf, uint64_t lba,
+                        uint32_t blocks, bool fua)
+{
+    struct ramdisk *rd = ctx;
+    uint8_t *out = buf;
+    pthread_rwlock_rdlock(&rd->free_lock);
+    while (blocks) {
+        struct span s = span_of(rd, lba, blocks);
+        uint8_t *page = atomic_load(&rd->pages[s.page]);
+        if (page)
+            memcpy(out, page + s.offset, s.bytes);
+        else
+            memset(out, 0, s.bytes);
+        out += s.bytes;
+        lba += s.bytes / rd->block_length;
+        blocks -= (uint32_t)(s.bytes / rd->block_length);
+    }
+    pthread_rwlock_unlock(&rd->free_lock);
+    return SPD_OK;
+}
+
+/* The page, allocated now if it never was. NULL: out of memory. */
+static uint8_t *page_get(struct ramdisk *rd, uint64_t index)
+{
+    uint8_t *page = atomic_load(&rd->pages[index]);
+    if (page)
+        return page;
+    uint8_t *fresh = calloc(1, PAGE_BYTES);
+    if (!fresh)
+        return NULL;
+    if (atomic_compare_exchange_strong(&rd->pages[index], &page, fresh)) {
+        atomic_fetch_add(&rd->pages_allocated, 1);
+        return fresh;
+    }
+    free(fresh);          /* another writer won; page holds its pointer */
+    return page;
+}
+
+static int ramdisk_write(void *ctx, spd_io *io, const void *buf, uint64_t lba,
+                         uint32_t blocks, bool fua)
+{
+    struct ramdisk *rd = ctx;
+    const uint8_t *in = buf;
+    int r = SPD_OK;
+    pthread_rwlock_rdlock(&rd->free_lock);
+    while (blocks) {
+        struct span s = span_of(rd, lba, blocks);
+        uint8_t *page = page_get(rd, s.page);
+        if (!page) {
+            r = -ENOSPC;  /* a thin disk out of space: SPACE ALLOCATION FAILED */
+            break;
+        }
+        memcpy(page + s.offset, in, s.bytes);
+        in += s.bytes;
+        lba += s.bytes / rd->block_length;
+        blocks -= (uint32_t)(s.bytes / rd->block_length);
+    }
+    pthread_rwlock_unlock(&rd->free_lock);
+    return r;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+    return !p[0] && !memcmp(p, p + 1, len - 1);
+}
+
+/* Zero part of a page; free it when that leaves nothing but zeros. */
+static void page_unmap(struct ramdisk *rd, const struct span *s)
+{
+    uint8_t *page = atomic_load(&rd->pages[s->page]);
+    if (!page)
+        return;
+    memset(page + s->offset, 0, s->bytes);
+    if (s->bytes == PAGE_BYTES || all_zero(page, PAGE_BYTES)) {
+        atomic_store(&rd->pages[s->page], NULL);
+        atomic_fetch_sub(&rd->pages_allocated, 1);
+        free(page);
+    }
+}
+
+static int ramdisk_unmap(void *ctx, spd_io *io, const spd_unmap_desc *descs,
+                         uint32_t count)
+{
+    struct ramdisk *rd = ctx;
+    pthread_rwlock_wrlock(&rd->free_lock);
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t lba = descs[i].lba, blocks = descs[i].blocks;
+        while (blocks) {
+            struct span s = span_of(rd, lba, blocks);
+            page_unmap(rd, &s);
+            lba += s.bytes / rd->block_length;
+            blocks -= s.bytes / rd->block_length;
+        }
+    }
+    pthread_rwlock_unlock(&rd->free_lock);
+    return SPD_OK;
+}
+
+/* Allocation status for NBD block status: a block is mapped when its page
+ * is. Only pointers are read, so this needs no lock. */
+static int64_t ramdisk_extent(void *ctx, uint64_t lba, uint32_t blocks,
+                              bool *mapped)
+{
+    struct ramdisk *rd = ctx;
+    uint64_t page = lba / rd->blocks_per_page;
+    *mapped = atomic_load(&rd->pages[page]) != NULL;
+    uint64_t same = rd->blocks_per_page - lba % rd->blocks_per_page;
+    while (same < blocks && ++page < rd->page_count &&
+           (atomic_load(&rd->pages[page]) != NULL) == *mapped)
+        same += rd->blocks_per_page;
+    return (int64_t)(same < blocks ? same : blocks);
+}
+
+static const spd_ops ramdisk_ops = {
+    SPD_OPS_INIT,
+    .flags = SPD_OPS_PARALLEL,
+    .read = ramdisk_read,
+    .write = ramdisk_write,
+    .unmap = ramdisk_unmap,      /* no flush: memory has no cache to empty */
+    .extent = ramdisk_extent,
+};
+
+static int ramdisk_init(struct ramdisk *rd, const spd_params *params)
+{
+    rd->block_length = params->block_length;
+    rd->blocks_per_page = PAGE_BYTES / params->block_length;
+    rd->page_count = (params->block_count + rd->blocks_per_page - 1) /
+                     rd->blocks_per_page;
+    rd->pages = calloc(rd->page_count, sizeof *rd->pages);
+    if (!rd->pages)
+        return -1;
+    /* Writer first: a stream of reads must not keep UNMAP waiting. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&rd->free_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    return 0;
+}
+
+static void ramdisk_fini(struct ramdisk *rd)
+{
+    if (!rd->pages)
+        return;           /* ramdisk_init() failed: nothing to free */
+    for (uint64_t i = 0; i < rd->page_count; i++)
+        free(atomic_load(&rd->pages[i]));
+    free(rd->pages);
+    pthread_rwlock_destroy(&rd->free_lock);
+}
+
+static void report_memory(const struct ramdisk *rd, FILE *out)
+{
+    char used[32], whole[32];
+    uint64_t pages = atomic_load(&rd->pages_allocated);
+    device_format_size(pages * PAGE_BYTES, used, sizeof used);
+    device_format_size(rd->page_count * PAGE_BYTES, whole, sizeof whole);
+    fprintf(out, "spd-ramdisk: %s of memory allocated (%llu of %llu pages of "
+            "64 KiB, %s)\n", used, (unsigned long long)pages,
+            (unsigned long long)rd->page_count, whole);
+}
+
+static const struct device_program program = {
+    .name = "spd-ramdisk",
+    .summary = "Serve a disk held in memory, allocated as it is written.",
+    .size_help = "64M",
+    .uuid_help = "a new random one each run",
+    .default_threads = 0,       /* memcpy never blocks: no handoff */
+};
+
+int main(int argc, char **argv)
+{
+    struct device_config cfg;
+    struct ramdisk rd = { 0 };
+    spd_unit *unit = NULL;
+
+    int status = device_parse(&cfg, &program, argc, argv);
+    if (status != DEVICE_CONTINUE)
+        return status;
+    if ((status = device_resolve_size(&cfg, DEFAULT_SIZE)))
+        return status;
+    if (!cfg.uuid_given)
+        spd_uuid_generate(cfg.params.uuid);
+
+    status = DEVICE_EXIT_FAILURE;
+    if (spd_params_check(&cfg.params)) {
+        fprintf(stderr, "spd-ramdisk: %s\n", spd_errmsg());
+        goto out;
+    }
+    if (ramdisk_init(&rd, &cfg.params)) {
+        fprintf(stderr, "spd-ramdisk: out of memory for the page table\n");
+        goto out;
+    }
+    if (!(unit = device_unit_create(&cfg, &ramdisk_ops, &rd)))
+        goto out;
+    status = device_run(&cfg, unit);
+    if (cfg.check || cfg.debug_mask)
+        report_memory(&rd, cfg.check ? stdout : stderr);
+out:
+    device_unit_destroy(&cfg, unit);
+    ramdisk_fini(&rd);
+    return status;
+}
