@@ -18,8 +18,8 @@ import json, sys
 info = json.load(open(sys.argv[1]))
 e = info["exports"][0]
 assert e["export-size"] == 64 * 1024 * 1024, e["export-size"]
-assert e["block-size-minimum"] == 512 and e["block-size-preferred"] == 4096
-assert e["block-size-maximum"] == 1024 * 1024
+assert e["block_size_minimum"] == 512 and e["block_size_preferred"] == 4096
+assert e["block_size_maximum"] == 1024 * 1024
 assert e["can_trim"] and e["can_zero"] and e["can_fua"] and e["can_flush"]
 assert e["can_multi_conn"] and not e["is_read_only"] and not e["is_rotational"]
 assert "base:allocation" in e["contexts"]

@@ -1,0 +1,129 @@
+#!/bin/sh
+# NBD side by side, in one run, on the same RAM backing: spd-ramdisk,
+# nbdkit memory, and qemu-nbd on a /dev/shm file. Client: fio's nbd engine
+# (libnbd) over a Unix socket. Prints IOPS, MB/s, the server's CPU time per
+# I/O (from /proc/PID/stat) and the ratios Spd / nbdkit and Spd / qemu-nbd.
+#
+# Usage: bench/nbd.sh [seconds per workload, default 10]
+# Needs: a built tree (scripts/build.sh), fio, nbdkit, qemu-nbd.
+set -eu
+cd "$(dirname "$0")/.."
+RUNTIME=${1:-10}
+SIZE_MB=1024
+PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH
+for cmd in fio nbdkit qemu-nbd python3; do
+    command -v $cmd >/dev/null || { echo "bench: $cmd is not installed" >&2; exit 1; }
+done
+[ -x build/devices/spd-ramdisk ] || scripts/build.sh
+
+WORK=$(mktemp -d /tmp/spd-bench.XXXXXX)
+SERVER=""
+cleanup() {
+    [ -z "$SERVER" ] || kill "$SERVER" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+wait_socket() {
+    i=0
+    while [ ! -S "$1" ]; do
+        i=$((i + 1))
+        [ $i -lt 300 ] || { echo "bench: no socket $1" >&2; exit 1; }
+        sleep 0.05
+    done
+}
+
+# Clock ticks of user+system time a process has used.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+start_server() {   # name
+    sock=$WORK/$1.sock
+    rm -f "$sock"
+    case $1 in
+    spd)
+        build/devices/spd-ramdisk --size ${SIZE_MB}M \
+            --nbd "nbd+unix:///?socket=$sock" >/dev/null 2>&1 &
+        SERVER=$! ;;
+    nbdkit)
+        nbdkit -f -U "$sock" memory ${SIZE_MB}M >/dev/null 2>&1 &
+        SERVER=$! ;;
+    qemu-nbd)
+        truncate -s ${SIZE_MB}M /dev/shm/spd-bench.img
+        qemu-nbd -f raw -t -k "$sock" --cache=none --aio=threads \
+            /dev/shm/spd-bench.img >/dev/null 2>&1 &
+        SERVER=$! ;;
+    esac
+    wait_socket "$sock"
+    # Fill the disk once so every server reads real pages.
+    fio --name=fill --ioengine=nbd --uri="nbd+unix:///?socket=$sock" \
+        --rw=write --bs=1M --iodepth=8 --size=${SIZE_MB}M >/dev/null
+}
+
+stop_server() {
+    kill "$SERVER"
+    wait "$SERVER" 2>/dev/null || true
+    SERVER=""
+    rm -f /dev/shm/spd-bench.img
+}
+
+# One workload: prints "iops mbps cpu_us_per_io".
+run_fio() {   # name rw bs depth
+    sock=$WORK/$1.sock
+    before=$(cpu_ticks "$SERVER")
+    fio --name=bench --ioengine=nbd --uri="nbd+unix:///?socket=$sock" \
+        --rw="$2" --bs="$3" --iodepth="$4" --size=${SIZE_MB}M \
+        --time_based --runtime="$RUNTIME" --output-format=json \
+        --output="$WORK/fio.json" >/dev/null
+    after=$(cpu_ticks "$SERVER")
+    python3 - "$WORK/fio.json" $((after - before)) "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+job = json.load(open(sys.argv[1]))["jobs"][0]
+ticks, hz = int(sys.argv[2]), int(sys.argv[3])
+ios = job["read"]["total_ios"] + job["write"]["total_ios"]
+bw = job["read"]["bw_bytes"] + job["write"]["bw_bytes"]
+iops = job["read"]["iops"] + job["write"]["iops"]
+cpu_us = ticks / hz * 1e6 / ios if ios else 0
+print("%.0f %.1f %.2f" % (iops, bw / 1e6, cpu_us))
+PY
+}
+
+WORKLOADS="randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32 read:1M:8 write:1M:8"
+SERVERS="spd nbdkit qemu-nbd"
+for s in $SERVERS; do
+    start_server "$s"
+    for w in $WORKLOADS; do
+        IFS=: read -r rw bs depth <<W
+$w
+W
+        echo "$s $w $(run_fio "$s" "$rw" "$bs" "$depth")" >>"$WORK/results"
+    done
+    stop_server
+done
+
+python3 - "$WORK/results" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    s, w, iops, mbps, cpu = line.split()
+    rows[(s, w)] = (float(iops), float(mbps), float(cpu))
+workloads = []
+for s, w in rows:
+    if w not in workloads:
+        workloads.append(w)
+print("%-18s %-9s %10s %9s %12s" % ("workload", "server", "IOPS", "MB/s", "CPU us/IO"))
+for w in workloads:
+    for s in ("spd", "nbdkit", "qemu-nbd"):
+        if (s, w) in rows:
+            i, m, c = rows[(s, w)]
+            print("%-18s %-9s %10.0f %9.1f %12.2f" % (w, s, i, m, c))
+print()
+print("%-18s %-22s %-22s" % ("workload", "Spd/nbdkit IOPS  CPU", "Spd/qemu-nbd IOPS  CPU"))
+for w in workloads:
+    spd = rows[("spd", w)]
+    out = "%-18s" % w
+    for peer in ("nbdkit", "qemu-nbd"):
+        p = rows[(peer, w)]
+        out += " %8.2fx %8.2fx    " % (spd[0] / p[0] if p[0] else 0,
+                                       spd[2] / p[2] if p[2] else 0)
+    print(out)
+PY
