@@ -173,7 +173,11 @@ struct nbd_conn {
     bool reader_busy;               /* the connection thread will flush */
     bool broken;                    /* a send failed: drop replies */
     unsigned inflight;              /* requests submitted, not yet sent */
+    struct nbd_reply *spares;       /* large buffers kept for reuse */
+    unsigned spare_count;
 };
+
+struct nbd_reply;
 
 /* nbd_handshake.c: negotiate; true when transmission may start. */
 bool nbd_handshake(struct nbd_conn *conn);
