@@ -283,6 +283,24 @@ static void status_from_errno(spd_status *st, int err, spd_op op)
     }
 }
 
+int spd_status_errno(const spd_status *st)
+{
+    if (spd_status_good(st))
+        return 0;
+    switch (st->sense_key) {
+    case SPD_KEY_DATA_PROTECT:
+        return st->asc == SPD_ASC(SPD_ASC_SPACE_ALLOCATION_FAILED) &&
+               st->ascq == SPD_ASCQ(SPD_ASC_SPACE_ALLOCATION_FAILED)
+               ? ENOSPC : EROFS;
+    case SPD_KEY_ILLEGAL_REQUEST:
+        return EINVAL;
+    case SPD_KEY_NOT_READY:
+        return ESHUTDOWN;
+    default:
+        return EIO;
+    }
+}
+
 static bool range_ok(const spd_unit *unit, uint64_t lba, uint64_t blocks)
 {
     uint64_t count = unit->params.block_count;

@@ -74,6 +74,11 @@ static inline bool spd_status_good(const spd_status *st)
     return st->scsi_status == SPD_STATUS_GOOD;
 }
 
+/* The errno a status stands for, for transports whose wire speaks errno:
+ * 0 for GOOD; ENOSPC (DATA PROTECT, SPACE ALLOCATION FAILED), EROFS (other
+ * DATA PROTECT), EINVAL (ILLEGAL REQUEST), ESHUTDOWN (NOT READY), else EIO. */
+int spd_status_errno(const spd_status *st);
+
 /* ------------------------------------------------------------------ */
 /* Storage unit parameters.                                            */
 /* ------------------------------------------------------------------ */

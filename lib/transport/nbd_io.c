@@ -223,23 +223,12 @@ static void reply_error(struct nbd_reply *r, uint32_t error)
 /* Requests                                                            */
 /* ------------------------------------------------------------------ */
 
-/* The one mapping from a unit's status to an NBD error. */
+/* A unit's status as an NBD error: the protocol's error values are Linux
+ * errno values, but a write-protected export answers EPERM. */
 static uint32_t nbd_error(const spd_status *st)
 {
-    if (spd_status_good(st))
-        return 0;
-    switch (st->sense_key) {
-    case SPD_KEY_DATA_PROTECT:
-        return st->asc == SPD_ASC(SPD_ASC_SPACE_ALLOCATION_FAILED) &&
-               st->ascq == SPD_ASCQ(SPD_ASC_SPACE_ALLOCATION_FAILED)
-               ? NBD_ENOSPC : NBD_EPERM;
-    case SPD_KEY_ILLEGAL_REQUEST:
-        return NBD_EINVAL;
-    case SPD_KEY_NOT_READY:
-        return NBD_ESHUTDOWN;
-    default:
-        return NBD_EIO;
-    }
+    int err = spd_status_errno(st);
+    return err == EROFS ? NBD_EPERM : (uint32_t)err;
 }
 
 static void request_done(spd_request *req)
