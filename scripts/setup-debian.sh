@@ -6,6 +6,8 @@ set -eu
 PACKAGES="
   gcc libc6-dev pkg-config meson ninja-build
   groff-base util-linux fdisk gdisk e2fsprogs coreutils
+  libgnutls28-dev libiscsi-bin tgt qemu-utils qemu-block-extra
+  fuse3 libfuse3-dev mount fio
 "
 
 missing=""

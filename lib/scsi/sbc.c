@@ -53,11 +53,11 @@ bool sbc_rw_check(const struct scsi_lu *lu, struct scsi_args *a,
 enum scsi_action sbc_rw(struct scsi_lu *lu, struct scsi_task *task,
                         const struct scsi_args *a)
 {
-    (void)lu;
     bool write = a->row->dir == SPD_DIR_OUT;
     void *buf = task->data;
+    uint64_t blocks = a->blocks;
 
-    if (a->blocks == 0)     /* SBC-3: a zero length is not an error */
+    if (blocks == 0)        /* SBC-3: a zero length is not an error */
         return SCSI_DONE;
     if (task->data_len < a->length) {
         if (write) {
@@ -65,13 +65,22 @@ enum scsi_action sbc_rw(struct scsi_lu *lu, struct scsi_task *task,
             scsi_invalid_field(&task->status, true, a->row->count.off, -1);
             return SCSI_DONE;
         }
-        /* Read it all, hand back what fits (scsi_io_done). */
-        if (!(buf = task->owned = malloc(a->length)))
+        /* A buffer shorter than the transfer (an iSCSI overflow): read
+         * only the blocks that reach into it, so the memory and the reads
+         * a CDB costs are bounded by the initiator's buffer, not by a
+         * transfer length of up to 4 GiB. A partial last block goes
+         * through a bounce buffer; scsi_io_done hands back what fits. */
+        size_t bl = lu->params->block_length;
+        blocks = (task->data_len + bl - 1) / bl;
+        if (blocks == 0)
+            return SCSI_DONE;
+        if (task->data_len % bl &&
+            !(buf = task->owned = malloc(blocks * bl)))
             return no_memory(task);
     }
     task->io = (spd_request){
         .op = write ? SPD_OP_WRITE : SPD_OP_READ,
-        .fua = a->fua, .lba = a->lba, .blocks = a->blocks, .buf = buf,
+        .fua = a->fua, .lba = a->lba, .blocks = blocks, .buf = buf,
     };
     return SCSI_IO;
 }

@@ -5,117 +5,7 @@
  * and VPD pages, MODE SENSE/SELECT, REPORT LUNS, REPORT SUPPORTED
  * OPERATION CODES, REQUEST SENSE, sense data byte by byte, names.
  */
-#include "harness.h"
-
-#include "bytes.h"
-#include "scsi/engine.h"
-#include "spd/scsi.h"
-
-/* ------------------------------------------------------------------ */
-/* Fixture                                                              */
-/* ------------------------------------------------------------------ */
-
-enum { FX_WP = 1, FX_UNMAP = 2, FX_LBPRZ = 4, FX_CACHE = 8 };
-
-static const uint8_t test_uuid[16] = {
-    0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0x4d, 0xef,
-    0x80, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
-};
-
-struct fx {
-    spd_params p;
-    struct scsi_lu lu;
-    struct scsi_task t;
-    uint8_t data[4096];
-};
-
-static void fx_init(struct fx *f, uint32_t bl, uint64_t blocks, unsigned flags)
-{
-    memset(f, 0, sizeof *f);
-    memcpy(f->p.uuid, test_uuid, 16);
-    f->p.block_length = bl;
-    f->p.block_count = blocks;
-    f->p.write_protected = flags & FX_WP;
-    f->p.unmap_supported = flags & (FX_UNMAP | FX_LBPRZ);
-    f->p.unmap_reads_zero = flags & FX_LBPRZ;
-    f->p.cache_supported = flags & FX_CACHE;
-    f->p.max_transfer_length = SPD_DEFAULT_MAX_TRANSFER;
-    f->lu.params = &f->p;
-    f->lu.max_transfer_blocks = SPD_DEFAULT_MAX_TRANSFER / bl;
-}
-
-/* Execute cdb with up to data_len bytes of f->data as the buffer. */
-static enum scsi_action fx_run(struct fx *f, const uint8_t *cdb, uint8_t len,
-                               uint32_t data_len)
-{
-    scsi_task_fini(&f->t);
-    memset(&f->t, 0, sizeof f->t);
-    f->t.cdb = cdb;
-    f->t.cdb_len = len;
-    f->t.data = f->data;
-    f->t.data_len = data_len;
-    return scsi_execute(&f->lu, &f->t);
-}
-
-/* Run an immediate command with a data-out or data-in buffer of data_len:
- * expect SCSI_DONE. */
-static void fx_done(struct fx *f, const uint8_t *cdb, uint8_t len,
-                    uint32_t data_len)
-{
-    EXPECT_EQ(fx_run(f, cdb, len, data_len), SCSI_DONE);
-}
-
-static void fx_fini(struct fx *f)
-{
-    scsi_task_fini(&f->t);
-}
-
-/* ------------------------------------------------------------------ */
-/* Status checks that say what they saw                                 */
-/* ------------------------------------------------------------------ */
-
-static void expect_sense_at(const spd_status *st, uint8_t key, uint16_t asc,
-                            int line)
-{
-    bool ok = st->scsi_status == SPD_STATUS_CHECK_CONDITION &&
-              st->sense_key == key && st->asc == SPD_ASC(asc) &&
-              st->ascq == SPD_ASCQ(asc);
-    if (!ok)
-        fprintf(stderr, "  want key %x asc %04x, got status %02x key %x "
-                "asc %02x%02x\n", key, asc, st->scsi_status, st->sense_key,
-                st->asc, st->ascq);
-    harness_check(ok, "sense", __FILE__, line);
-}
-
-static void expect_good_at(const spd_status *st, int line)
-{
-    if (st->scsi_status)
-        fprintf(stderr, "  want GOOD, got status %02x key %x asc %02x%02x\n",
-                st->scsi_status, st->sense_key, st->asc, st->ascq);
-    harness_check(st->scsi_status == SPD_STATUS_GOOD, "good", __FILE__, line);
-}
-
-/* INVALID FIELD IN CDB (in_cdb) or PARAMETER LIST, with the field pointer
- * at byte and bit (bit < 0: no bit pointer). */
-static void expect_field_at(const spd_status *st, bool in_cdb, uint16_t byte,
-                            int bit, int line)
-{
-    expect_sense_at(st, SPD_KEY_ILLEGAL_REQUEST,
-                    in_cdb ? SPD_ASC_INVALID_FIELD_IN_CDB
-                           : SPD_ASC_INVALID_FIELD_IN_PARAMETER_LIST, line);
-    uint8_t want0 = (uint8_t)(0x80 | (in_cdb ? 0x40 : 0) |
-                              (bit >= 0 ? 0x08 | bit : 0));
-    bool ok = st->sks[0] == want0 && get_be16(st->sks + 1) == byte;
-    if (!ok)
-        fprintf(stderr, "  want field pointer %02x byte %u, got %02x byte "
-                "%u\n", want0, byte, st->sks[0], get_be16(st->sks + 1));
-    harness_check(ok, "field pointer", __FILE__, line);
-}
-
-#define EXPECT_SENSE(st, key, asc) expect_sense_at(&(st), key, asc, __LINE__)
-#define EXPECT_GOOD(st) expect_good_at(&(st), __LINE__)
-#define EXPECT_FIELD(st, in_cdb, byte, bit) \
-    expect_field_at(&(st), in_cdb, byte, bit, __LINE__)
+#include "scsi_fixture.h"
 
 /* ------------------------------------------------------------------ */
 /* Preamble                                                             */
@@ -195,7 +85,7 @@ static void test_reserved_bits_pointer(void)
     fx_done(&f, r6, 6, 512);
     EXPECT_FIELD(f.t.status, true, 1, 5);
     /* Reserved bits come before a bad LBA and before write protection. */
-    fx_init(&f, 512, 1000, FX_WP);
+    fx_reinit(&f, 512, 1000, FX_WP);
     uint8_t w10[10] = { SPD_SCSI_WRITE_10, 0x02, 0xff, 0xff, 0xff, 0xff, 0,
                         0, 1, 0 };
     fx_done(&f, w10, 10, 512);
@@ -571,7 +461,7 @@ static void test_vpd_block_limits(void)
     EXPECT_EQ(get_be32(f.data + 28), 1);
     EXPECT_EQ(get_be64(f.data + 36), 0xffffffff);
 
-    fx_init(&f, 512, 1000, 0);
+    fx_reinit(&f, 512, 1000, 0);
     f.lu.max_transfer_blocks = 77;
     EXPECT_EQ(vpd(&f, 0xb0, 255), 64);
     EXPECT_EQ(get_be32(f.data + 8), 77);
@@ -592,11 +482,11 @@ static void test_vpd_characteristics_and_provisioning(void)
     EXPECT_EQ(f.data[5], 0x00);
     EXPECT_EQ(f.data[6], 0x00);
 
-    fx_init(&f, 512, 1000, FX_UNMAP);
+    fx_reinit(&f, 512, 1000, FX_UNMAP);
     vpd(&f, 0xb2, 255);
     EXPECT_EQ(f.data[5], 0xe0);                     /* LBPU LBPWS LBPWS10 */
     EXPECT_EQ(f.data[6], 0x02);                     /* thin */
-    fx_init(&f, 512, 1000, FX_LBPRZ);
+    fx_reinit(&f, 512, 1000, FX_LBPRZ);
     vpd(&f, 0xb2, 255);
     EXPECT_EQ(f.data[5], 0xe4);                     /* and LBPRZ */
     fx_fini(&f);
@@ -651,7 +541,7 @@ static void test_mode_sense6_all_pages(void)
     EXPECT_EQ(f.t.data_in_len, 44);
 
     /* Write protected, no cache, DBD. */
-    fx_init(&f, 4096, 1000, FX_WP);
+    fx_reinit(&f, 4096, 1000, FX_WP);
     mode_sense6(&f, 0x08, 0x3f, 0, 255);
     EXPECT_EQ(f.t.data_in_len, 4 + 20 + 12);
     EXPECT_EQ(f.data[0], 35);
@@ -1041,7 +931,7 @@ static void test_rsoc_all(void)
     EXPECT_EQ(f.data[7], 0xee);
 
     /* Without unmap, UNMAP is not listed. */
-    fx_init(&f, 512, 1000, 0);
+    fx_reinit(&f, 512, 1000, 0);
     rsoc(&f, 0, 0, 0, 4096);
     EXPECT_EQ(f.t.data_in_len, 4 + 27 * 8);
     EXPECT(rsoc_find(f.data, f.t.data_in_len, 8, 0x42, 0) == NULL);

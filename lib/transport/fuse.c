@@ -1,0 +1,738 @@
+/*
+ * fuse.c - the FUSE export (see spd/fuse.h): one unit as one regular file,
+ * the root inode of a FUSE filesystem mounted over that file, served with
+ * the libfuse3 low-level API.
+ *
+ * Threads: libfuse's multi-threaded loop runs on a thread of ours and
+ * starts its workers (each with its own /dev/fuse clone), which call the
+ * handlers below. Reads, fsync and flush complete asynchronously: the
+ * handler submits a block request with a buffer of ours and returns; the
+ * request's done callback replies, on whatever thread completed it.
+ * Writes run synchronously, straight from libfuse's receive buffer: that
+ * buffer is reused as soon as the handler returns, so replying later would
+ * need a copy of every byte written, while waiting only holds a worker
+ * (the loop starts more, up to FUSE_MAX_WORKERS).
+ *
+ * The aligned paths take no lock. Writes that do not cover whole blocks
+ * (and the zeroed edges of fallocate) read, patch and write back their
+ * edge blocks under rmw_lock, so two of them in one block cannot undo each
+ * other. Whole-block writes do not take it: one that races a partial write
+ * of the same block overlaps it in bytes, and no block-device client has
+ * two overlapping writes in flight at once.
+ */
+#define FUSE_USE_VERSION 312   /* 3.12 API: fuse_loop_cfg_*; Debian 12 has 3.14 */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "errmsg.h"
+#include "spd/fuse.h"
+#include "spd/scsi.h"
+
+/* Worker threads libfuse may start; each blocked write holds one. */
+#define FUSE_MAX_WORKERS 32
+/* Read buffers are aligned for devices that do O_DIRECT I/O into them. */
+#define FUSE_IO_ALIGN 4096
+/* The largest read the kernel sends (libfuse asks for 256 pages). */
+#define FUSE_MAX_READ (1024 * 1024)
+/* Read buffers kept for reuse (more reads in flight allocate). */
+#define FUSE_POOL_SLOTS 64
+/* The file's attributes never change: the kernel may keep them long. */
+#define FUSE_ATTR_TIMEOUT 3600.0
+/* Blocks per unmap descriptor (its count is 32 bits). */
+#define FUSE_UNMAP_CHUNK (1u << 30)
+
+struct spd_fuse_export {
+    spd_unit *unit;
+    char *path;
+    bool created;                   /* start made the file at path */
+    uint64_t size;                  /* bytes */
+    uint32_t block_length;
+    bool unmap_zeroes;              /* unmap is supported and reads zeros */
+    struct stat attr;               /* what getattr answers */
+    dev_t under_dev;                /* the file we mount over, to tell */
+    ino_t under_ino;                /* whether our mount still covers it */
+
+    struct fuse_session *se;
+    struct fuse_loop_config *loop_cfg;
+    pthread_t thread;
+    bool thread_started;
+
+    pthread_mutex_t rmw_lock;       /* partial-block writes, one at a time */
+
+    /* Free read and bounce buffers of pool_cap bytes. Reusing them
+     * matters: a fresh buffer this large is an mmap() and a page fault per
+     * page. Each slot is taken and given back by one atomic exchange, so
+     * no lock and no ABA problem. */
+    size_t pool_cap;
+    _Atomic(void *) pool[FUSE_POOL_SLOTS];
+
+    /* Replies that done callbacks still owe: stop waits for none before
+     * it destroys the session. idle_lock is taken only once stopping. */
+    atomic_uint pending;
+    atomic_bool stopping;
+    pthread_mutex_t idle_lock;
+    pthread_cond_t idle;
+};
+
+/* An asynchronous request: a block request and the FUSE request it
+ * answers. Allocated behind its own (aligned) data buffer. */
+struct fuse_io {
+    spd_request req;
+    fuse_req_t freq;
+    spd_fuse_export *e;
+    size_t skip;                    /* READ: reply len bytes from buf + skip */
+    size_t len;
+    void *mem;                      /* the allocation: data, then this */
+    size_t data_len;
+};
+
+/* ZERO_RANGE without unmap writes this block over the range. */
+static uint8_t zero_block[65536];
+
+/* ------------------------------------------------------------------ */
+/* Statuses and requests                                               */
+/* ------------------------------------------------------------------ */
+
+/* The one mapping from a unit's status to an errno for FUSE replies. */
+static int status_errno(const spd_status *st)
+{
+    if (spd_status_good(st))
+        return 0;
+    switch (st->sense_key) {
+    case SPD_KEY_DATA_PROTECT:
+        return st->asc == SPD_ASC(SPD_ASC_SPACE_ALLOCATION_FAILED) &&
+               st->ascq == SPD_ASCQ(SPD_ASC_SPACE_ALLOCATION_FAILED)
+               ? ENOSPC : EROFS;
+    case SPD_KEY_ILLEGAL_REQUEST:
+        return EINVAL;
+    case SPD_KEY_NOT_READY:
+        return ESHUTDOWN;
+    default:
+        return EIO;
+    }
+}
+
+/* Run a block request and wait for it: 0 or -errno. */
+static int run(spd_fuse_export *e, spd_request *req)
+{
+    spd_status st = spd_unit_run(e->unit, req);
+    return -status_errno(&st);
+}
+
+static int run_blocks(spd_fuse_export *e, spd_op op, uint64_t lba,
+                      uint64_t blocks, void *buf)
+{
+    spd_request req = { .op = op, .lba = lba, .blocks = blocks, .buf = buf };
+    return run(e, &req);
+}
+
+static void *pool_get(spd_fuse_export *e)
+{
+    for (unsigned i = 0; i < FUSE_POOL_SLOTS; i++) {
+        if (atomic_load_explicit(&e->pool[i], memory_order_relaxed)) {
+            void *mem = atomic_exchange(&e->pool[i], NULL);
+            if (mem)
+                return mem;
+        }
+    }
+    return NULL;
+}
+
+/* Keep mem for reuse, or free it when every slot is full. */
+static void pool_put(spd_fuse_export *e, void *mem)
+{
+    for (unsigned i = 0; i < FUSE_POOL_SLOTS; i++) {
+        void *empty = NULL;
+        if (atomic_compare_exchange_strong(&e->pool[i], &empty, mem))
+            return;
+    }
+    free(mem);
+}
+
+/* Buffers of up to pool_cap bytes come from the pool and go back to it. */
+static bool pool_fits(const spd_fuse_export *e, size_t bytes)
+{
+    return bytes && bytes <= e->pool_cap;
+}
+
+/* An aligned buffer of bytes, with room for a struct fuse_io at offset
+ * buffer_cap() behind the data. NULL when out of memory. */
+static size_t buffer_cap(const spd_fuse_export *e, size_t bytes)
+{
+    return pool_fits(e, bytes) ? e->pool_cap : bytes;
+}
+
+static void *buffer_get(spd_fuse_export *e, size_t bytes)
+{
+    void *mem = pool_fits(e, bytes) ? pool_get(e) : NULL;
+    if (!mem && posix_memalign(&mem, FUSE_IO_ALIGN,
+                               buffer_cap(e, bytes) + sizeof(struct fuse_io)))
+        return NULL;
+    return mem;
+}
+
+static void buffer_put(spd_fuse_export *e, void *mem, size_t bytes)
+{
+    if (pool_fits(e, bytes))
+        pool_put(e, mem);
+    else
+        free(mem);
+}
+
+/* A request whose reply the done callback sends, with data_len bytes of
+ * data (the read buffer) before it. NULL when out of memory. */
+static struct fuse_io *io_new(spd_fuse_export *e, fuse_req_t freq,
+                              size_t data_len)
+{
+    uint8_t *mem = buffer_get(e, data_len);
+    if (!mem)
+        return NULL;
+    struct fuse_io *io = (struct fuse_io *)(mem + buffer_cap(e, data_len));
+    *io = (struct fuse_io){ .freq = freq, .e = e, .mem = mem,
+                            .data_len = data_len };
+    io->req.buf = data_len ? mem : NULL;
+    io->req.opaque = io;
+    return io;
+}
+
+static void io_free(struct fuse_io *io)
+{
+    buffer_put(io->e, io->mem, io->data_len);
+}
+
+static void io_submit(struct fuse_io *io)
+{
+    atomic_fetch_add(&io->e->pending, 1);
+    spd_unit_submit(io->e->unit, &io->req);
+}
+
+/* After the reply: the last one while stopping wakes stop. */
+static void io_replied(spd_fuse_export *e)
+{
+    if (atomic_fetch_sub(&e->pending, 1) == 1 && atomic_load(&e->stopping)) {
+        pthread_mutex_lock(&e->idle_lock);
+        pthread_cond_broadcast(&e->idle);
+        pthread_mutex_unlock(&e->idle_lock);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Partial blocks                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Write size bytes at off (buf NULL: zeros) when they do not cover whole
+ * blocks: read the edge blocks into a bounce buffer, patch it, write the
+ * covered blocks back. 0 or -errno.
+ */
+static int write_partial(spd_fuse_export *e, const void *buf, size_t size,
+                         uint64_t off)
+{
+    uint32_t bl = e->block_length;
+    uint64_t first = off / bl;
+    uint64_t blocks = (off + size + bl - 1) / bl - first;
+    size_t skip = off - first * bl;
+    bool tail = (off + size) % bl != 0;
+    uint8_t *bounce = buffer_get(e, blocks * bl);
+    if (!bounce)
+        return -ENOMEM;
+
+    int r = 0;
+    pthread_mutex_lock(&e->rmw_lock);
+    if (skip)
+        r = run_blocks(e, SPD_OP_READ, first, 1, bounce);
+    /* The tail block, unless it is the head block just read. */
+    if (!r && tail && (blocks > 1 || !skip))
+        r = run_blocks(e, SPD_OP_READ, first + blocks - 1, 1,
+                       bounce + (blocks - 1) * bl);
+    if (!r) {
+        if (buf)
+            memcpy(bounce + skip, buf, size);
+        else
+            memset(bounce + skip, 0, size);
+        r = run_blocks(e, SPD_OP_WRITE, first, blocks, bounce);
+    }
+    pthread_mutex_unlock(&e->rmw_lock);
+    buffer_put(e, bounce, blocks * bl);
+    return r;
+}
+
+/* Zero whole blocks: unmap where that reads back as zeros, else write
+ * zeros (the core repeats the block). 0 or -errno. */
+static int zero_blocks(spd_fuse_export *e, uint64_t lba, uint64_t blocks)
+{
+    if (!e->unmap_zeroes)
+        return run_blocks(e, SPD_OP_WRITE_SAME, lba, blocks, zero_block);
+    int r = 0;
+    while (!r && blocks) {
+        uint32_t n = blocks < FUSE_UNMAP_CHUNK ? (uint32_t)blocks
+                                               : FUSE_UNMAP_CHUNK;
+        spd_unmap_desc desc = { .lba = lba, .blocks = n };
+        spd_request req = { .op = SPD_OP_UNMAP, .descs = &desc,
+                            .desc_count = 1 };
+        r = run(e, &req);
+        lba += n;
+        blocks -= n;
+    }
+    return r;
+}
+
+/* Zero bytes [off, end) of the disk: whole blocks by zero_blocks(), the
+ * partial blocks at either edge by writing zeros. 0 or -errno. */
+static int zero_range(spd_fuse_export *e, uint64_t off, uint64_t end)
+{
+    uint32_t bl = e->block_length;
+    uint64_t first = (off + bl - 1) / bl;      /* first whole block */
+    uint64_t last = end / bl;                  /* just past the last one */
+    if (first >= last)
+        return write_partial(e, NULL, end - off, off);
+
+    int r = 0;
+    if (off % bl)
+        r = write_partial(e, NULL, first * bl - off, off);
+    if (!r && end % bl)
+        r = write_partial(e, NULL, end - last * bl, last * bl);
+    if (!r)
+        r = zero_blocks(e, first, last - first);
+    return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Operations                                                          */
+/* ------------------------------------------------------------------ */
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+    /* The file's size and times never change, so the kernel has nothing
+     * to learn from re-reading them before cached reads. */
+    conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+    /* Let O_TRUNC reach open(), which ignores it, rather than arrive as a
+     * truncation to 0 that setattr must refuse. */
+    conn->want |= conn->capable & FUSE_CAP_ATOMIC_O_TRUNC;
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino,
+                       struct fuse_file_info *fi)
+{
+    spd_fuse_export *e = fuse_req_userdata(req);
+    fuse_reply_attr(req, &e->attr, FUSE_ATTR_TIMEOUT);
+}
+
+/* A disk does not change size, owner or mode; times are accepted and not
+ * kept (so touch works). */
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+                       int to_set, struct fuse_file_info *fi)
+{
+    spd_fuse_export *e = fuse_req_userdata(req);
+    int err = 0;
+    if ((to_set & FUSE_SET_ATTR_SIZE) && (uint64_t)attr->st_size != e->size)
+        err = EINVAL;
+    else if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+                       FUSE_SET_ATTR_GID))
+        err = EPERM;
+    if (err)
+        fuse_reply_err(req, err);
+    else
+        fuse_reply_attr(req, &e->attr, FUSE_ATTR_TIMEOUT);
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    /* O_TRUNC is ignored, as a block device ignores it. O_DIRECT needs
+     * nothing here: the kernel serves it by its own direct I/O path, and
+     * leaving fi->direct_io clear keeps the page cache (and mmap) for
+     * everyone else. A descriptor that cannot write has nothing to flush
+     * on close. */
+    fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
+    fuse_reply_open(req, fi);
+}
+
+static void read_done(spd_request *req)
+{
+    struct fuse_io *io = req->opaque;
+    spd_fuse_export *e = io->e;
+    int err = status_errno(&req->status);
+    if (err)
+        fuse_reply_err(io->freq, err);
+    else
+        fuse_reply_buf(io->freq, (const char *)req->buf + io->skip, io->len);
+    io_free(io);
+    io_replied(e);
+}
+
+/* Read the blocks that cover the range into a buffer of ours; the reply
+ * is the requested part of it. Short at the end of the disk. */
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    spd_fuse_export *e = fuse_req_userdata(req);
+    uint64_t pos = (uint64_t)off;
+    if (off < 0 || pos >= e->size || !size) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    if (size > e->size - pos)
+        size = e->size - pos;
+
+    uint32_t bl = e->block_length;
+    uint64_t first = pos / bl;
+    uint64_t blocks = (pos + size + bl - 1) / bl - first;
+    struct fuse_io *io = io_new(e, req, blocks * bl);
+    if (!io) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    io->skip = pos - first * bl;
+    io->len = size;
+    io->req.op = SPD_OP_READ;
+    io->req.lba = first;
+    io->req.blocks = blocks;
+    io->req.done = read_done;
+    io_submit(io);
+}
+
+/* Synchronous, from libfuse's buffer (see the top of the file). At or past
+ * the end: ENOSPC; across it: a short write, as on a block device. */
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+                     size_t size, off_t off, struct fuse_file_info *fi)
+{
+    spd_fuse_export *e = fuse_req_userdata(req);
+    uint64_t pos = (uint64_t)off;
+    uint32_t bl = e->block_length;
+    if (off < 0 || pos >= e->size) {
+        fuse_reply_err(req, ENOSPC);
+        return;
+    }
+    if (size > e->size - pos)
+        size = e->size - pos;
+
+    int r;
+    if (pos % bl == 0 && size % bl == 0)
+        r = run_blocks(e, SPD_OP_WRITE, pos / bl, size / bl, (void *)buf);
+    else
+        r = write_partial(e, buf, size, pos);
+    if (r)
+        fuse_reply_err(req, -r);
+    else
+        fuse_reply_write(req, size);
+}
+
+static void flush_done(spd_request *req)
+{
+    struct fuse_io *io = req->opaque;
+    spd_fuse_export *e = io->e;
+    fuse_reply_err(io->freq, status_errno(&req->status));
+    io_free(io);
+    io_replied(e);
+}
+
+/* fsync() and close(): flush the whole unit, replying when it is done. */
+static void submit_flush(fuse_req_t req)
+{
+    struct fuse_io *io = io_new(fuse_req_userdata(req), req, 0);
+    if (!io) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    io->req.op = SPD_OP_FLUSH;          /* lba 0, blocks 0: everything */
+    io->req.done = flush_done;
+    io_submit(io);
+}
+
+static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    submit_flush(req);
+}
+
+static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                     struct fuse_file_info *fi)
+{
+    submit_flush(req);
+}
+
+/* fallocate(2) on the disk: 0 or -errno (see spd/fuse.h). */
+static int fallocate_range(spd_fuse_export *e, int mode, uint64_t off,
+                           uint64_t len)
+{
+    const int zeroing = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
+    if (mode & ~(zeroing | FALLOC_FL_KEEP_SIZE))
+        return -EOPNOTSUPP;
+    if (!len || len > UINT64_MAX - off)
+        return -EINVAL;
+    uint64_t end = off + len;
+    if (end > e->size && !(mode & FALLOC_FL_KEEP_SIZE))
+        return -ENOSPC;                 /* it would grow the file */
+    if (!(mode & zeroing))
+        return 0;                       /* every block exists already */
+    /* A hole must read as zeros; unmap alone does not promise that here,
+     * and writing zeros is no deallocation. Callers fall back. */
+    if ((mode & FALLOC_FL_PUNCH_HOLE) && !e->unmap_zeroes)
+        return -EOPNOTSUPP;
+    if (off >= e->size)
+        return 0;
+    return zero_range(e, off, end < e->size ? end : e->size);
+}
+
+static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+                         off_t offset, off_t length,
+                         struct fuse_file_info *fi)
+{
+    spd_fuse_export *e = fuse_req_userdata(req);
+    if (offset < 0 || length < 0) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    fuse_reply_err(req, -fallocate_range(e, mode, (uint64_t)offset,
+                                         (uint64_t)length));
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
+    .init = fs_init,
+    .getattr = fs_getattr,
+    .setattr = fs_setattr,
+    .open = fs_open,
+    .read = fs_read,
+    .write = fs_write,
+    .flush = fs_flush,
+    .fsync = fs_fsync,
+    .fallocate = fs_fallocate,
+};
+
+/* ------------------------------------------------------------------ */
+/* Mounting and serving                                                */
+/* ------------------------------------------------------------------ */
+
+/* The file to mount over: an existing regular file, or one we create. */
+static int prepare_path(spd_fuse_export *e)
+{
+    struct stat st;
+    if (stat(e->path, &st) != 0) {
+        if (errno != ENOENT)
+            return spd_set_error(errno, "%s: %s", e->path, strerror(errno));
+        int fd = open(e->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return spd_set_error(errno, "cannot create %s: %s", e->path,
+                                 strerror(errno));
+        e->created = true;
+        int r = fstat(fd, &st);
+        close(fd);
+        if (r != 0)
+            return spd_set_error(errno, "%s: %s", e->path, strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode))
+        return spd_set_error(EISDIR, "%s is a directory: the FUSE export "
+                             "mounts over a regular file", e->path);
+    if (!S_ISREG(st.st_mode))
+        return spd_set_error(EINVAL, "%s is not a regular file", e->path);
+    e->under_dev = st.st_dev;
+    e->under_ino = st.st_ino;
+    return 0;
+}
+
+static int session_create(spd_fuse_export *e)
+{
+    char *argv[] = { "spd", "-o", "fsname=spd,subtype=spd", NULL };
+    struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+    e->se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, e);
+    fuse_opt_free_args(&args);
+    if (!e->se)
+        return spd_set_error(ENOMEM, "cannot create a FUSE session");
+
+    e->loop_cfg = fuse_loop_cfg_create();
+    if (!e->loop_cfg)
+        return spd_set_error(ENOMEM, "out of memory");
+    /* A /dev/fuse descriptor per worker: no contention on one queue. */
+    fuse_loop_cfg_set_clone_fd(e->loop_cfg, 1);
+    fuse_loop_cfg_set_max_threads(e->loop_cfg, FUSE_MAX_WORKERS);
+    /* Keep idle workers: starting threads costs more than they do. */
+    fuse_loop_cfg_set_idle_threads(e->loop_cfg, FUSE_MAX_WORKERS);
+
+    errno = 0;
+    if (fuse_session_mount(e->se, e->path) != 0) {
+        int err = errno ? errno : EPERM;
+        return spd_set_error(err, "cannot mount FUSE over %s (%s; libfuse "
+                             "may have said more)", e->path, strerror(err));
+    }
+    return 0;
+}
+
+static void *serve(void *arg)
+{
+    spd_fuse_export *e = arg;
+    fuse_session_loop_mt(e->se, e->loop_cfg);
+    return NULL;
+}
+
+/* Start the loop on a thread that takes no signals (the program owns
+ * them; libfuse's workers inherit the mask), then wait for the mount to
+ * answer with the disk's size. */
+static int serve_start(spd_fuse_export *e)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int err = pthread_create(&e->thread, NULL, serve, e);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err)
+        return spd_set_error(err, "cannot start the FUSE thread: %s",
+                             strerror(err));
+    e->thread_started = true;
+
+    struct stat st;
+    if (stat(e->path, &st) != 0)
+        return spd_set_error(errno, "the FUSE mount at %s does not answer: "
+                             "%s", e->path, strerror(errno));
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size)
+        return spd_set_error(EIO, "%s does not show the FUSE export",
+                             e->path);
+    return 0;
+}
+
+/* Does our mount still cover PATH? Not when PATH shows the file beneath
+ * (someone unmounted it): then another unmount could hit a mount below. */
+static bool mounted_here(const spd_fuse_export *e)
+{
+    struct stat st;
+    return stat(e->path, &st) != 0 ||
+           st.st_dev != e->under_dev || st.st_ino != e->under_ino;
+}
+
+/*
+ * Take the mount away so the loop sees its connection end. Privileged: a
+ * plain unmount while nobody has the file open; else abort the connection
+ * (MNT_FORCE) and detach, since waiting would last as long as, say, an
+ * attached loop device. Unprivileged: libfuse's lazy fusermount3 -u -z,
+ * which also closes the session's descriptor (the workers read their own
+ * clones).
+ */
+static void unmount(spd_fuse_export *e)
+{
+    if (!mounted_here(e))
+        return;
+    if (umount2(e->path, UMOUNT_NOFOLLOW) == 0)
+        return;
+    if (errno == EBUSY &&
+        umount2(e->path, MNT_FORCE | MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+        return;
+    if (errno == EPERM)
+        fuse_session_unmount(e->se);
+}
+
+/* Wait until every done callback has sent its reply. */
+static void wait_replies(spd_fuse_export *e)
+{
+    pthread_mutex_lock(&e->idle_lock);
+    atomic_store(&e->stopping, true);
+    while (atomic_load(&e->pending))
+        pthread_cond_wait(&e->idle, &e->idle_lock);
+    pthread_mutex_unlock(&e->idle_lock);
+}
+
+/* Undo whatever start got done; e may be half built. */
+static void export_free(spd_fuse_export *e)
+{
+    if (e->thread_started) {
+        unmount(e);
+        pthread_join(e->thread, NULL);
+        wait_replies(e);
+    }
+    if (e->se) {
+        fuse_session_unmount(e->se);    /* closes the descriptor */
+        fuse_session_destroy(e->se);
+    }
+    if (e->loop_cfg)
+        fuse_loop_cfg_destroy(e->loop_cfg);
+    for (unsigned i = 0; i < FUSE_POOL_SLOTS; i++)
+        free(atomic_load(&e->pool[i]));
+    if (e->created)
+        unlink(e->path);
+    pthread_mutex_destroy(&e->rmw_lock);
+    pthread_mutex_destroy(&e->idle_lock);
+    pthread_cond_destroy(&e->idle);
+    free(e->path);
+    free(e);
+}
+
+static spd_fuse_export *export_new(spd_unit *unit, const char *path)
+{
+    spd_fuse_export *e = calloc(1, sizeof *e);
+    if (!e || !(e->path = strdup(path))) {
+        free(e);
+        return NULL;
+    }
+    const spd_params *p = spd_unit_params(unit);
+    e->unit = unit;
+    e->block_length = p->block_length;
+    e->size = p->block_count * p->block_length;
+    e->unmap_zeroes = p->unmap_supported && p->unmap_reads_zero;
+    /* The largest read, unaligned: one more block at either end. */
+    e->pool_cap = FUSE_MAX_READ + 2 * (size_t)p->block_length;
+    pthread_mutex_init(&e->rmw_lock, NULL);
+    pthread_mutex_init(&e->idle_lock, NULL);
+    pthread_cond_init(&e->idle, NULL);
+
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    e->attr = (struct stat){
+        .st_ino = FUSE_ROOT_ID,
+        .st_mode = S_IFREG | (p->write_protected ? 0400 : 0600),
+        .st_nlink = 1,
+        .st_uid = getuid(),
+        .st_gid = getgid(),
+        .st_size = (off_t)e->size,
+        .st_blksize = p->block_length,
+        .st_blocks = (blkcnt_t)(e->size / 512),
+        .st_atim = now, .st_mtim = now, .st_ctim = now,
+    };
+    return e;
+}
+
+spd_fuse_export *spd_fuse_export_start(spd_unit *unit, const char *path)
+{
+    spd_fuse_export *e = NULL;
+    int r;
+    if (!unit || !path || !path[0]) {
+        r = spd_set_error(EINVAL, "a unit and a path are required");
+        goto out;
+    }
+    if (access("/dev/fuse", F_OK) != 0) {
+        r = spd_set_error(ENODEV, "no /dev/fuse: FUSE is not available");
+        goto out;
+    }
+    e = export_new(unit, path);
+    if (!e) {
+        r = spd_set_error(ENOMEM, "out of memory");
+        goto out;
+    }
+    r = prepare_path(e);
+    if (!r)
+        r = session_create(e);
+    if (!r)
+        r = serve_start(e);
+out:
+    if (r < 0) {
+        if (e)
+            export_free(e);
+        e = NULL;
+        errno = -r;
+    }
+    return e;
+}
+
+void spd_fuse_export_stop(spd_fuse_export *e)
+{
+    if (e)
+        export_free(e);
+}

@@ -1,0 +1,713 @@
+/*
+ * iscsi_pdu.c - the full feature phase: PDUs are parsed in batches from a
+ * receive buffer (digests checked once negotiated), dispatched by opcode,
+ * and answers go through one send queue, many PDUs per sendmsg().
+ *
+ * As in the NBD server: while the connection thread works through a
+ * batch, completions only queue their PDUs and the thread sends the queue
+ * at the end; while it sleeps in recv(), a completing thread sends its own.
+ * Sequence numbers (StatSN, ExpCmdSN, MaxCmdSN) and header digests are
+ * filled in when a message is queued, under conn->lock, so they go out in
+ * order.
+ *
+ * Here too: NOP-Out/NOP-In (answers, and pings of idle initiators), Text
+ * (SendTargets, with continuation both ways), Logout, SNACK (not at
+ * ErrorRecoveryLevel 0) and Reject.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "crc.h"
+#include "iscsi_int.h"
+
+/* iovecs gathered into one sendmsg(). */
+#define ISCSI_IOV_MAX 1024
+#define TEXT_MAX_KEYS 64
+
+/* ------------------------------------------------------------------ */
+/* Digests                                                             */
+/* ------------------------------------------------------------------ */
+
+uint32_t iscsi_data_digest(const uint8_t *data, uint32_t len)
+{
+    static const uint8_t zeros[4];
+    return crc32c(crc32c(0, data, len), zeros, pad4(len));
+}
+
+/* Padding and data digest of a slot's data segment, data in front. */
+static void slot_trailer(const struct iscsi_conn *conn, uint8_t *slot,
+                         const uint8_t *data, uint32_t len)
+{
+    uint32_t pad = pad4(len);
+    memset(slot + ISCSI_SLOT_TRAILER, 0, pad);
+    if (conn->p.data_digest && len)
+        put_le32(slot + ISCSI_SLOT_TRAILER + pad, iscsi_data_digest(data, len));
+}
+
+/* ------------------------------------------------------------------ */
+/* The send queue                                                      */
+/* ------------------------------------------------------------------ */
+
+void iscsi_out_release(struct iscsi_conn *conn, struct iscsi_out *out)
+{
+    if (out->kind == ISCSI_OUT_TASK)
+        iscsi_task_release(conn, (struct iscsi_task *)out);
+    else
+        free(out);
+    if (--conn->pending == 0)
+        pthread_cond_broadcast(&conn->idle);
+}
+
+/* The data bytes of a message's PDUs. */
+static uint64_t out_data_bytes(const struct iscsi_out *out)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < out->npdu; i++)
+        n += get_be24(out->slots[i] + 5);
+    return n;
+}
+
+/* Send the queue's first messages in one sendmsg() (and what a short send
+ * leaves); release those fully sent. conn->lock held. */
+static void send_some(struct iscsi_conn *conn)
+{
+    struct iovec iov[ISCSI_IOV_MAX];
+    size_t hlen = ISCSI_BHS_LEN + (conn->p.header_digest ? ISCSI_DIGEST_LEN : 0);
+    bool dd = conn->p.data_digest;
+    int n = 0;
+    struct iscsi_out *m = conn->out_head;
+    uint32_t pdu = conn->out_pdu;
+
+    while (m && n + 3 <= ISCSI_IOV_MAX) {
+        uint8_t *slot = m->slots[pdu];
+        uint32_t len = get_be24(slot + 5);
+        iov[n++] = (struct iovec){ slot, hlen };
+        if (len) {
+            uint32_t off = (slot[0] & ISCSI_OP_MASK) == ISCSI_OP_DATA_IN
+                           ? get_be32(slot + 40) : 0;
+            iov[n++] = (struct iovec){ (void *)(m->data + off), len };
+            uint32_t trailer = pad4(len) + (dd ? ISCSI_DIGEST_LEN : 0);
+            if (trailer)
+                iov[n++] = (struct iovec){ slot + ISCSI_SLOT_TRAILER, trailer };
+        }
+        if (++pdu == m->npdu) {
+            m = m->next;
+            pdu = 0;
+        }
+    }
+
+    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+    while (!conn->broken && msg.msg_iovlen) {
+        ssize_t sent = sendmsg(conn->fd, &msg, MSG_NOSIGNAL);
+        if (sent < 0 && errno == EINTR)
+            continue;
+        if (sent <= 0) {
+            conn->broken = true;        /* the initiator is gone */
+            break;
+        }
+        while (msg.msg_iovlen && (size_t)sent >= msg.msg_iov->iov_len) {
+            sent -= (ssize_t)msg.msg_iov->iov_len;
+            msg.msg_iov++;
+            msg.msg_iovlen--;
+        }
+        if (msg.msg_iovlen) {
+            msg.msg_iov->iov_base = (uint8_t *)msg.msg_iov->iov_base + sent;
+            msg.msg_iov->iov_len -= (size_t)sent;
+        }
+    }
+
+    struct iscsi_out *done = conn->out_head;
+    conn->out_head = m;
+    conn->out_pdu = pdu;
+    if (!m)
+        conn->out_tail = NULL;
+    while (done != m) {
+        struct iscsi_out *next = done->next;
+        if (done->close_after)
+            conn->close_now = true;
+        conn->out_bytes -= out_data_bytes(done);
+        iscsi_out_release(conn, done);
+        done = next;
+    }
+}
+
+static void flush_locked(struct iscsi_conn *conn)
+{
+    while (conn->out_head)
+        send_some(conn);
+}
+
+void iscsi_window_update(struct iscsi_conn *conn)
+{
+    uint32_t cand = conn->exp_cmd_sn + ISCSI_QUEUE_DEPTH - 1 -
+                    conn->window_used;
+    /* MaxCmdSN never moves back. */
+    if (conn->window_used <= ISCSI_QUEUE_DEPTH && sn_lt(conn->max_cmd_sn, cand))
+        conn->max_cmd_sn = cand;
+}
+
+void iscsi_queue_locked(struct iscsi_conn *conn, struct iscsi_out *out)
+{
+    for (uint32_t i = 0; i < out->npdu; i++) {
+        put_be32(out->slots[i] + 28, conn->exp_cmd_sn);
+        put_be32(out->slots[i] + 32, conn->max_cmd_sn);
+    }
+    uint8_t *last = out->slots[out->npdu - 1];
+    if (out->sn == ISCSI_SN_PEEK)
+        put_be32(last + 24, conn->stat_sn);
+    else if (out->sn == ISCSI_SN_TAKE)
+        put_be32(last + 24, conn->stat_sn++);
+    if (conn->p.header_digest)
+        for (uint32_t i = 0; i < out->npdu; i++)
+            put_le32(out->slots[i] + ISCSI_BHS_LEN,
+                     crc32c(0, out->slots[i], ISCSI_BHS_LEN));
+    if (out->kind != ISCSI_OUT_TASK)
+        conn->pending++;
+    conn->out_bytes += out_data_bytes(out);
+    out->next = NULL;
+    if (conn->out_tail)
+        conn->out_tail->next = out;
+    else
+        conn->out_head = out;
+    conn->out_tail = out;
+    if (!conn->reader_busy)
+        flush_locked(conn);
+}
+
+void iscsi_queue(struct iscsi_conn *conn, struct iscsi_out *out)
+{
+    pthread_mutex_lock(&conn->lock);
+    iscsi_queue_locked(conn, out);
+    pthread_mutex_unlock(&conn->lock);
+}
+
+struct iscsi_msg *iscsi_msg_new(uint8_t opcode, uint32_t len)
+{
+    struct iscsi_msg *m = malloc(sizeof *m + len);
+    if (!m)
+        return NULL;
+    memset(m, 0, sizeof *m);
+    m->out.slots = &m->slot;
+    m->out.npdu = 1;
+    m->out.data = m->data;
+    m->out.kind = ISCSI_OUT_FREE;
+    m->out.sn = ISCSI_SN_TAKE;
+    m->slot[0] = opcode;
+    m->slot[1] = ISCSI_FLAG_FINAL;
+    return m;
+}
+
+void iscsi_msg_set_data(struct iscsi_conn *conn, struct iscsi_msg *m,
+                        uint32_t len)
+{
+    put_be24(m->slot + 5, len);
+    slot_trailer(conn, m->slot, m->data, len);
+}
+
+void iscsi_reject(struct iscsi_conn *conn, const uint8_t *hdr, uint8_t reason)
+{
+    struct iscsi_msg *m = iscsi_msg_new(ISCSI_OP_REJECT, ISCSI_BHS_LEN);
+    if (!m)
+        return;
+    m->slot[2] = reason;
+    put_be32(m->slot + 16, ISCSI_RSVD_TAG);
+    memcpy(m->data, hdr, ISCSI_BHS_LEN);      /* the rejected header */
+    iscsi_msg_set_data(conn, m, ISCSI_BHS_LEN);
+    iscsi_queue(conn, &m->out);
+}
+
+/* ------------------------------------------------------------------ */
+/* Command numbering                                                   */
+/* ------------------------------------------------------------------ */
+
+bool iscsi_cmdsn_take(struct iscsi_conn *conn, uint32_t cmdsn, bool task)
+{
+    /* Outside [ExpCmdSN, MaxCmdSN]: silently ignored (RFC 7143 "Command
+     * Numbering and Acknowledging"). */
+    if (sn_lt(cmdsn, conn->exp_cmd_sn) || sn_lt(conn->max_cmd_sn, cmdsn))
+        return false;
+    uint8_t bit = (uint8_t)(1u << (cmdsn & 7));
+    uint8_t *byte = &conn->ahead[(cmdsn >> 3) & 31];
+    if (cmdsn != conn->exp_cmd_sn) {
+        /* Ahead of a gap: run it, remember it was seen. */
+        if (*byte & bit)
+            return false;                   /* a duplicate */
+        *byte |= bit;
+        conn->window_used += task;
+        return true;
+    }
+    conn->window_used += task;
+    conn->exp_cmd_sn++;
+    for (;;) {
+        uint32_t sn = conn->exp_cmd_sn;
+        uint8_t b = (uint8_t)(1u << (sn & 7));
+        uint8_t *p = &conn->ahead[(sn >> 3) & 31];
+        if (!(*p & b))
+            break;
+        *p &= (uint8_t)~b;
+        conn->exp_cmd_sn++;
+    }
+    iscsi_window_update(conn);
+    return true;
+}
+
+/* Take a non-immediate PDU's CmdSN: false when it is to be ignored. */
+static bool cmdsn_check(struct iscsi_conn *conn, const uint8_t *hdr)
+{
+    if (hdr[0] & ISCSI_OP_IMMEDIATE)
+        return true;
+    pthread_mutex_lock(&conn->lock);
+    bool ok = iscsi_cmdsn_take(conn, get_be32(hdr + 24), false);
+    pthread_mutex_unlock(&conn->lock);
+    return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Receiving data segments                                             */
+/* ------------------------------------------------------------------ */
+
+/* recv() at most len bytes: the count, or -1 (EOF, error, timeout). */
+static ssize_t recv_some(int fd, void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = recv(fd, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    return n > 0 ? n : -1;
+}
+
+int iscsi_recv_segment(struct iscsi_conn *conn, uint8_t *dst, uint32_t keep,
+                       uint32_t len)
+{
+    uint8_t scratch[16384];
+    uint32_t crc = 0, pos = 0;
+    bool dd = conn->p.data_digest && len;
+
+    while (pos < len) {
+        size_t have = conn->in_end - conn->in_start;
+        const uint8_t *src;
+        size_t n;
+        if (have) {
+            n = have < len - pos ? have : len - pos;
+            src = conn->in + conn->in_start;
+            if (pos < keep)
+                memcpy(dst + pos, src, n < keep - pos ? n : keep - pos);
+            conn->in_start += n;
+        } else {
+            /* Straight from the socket into the buffer it is for. */
+            uint8_t *to = pos < keep ? dst + pos : scratch;
+            size_t room = pos < keep ? keep - pos : sizeof scratch;
+            if (room > len - pos)
+                room = len - pos;
+            ssize_t got = recv_some(conn->fd, to, room);
+            if (got < 0)
+                return -1;
+            n = (size_t)got;
+            src = to;
+        }
+        if (dd)
+            crc = crc32c(crc, src, n);
+        pos += (uint32_t)n;
+    }
+
+    uint8_t trailer[8];
+    uint32_t tlen = pad4(len) + (dd ? ISCSI_DIGEST_LEN : 0);
+    size_t have = conn->in_end - conn->in_start;
+    size_t from_buf = have < tlen ? have : tlen;
+    memcpy(trailer, conn->in + conn->in_start, from_buf);
+    conn->in_start += from_buf;
+    if (from_buf < tlen &&
+        iscsi_read_full(conn->fd, trailer + from_buf, tlen - from_buf))
+        return -1;
+    if (!dd)
+        return 0;
+    crc = crc32c(crc, trailer, pad4(len));
+    return crc == get_le32(trailer + pad4(len)) ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* NOP, Text, Logout                                                   */
+/* ------------------------------------------------------------------ */
+
+uint32_t iscsi_new_ttt(struct iscsi_conn *conn)
+{
+    if (++conn->next_ttt == ISCSI_RSVD_TAG)
+        conn->next_ttt = 1;
+    return conn->next_ttt;
+}
+
+static void ping(struct iscsi_conn *conn)
+{
+    struct iscsi_msg *m = iscsi_msg_new(ISCSI_OP_NOP_IN, 0);
+    if (!m)
+        return;
+    conn->ping_ttt = iscsi_new_ttt(conn);
+    conn->ping_sent = true;
+    put_be32(m->slot + 16, ISCSI_RSVD_TAG);
+    put_be32(m->slot + 20, conn->ping_ttt);
+    m->out.sn = ISCSI_SN_PEEK;            /* no answer expected from us */
+    iscsi_queue(conn, &m->out);
+}
+
+static int nop_out(struct iscsi_conn *conn, const uint8_t *hdr,
+                   const uint8_t *data, uint32_t len)
+{
+    uint32_t itt = get_be32(hdr + 16), ttt = get_be32(hdr + 20);
+    if (itt == ISCSI_RSVD_TAG) {
+        /* The answer to our ping, or a one-way NOP: nothing to send. */
+        if (ttt == conn->ping_ttt)
+            conn->ping_sent = false;
+        if (!(hdr[0] & ISCSI_OP_IMMEDIATE))
+            cmdsn_check(conn, hdr);
+        return 0;
+    }
+    if (!cmdsn_check(conn, hdr))
+        return 0;
+    if (ttt != ISCSI_RSVD_TAG) {
+        iscsi_reject(conn, hdr, ISCSI_REJECT_PROTOCOL);
+        return 0;
+    }
+    uint32_t max = atomic_load(&conn->max_xmit_dsl);
+    if (len > max)
+        len = max;
+    struct iscsi_msg *m = iscsi_msg_new(ISCSI_OP_NOP_IN, len);
+    if (!m)
+        return -1;
+    memcpy(m->slot + 8, hdr + 8, 8);          /* LUN */
+    put_be32(m->slot + 16, itt);
+    put_be32(m->slot + 20, ISCSI_RSVD_TAG);
+    memcpy(m->data, data, len);               /* the ping data back */
+    iscsi_msg_set_data(conn, m, len);
+    iscsi_queue(conn, &m->out);
+    return 0;
+}
+
+/* Send the next piece of conn->text_out (or an empty response). */
+static void text_send(struct iscsi_conn *conn, const uint8_t *req, bool final)
+{
+    uint32_t max = atomic_load(&conn->max_xmit_dsl);
+    size_t left = conn->text_out_len - conn->text_out_off;
+    uint32_t len = left < max ? (uint32_t)left : max;
+    bool more = left > len;
+    struct iscsi_msg *m = iscsi_msg_new(ISCSI_OP_TEXT_RSP, len);
+    if (!m)
+        return;
+    m->slot[1] = more ? ISCSI_FLAG_CONTINUE : final ? ISCSI_FLAG_FINAL : 0;
+    memcpy(m->slot + 8, req + 8, 8);
+    memcpy(m->slot + 16, req + 16, 4);        /* ITT */
+    conn->text_ttt = more || !final ? iscsi_new_ttt(conn) : ISCSI_RSVD_TAG;
+    put_be32(m->slot + 20, conn->text_ttt);
+    if (len)
+        memcpy(m->data, conn->text_out + conn->text_out_off, len);
+    conn->text_out_off += len;
+    if (!more) {
+        free(conn->text_out);
+        conn->text_out = NULL;
+        conn->text_out_len = conn->text_out_off = 0;
+    }
+    iscsi_msg_set_data(conn, m, len);
+    iscsi_queue(conn, &m->out);
+}
+
+/* The keys of a complete Text Request, answered into out. */
+static void text_keys(struct iscsi_conn *conn, struct iscsi_kv *kv, int n,
+                      struct iscsi_text *out)
+{
+    for (int i = 0; i < n; i++) {
+        const char *key = kv[i].key, *value = kv[i].value;
+        uint64_t v;
+        if (!strcmp(key, "SendTargets")) {
+            if (!iscsi_send_targets(conn, value, out))
+                iscsi_text_add(out, key, "Reject");
+        } else if (!strcmp(key, "MaxRecvDataSegmentLength")) {
+            /* Declarative, may change in full feature phase. */
+            if (!iscsi_parse_number(value, &v) && v >= 512 && v <= 16777215)
+                atomic_store(&conn->max_xmit_dsl, (uint32_t)v);
+        } else {
+            /* The other operational keys are for the login only. */
+            iscsi_text_add(out, key,
+                           iscsi_key_rank(key) >= 0 ? "Reject"
+                                                    : "NotUnderstood");
+        }
+    }
+}
+
+static int text_request(struct iscsi_conn *conn, const uint8_t *hdr,
+                        const uint8_t *data, uint32_t len)
+{
+    bool final = hdr[1] & ISCSI_FLAG_FINAL;
+    bool cont = hdr[1] & ISCSI_FLAG_CONTINUE;
+    uint32_t ttt = get_be32(hdr + 20);
+    if (!cmdsn_check(conn, hdr))
+        return 0;
+    if (final && cont) {
+        iscsi_reject(conn, hdr, ISCSI_REJECT_PROTOCOL);
+        return 0;
+    }
+    if (ttt != ISCSI_RSVD_TAG && ttt != conn->text_ttt) {
+        iscsi_reject(conn, hdr, ISCSI_REJECT_INVALID_FIELD);
+        return 0;
+    }
+    if (ttt != ISCSI_RSVD_TAG && conn->text_out && !len) {
+        text_send(conn, hdr, true);           /* the next piece */
+        return 0;
+    }
+    if (ttt == ISCSI_RSVD_TAG) {
+        /* A new negotiation: forget an unfinished one. */
+        conn->text_in_len = 0;
+        free(conn->text_out);
+        conn->text_out = NULL;
+        conn->text_out_len = conn->text_out_off = 0;
+    }
+    if (conn->text_in_len + len > ISCSI_TEXT_MAX) {
+        iscsi_reject(conn, hdr, ISCSI_REJECT_PROTOCOL);
+        conn->text_in_len = 0;
+        return 0;
+    }
+    if (len) {
+        uint8_t *buf = realloc(conn->text_in, conn->text_in_len + len);
+        if (!buf)
+            return -1;
+        conn->text_in = buf;
+        memcpy(buf + conn->text_in_len, data, len);
+        conn->text_in_len += len;
+    }
+    if (cont) {
+        text_send(conn, hdr, false);          /* empty: send the rest */
+        return 0;
+    }
+
+    struct iscsi_kv kv[TEXT_MAX_KEYS];
+    struct iscsi_text out = { 0 };
+    int n = iscsi_kv_parse((char *)conn->text_in, conn->text_in_len, kv,
+                           TEXT_MAX_KEYS);
+    conn->text_in_len = 0;
+    if (n < 0) {
+        iscsi_reject(conn, hdr, ISCSI_REJECT_PROTOCOL);
+        return 0;
+    }
+    text_keys(conn, kv, n, &out);
+    if (out.failed) {
+        iscsi_text_free(&out);
+        iscsi_reject(conn, hdr, ISCSI_REJECT_RESOURCES);
+        return 0;
+    }
+    conn->text_out = out.buf;
+    conn->text_out_len = out.len;
+    conn->text_out_off = 0;
+    text_send(conn, hdr, final);
+    return 0;
+}
+
+static void logout_respond(struct iscsi_conn *conn, const uint8_t *hdr,
+                           uint8_t response, bool close_after)
+{
+    struct iscsi_msg *m = iscsi_msg_new(ISCSI_OP_LOGOUT_RSP, 0);
+    if (!m)
+        return;
+    m->slot[2] = response;
+    memcpy(m->slot + 16, hdr + 16, 4);
+    if (!response)
+        put_be16(m->slot + 40, (uint16_t)conn->p.time2wait);
+    m->out.close_after = close_after;
+    iscsi_queue(conn, &m->out);
+}
+
+static int logout_request(struct iscsi_conn *conn, const uint8_t *hdr,
+                          uint8_t *logout_hdr)
+{
+    if (!cmdsn_check(conn, hdr))
+        return 0;
+    uint8_t reason = hdr[1] & 0x7f;
+    uint16_t cid = get_be16(hdr + 20);
+    switch (reason) {
+    case ISCSI_LOGOUT_SESSION:
+        break;
+    case ISCSI_LOGOUT_CONNECTION:
+        if (cid != conn->cid) {
+            logout_respond(conn, hdr, ISCSI_LOGOUT_RSP_NO_CID, false);
+            return 0;
+        }
+        break;
+    case ISCSI_LOGOUT_RECOVERY:
+        logout_respond(conn, hdr, ISCSI_LOGOUT_RSP_NO_RECOVERY, false);
+        return 0;
+    default:
+        iscsi_reject(conn, hdr, ISCSI_REJECT_INVALID_FIELD);
+        return 0;
+    }
+    /* Answered once every command in the units has completed. */
+    memcpy(logout_hdr, hdr, ISCSI_BHS_LEN);
+    conn->logging_out = true;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The receive loop                                                    */
+/* ------------------------------------------------------------------ */
+
+enum parse_result { PARSED, NEED_MORE, CLOSE };
+
+/* A PDU whose data segment is in the buffer as a whole. */
+static int dispatch(struct iscsi_conn *conn, const uint8_t *hdr,
+                    const uint8_t *data, uint32_t len, uint8_t *logout_hdr)
+{
+    switch (hdr[0] & ISCSI_OP_MASK) {
+    case ISCSI_OP_NOP_OUT:
+        return nop_out(conn, hdr, data, len);
+    case ISCSI_OP_TEXT_REQ:
+        return text_request(conn, hdr, data, len);
+    case ISCSI_OP_TMF_REQ:
+        return iscsi_task_mgmt(conn, hdr);
+    case ISCSI_OP_LOGOUT_REQ:
+        return logout_request(conn, hdr, logout_hdr);
+    case ISCSI_OP_SNACK_REQ:
+    case ISCSI_OP_LOGIN_REQ:
+        /* No SNACK at ErrorRecoveryLevel 0; no login after login. */
+        iscsi_reject(conn, hdr, ISCSI_REJECT_PROTOCOL);
+        return 0;
+    default:
+        iscsi_reject(conn, hdr, ISCSI_REJECT_UNSUPPORTED);
+        return 0;
+    }
+}
+
+static enum parse_result parse_one(struct iscsi_conn *conn,
+                                   uint8_t *logout_hdr)
+{
+    size_t avail = conn->in_end - conn->in_start;
+    if (avail < ISCSI_BHS_LEN)
+        return NEED_MORE;
+    uint8_t *hdr = conn->in + conn->in_start;
+    uint32_t ahs = hdr[4] * 4u;
+    uint32_t hlen = ISCSI_BHS_LEN + ahs +
+                    (conn->p.header_digest ? ISCSI_DIGEST_LEN : 0);
+    if (avail < hlen)
+        return NEED_MORE;
+    if (conn->p.header_digest &&
+        crc32c(0, hdr, ISCSI_BHS_LEN + ahs) !=
+            get_le32(hdr + ISCSI_BHS_LEN + ahs))
+        return CLOSE;       /* the lengths cannot be trusted: no framing */
+    uint32_t dsl = get_be24(hdr + 5);
+    if (dsl > conn->p.max_recv_dsl) {
+        iscsi_reject(conn, hdr, ISCSI_REJECT_PROTOCOL);
+        return CLOSE;
+    }
+
+    uint8_t op = hdr[0] & ISCSI_OP_MASK;
+    if (op == ISCSI_OP_SCSI_CMD || op == ISCSI_OP_DATA_OUT) {
+        /* The data goes straight to the command's buffer. */
+        uint8_t copy[ISCSI_BHS_LEN + 1020];
+        memcpy(copy, hdr, ISCSI_BHS_LEN + ahs);
+        conn->in_start += hlen;
+        int r = op == ISCSI_OP_SCSI_CMD ? iscsi_scsi_command(conn, copy)
+                                        : iscsi_data_out(conn, copy);
+        return r < 0 ? CLOSE : PARSED;
+    }
+
+    bool dd = conn->p.data_digest && dsl;
+    size_t total = hlen + dsl + pad4(dsl) + (dd ? ISCSI_DIGEST_LEN : 0);
+    if (avail < total)
+        return NEED_MORE;
+    const uint8_t *data = hdr + hlen;
+    conn->in_start += total;
+    if (dd && iscsi_data_digest(data, dsl) !=
+              get_le32(data + dsl + pad4(dsl))) {
+        iscsi_reject(conn, hdr, ISCSI_REJECT_DIGEST);
+        return PARSED;
+    }
+    return dispatch(conn, hdr, data, dsl, logout_hdr) < 0 ? CLOSE : PARSED;
+}
+
+/* Make room for the next recv(): drop what was parsed. */
+static void compact_input(struct iscsi_conn *conn)
+{
+    size_t left = conn->in_end - conn->in_start;
+    if (conn->in_start && left)
+        memmove(conn->in, conn->in + conn->in_start, left);
+    conn->in_start = 0;
+    conn->in_end = left;
+}
+
+/* Within a batch: send at once when much data waits (big reads). */
+static void flush_if_big(struct iscsi_conn *conn)
+{
+    pthread_mutex_lock(&conn->lock);
+    if (conn->out_bytes >= ISCSI_FLUSH_BYTES)
+        flush_locked(conn);
+    pthread_mutex_unlock(&conn->lock);
+}
+
+/* Whether to stop reading. */
+static bool set_reader_busy(struct iscsi_conn *conn, bool busy)
+{
+    pthread_mutex_lock(&conn->lock);
+    if (!busy)
+        flush_locked(conn);
+    conn->reader_busy = busy;
+    bool stop = conn->broken || conn->close_now;
+    pthread_mutex_unlock(&conn->lock);
+    return stop;
+}
+
+void iscsi_full_feature(struct iscsi_conn *conn)
+{
+    uint8_t logout_hdr[ISCSI_BHS_LEN];
+    conn->in_cap = ISCSI_INPUT_BUFFER;
+    conn->in = malloc(conn->in_cap);
+    conn->reader_busy = true;
+    iscsi_window_update(conn);
+    enum parse_result result = conn->in ? NEED_MORE : CLOSE;
+
+    while (result != CLOSE) {
+        while (!conn->logging_out && (result = parse_one(conn, logout_hdr)) ==
+               PARSED)
+            flush_if_big(conn);
+        if (result == CLOSE || conn->logging_out)
+            break;
+        compact_input(conn);
+        if (set_reader_busy(conn, false))       /* send the batch's answers */
+            break;
+        ssize_t n;
+        do
+            n = recv(conn->fd, conn->in + conn->in_end,
+                     conn->in_cap - conn->in_end, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            /* Idle for the receive timeout: ping, or give up on an
+             * initiator that did not answer the last ping. */
+            if (conn->ping_sent)
+                break;
+            ping(conn);
+            set_reader_busy(conn, true);
+            continue;
+        }
+        if (n <= 0)
+            break;
+        conn->ping_sent = false;                /* it is alive */
+        conn->in_end += (size_t)n;
+        if (set_reader_busy(conn, true))
+            break;
+    }
+
+    /* Commands still waiting for data will not get it; those in the
+     * units finish and are answered, then the Logout Response goes. */
+    iscsi_tasks_drop(conn);
+    pthread_mutex_lock(&conn->lock);
+    conn->reader_busy = false;
+    flush_locked(conn);
+    while (conn->pending)
+        pthread_cond_wait(&conn->idle, &conn->lock);
+    pthread_mutex_unlock(&conn->lock);
+    if (conn->logging_out) {
+        logout_respond(conn, logout_hdr, ISCSI_LOGOUT_RSP_OK, true);
+        pthread_mutex_lock(&conn->lock);
+        while (conn->pending)
+            pthread_cond_wait(&conn->idle, &conn->lock);
+        pthread_mutex_unlock(&conn->lock);
+    }
+    iscsi_task_cache_free(conn);
+}

@@ -1,0 +1,673 @@
+/*
+ * iscsi_target.c - the iSCSI target: its names and logical units, CHAP
+ * secrets, listening sockets, the accept loop, and the life of each
+ * connection (one thread each: login, then full feature phase until the
+ * initiator or the target ends it). Sessions have one connection each;
+ * a new login of the same initiator port ends the old session
+ * (reinstatement, RFC 7143 "Session Reinstatement").
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "errmsg.h"
+#include "iscsi_int.h"
+
+spd_iscsi_target *spd_iscsi_target_create(void)
+{
+    spd_iscsi_target *tgt = calloc(1, sizeof *tgt);
+    if (!tgt) {
+        spd_set_error(ENOMEM, "out of memory");
+        return NULL;
+    }
+    tgt->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (tgt->wake_fd < 0) {
+        spd_set_error(errno, "eventfd: %s", strerror(errno));
+        free(tgt);
+        return NULL;
+    }
+    pthread_mutex_init(&tgt->lock, NULL);
+    pthread_cond_init(&tgt->conns_changed, NULL);
+    tgt->next_tsih = 1;
+    return tgt;
+}
+
+/* ------------------------------------------------------------------ */
+/* Names and logical units                                             */
+/* ------------------------------------------------------------------ */
+
+const struct iscsi_node *iscsi_find_node(const spd_iscsi_target *tgt,
+                                         const char *name)
+{
+    for (const struct iscsi_node *n = tgt->nodes; n; n = n->next)
+        if (!strcasecmp(n->name, name))
+            return n;
+    return NULL;
+}
+
+const struct iscsi_chap *iscsi_node_chap(const spd_iscsi_target *tgt,
+                                         const struct iscsi_node *node)
+{
+    return node && node->chap ? node->chap : tgt->chap;
+}
+
+const struct iscsi_lu *iscsi_find_lu(const struct iscsi_node *node,
+                                     unsigned lun)
+{
+    for (unsigned i = 0; i < node->lu_count; i++)
+        if (node->lus[i].lun == lun)
+            return &node->lus[i];
+    return NULL;
+}
+
+int spd_iscsi_target_add_lun(spd_iscsi_target *tgt, const char *iqn,
+                             unsigned lun, spd_unit *unit)
+{
+    char name[ISCSI_NAME_MAX + 1];
+    size_t len = iqn ? strlen(iqn) : 0;
+    if (!len || len > ISCSI_NAME_MAX)
+        return spd_set_error(EINVAL, "an iSCSI name has 1 to %d bytes",
+                             ISCSI_NAME_MAX);
+    for (size_t i = 0; i <= len; i++)
+        name[i] = (char)tolower((unsigned char)iqn[i]);
+    if (!iscsi_name_valid(name))
+        return spd_set_error(EINVAL, "'%s' is not an iSCSI name "
+                             "(iqn.YYYY-MM.domain[:id], eui.<16 hex digits> "
+                             "or naa.<16 or 32 hex digits>)", iqn);
+    if (lun > ISCSI_MAX_LUN)
+        return spd_set_error(EINVAL, "LUN %u: LUNs go from 0 to %d", lun,
+                             ISCSI_MAX_LUN);
+    if (!unit)
+        return spd_set_error(EINVAL, "no unit for LUN %u", lun);
+
+    struct iscsi_node *node = (struct iscsi_node *)iscsi_find_node(tgt, name);
+    if (node && iscsi_find_lu(node, lun))
+        return spd_set_error(EEXIST, "%s already has LUN %u", name, lun);
+    bool created = !node;
+    if (created) {
+        node = calloc(1, sizeof *node);
+        if (!node)
+            return spd_set_error(ENOMEM, "out of memory");
+        memcpy(node->name, name, len + 1);
+    }
+    struct iscsi_lu *lus = realloc(node->lus,
+                                   (node->lu_count + 1) * sizeof *lus);
+    if (!lus) {
+        if (created)
+            free(node);
+        return spd_set_error(ENOMEM, "out of memory");
+    }
+    node->lus = lus;
+    /* Keep them sorted: REPORT LUNS lists them in order. */
+    unsigned at = node->lu_count;
+    while (at && lus[at - 1].lun > lun) {
+        lus[at] = lus[at - 1];
+        at--;
+    }
+    lus[at] = (struct iscsi_lu){ .lun = lun, .unit = unit };
+    node->lu_count++;
+    if (created) {
+        struct iscsi_node **tail = &tgt->nodes;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = node;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* CHAP secrets                                                        */
+/* ------------------------------------------------------------------ */
+
+static void chap_free(struct iscsi_chap *chap)
+{
+    if (!chap)
+        return;
+    for (unsigned i = 0; i < chap->user_count; i++) {
+        free(chap->users[i].name);
+        if (chap->users[i].secret)
+            explicit_bzero(chap->users[i].secret, chap->users[i].secret_len);
+        free(chap->users[i].secret);
+    }
+    free(chap->users);
+    free(chap->mutual_name);
+    if (chap->mutual_secret)
+        explicit_bzero(chap->mutual_secret, chap->mutual_len);
+    free(chap->mutual_secret);
+    free(chap);
+}
+
+/* Split a line into its first word and the rest (leading blanks gone). */
+static char *next_word(char **p)
+{
+    char *s = *p;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *word = s;
+    while (*s && *s != ' ' && *s != '\t')
+        s++;
+    if (*s)
+        *s++ = '\0';
+    while (*s == ' ' || *s == '\t')
+        s++;
+    *p = s;
+    return word;
+}
+
+static int chap_line(struct iscsi_chap *chap, char *line, const char *file,
+                     unsigned lineno)
+{
+    char *rest = line;
+    char *word = next_word(&rest);
+    bool mutual = !strcmp(word, "mutual");
+    char *user = mutual ? next_word(&rest) : word;
+    char *secret = rest;
+    size_t secret_len = strlen(secret);
+
+    if (!*user || !*secret)
+        return spd_set_error(EINVAL, "%s:%u: want 'USER SECRET' or "
+                             "'mutual USER SECRET'", file, lineno);
+    if (strlen(user) > 255)
+        return spd_set_error(EINVAL, "%s:%u: user name longer than 255 "
+                             "bytes", file, lineno);
+    if (secret_len < 12 || secret_len > 255)
+        return spd_set_error(EINVAL, "%s:%u: a CHAP secret has 12 to 255 "
+                             "bytes", file, lineno);
+    for (const char *c = user; *c; c++)
+        if (!isgraph((unsigned char)*c))
+            return spd_set_error(EINVAL, "%s:%u: bad character in the "
+                                 "user name", file, lineno);
+    if (mutual && chap->mutual_name)
+        return spd_set_error(EINVAL, "%s:%u: a second 'mutual' line", file,
+                             lineno);
+
+    char *name = strdup(user);
+    uint8_t *copy = malloc(secret_len);
+    if (!name || !copy) {
+        free(name);
+        free(copy);
+        return spd_set_error(ENOMEM, "out of memory");
+    }
+    memcpy(copy, secret, secret_len);
+    if (mutual) {
+        chap->mutual_name = name;
+        chap->mutual_secret = copy;
+        chap->mutual_len = secret_len;
+        return 0;
+    }
+    struct iscsi_chap_user *users = realloc(chap->users,
+        (chap->user_count + 1) * sizeof *users);
+    if (!users) {
+        free(name);
+        free(copy);
+        return spd_set_error(ENOMEM, "out of memory");
+    }
+    chap->users = users;
+    users[chap->user_count++] = (struct iscsi_chap_user){
+        .name = name, .secret = copy, .secret_len = secret_len };
+    return 0;
+}
+
+static int chap_read(FILE *f, struct iscsi_chap *chap, const char *file)
+{
+    char line[1024];
+    unsigned lineno = 0;
+    int r = 0;
+    while (!r && fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == sizeof line - 1 && line[len - 1] != '\n') {
+            r = spd_set_error(EINVAL, "%s:%u: line too long", file, lineno);
+            break;
+        }
+        while (len && isspace((unsigned char)line[len - 1]))
+            line[--len] = '\0';
+        char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s && *s != '#')
+            r = chap_line(chap, s, file, lineno);
+    }
+    explicit_bzero(line, sizeof line);
+    if (r)
+        return r;
+    if (ferror(f))
+        return spd_set_error(EIO, "%s: read error", file);
+    if (!chap->user_count)
+        return spd_set_error(EINVAL, "%s: no 'USER SECRET' line", file);
+    for (unsigned i = 0; chap->mutual_secret && i < chap->user_count; i++)
+        if (chap->users[i].secret_len == chap->mutual_len &&
+            !memcmp(chap->users[i].secret, chap->mutual_secret,
+                    chap->mutual_len))
+            return spd_set_error(EINVAL, "%s: the mutual secret must differ "
+                                 "from every initiator secret", file);
+    return 0;
+}
+
+int spd_iscsi_target_set_chap(spd_iscsi_target *tgt, const char *iqn,
+                              const char *secrets_file)
+{
+    struct iscsi_node *node = NULL;
+    if (iqn && !(node = (struct iscsi_node *)iscsi_find_node(tgt, iqn)))
+        return spd_set_error(ENOENT, "no target called '%s': add its LUNs "
+                             "first", iqn);
+    int fd = open(secrets_file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return spd_set_error(errno, "%s: %s", secrets_file, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return spd_set_error(EINVAL, "%s: not a regular file", secrets_file);
+    }
+    if (st.st_mode & S_IROTH) {
+        close(fd);
+        return spd_set_error(EPERM, "%s is readable by others: chmod o-r "
+                             "it first", secrets_file);
+    }
+    FILE *f = fdopen(fd, "r");
+    struct iscsi_chap *chap = calloc(1, sizeof *chap);
+    if (!f || !chap) {
+        if (f)
+            fclose(f);
+        else
+            close(fd);
+        free(chap);
+        return spd_set_error(ENOMEM, "out of memory");
+    }
+    int r = chap_read(f, chap, secrets_file);
+    fclose(f);
+    if (r) {
+        chap_free(chap);
+        return r;
+    }
+    struct iscsi_chap **slot = node ? &node->chap : &tgt->chap;
+    chap_free(*slot);
+    *slot = chap;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Listening                                                           */
+/* ------------------------------------------------------------------ */
+
+/* ADDR:PORT, [V6]:PORT, ADDR, or a bare IPv6 address. */
+static int split_addr(const char *text, char *host, size_t host_size,
+                      char *port, size_t port_size)
+{
+    const char *h = text, *p = NULL;
+    size_t hlen;
+    if (!text || !*text)
+        text = h = "127.0.0.1";
+    if (*text == '[') {
+        const char *close = strchr(text, ']');
+        if (!close)
+            return spd_set_error(EINVAL, "%s: missing ']'", text);
+        h = text + 1;
+        hlen = (size_t)(close - h);
+        if (close[1] == ':')
+            p = close + 2;
+        else if (close[1])
+            return spd_set_error(EINVAL, "%s: want [ADDRESS]:PORT", text);
+    } else {
+        const char *colon = strchr(text, ':');
+        if (colon && !strchr(colon + 1, ':')) {
+            hlen = (size_t)(colon - text);
+            p = colon + 1;
+        } else {
+            hlen = strlen(text);      /* no port, or a bare IPv6 address */
+        }
+    }
+    if (!hlen || hlen >= host_size)
+        return spd_set_error(EINVAL, "%s: bad address", text);
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    if (!p) {
+        snprintf(port, port_size, "%d", SPD_ISCSI_DEFAULT_PORT);
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(p, &end, 10);
+    if (!*p || *end || errno || n > 65535 || !isdigit((unsigned char)*p))
+        return spd_set_error(EINVAL, "%s: bad port", text);
+    snprintf(port, port_size, "%lu", n);
+    return 0;
+}
+
+static int add_listener(spd_iscsi_target *tgt, int fd)
+{
+    int *fds = realloc(tgt->listen_fds,
+                       (tgt->listener_count + 1) * sizeof *fds);
+    if (!fds) {
+        close(fd);
+        return spd_set_error(ENOMEM, "out of memory");
+    }
+    tgt->listen_fds = fds;
+    fds[tgt->listener_count++] = fd;
+    return 0;
+}
+
+int spd_iscsi_target_listen(spd_iscsi_target *tgt, const char *addr_port)
+{
+    char host[256], port[8];
+    int r = split_addr(addr_port, host, sizeof host, port, sizeof port);
+    if (r)
+        return r;
+    struct addrinfo hints = { .ai_family = AF_UNSPEC,
+                              .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+    struct addrinfo *res;
+    int gai = getaddrinfo(host, port, &hints, &res);
+    if (gai)
+        return spd_set_error(EINVAL, "%s:%s: %s", host, port,
+                             gai_strerror(gai));
+    int bound = 0;
+    r = -EADDRNOTAVAIL;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+        int one = 1;
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (ai->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+            listen(fd, 128) < 0) {
+            r = spd_set_error(errno, "%s:%s: %s", host, port,
+                              strerror(errno));
+            close(fd);
+            continue;
+        }
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (!tgt->port && !getsockname(fd, (struct sockaddr *)&ss, &len))
+            tgt->port = ntohs(ss.ss_family == AF_INET
+                ? ((struct sockaddr_in *)&ss)->sin_port
+                : ((struct sockaddr_in6 *)&ss)->sin6_port);
+        if ((r = add_listener(tgt, fd)))
+            break;
+        bound++;
+    }
+    freeaddrinfo(res);
+    return bound ? 0 : r;
+}
+
+int spd_iscsi_target_port(const spd_iscsi_target *tgt)
+{
+    return tgt->port;
+}
+
+/* ------------------------------------------------------------------ */
+/* Connections                                                         */
+/* ------------------------------------------------------------------ */
+
+int iscsi_read_full(int fd, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = recv(fd, p, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;        /* EOF, error, or the receive timeout */
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int iscsi_write_full(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static bool same_initiator_port(const struct iscsi_conn *a,
+                                const struct iscsi_conn *b)
+{
+    return a->node == b->node && a->discovery == b->discovery &&
+           !memcmp(a->isid, b->isid, sizeof a->isid) &&
+           !strcasecmp(a->initiator, b->initiator);
+}
+
+static bool tsih_in_use(const spd_iscsi_target *tgt, uint16_t tsih)
+{
+    for (const struct iscsi_conn *c = tgt->conns; c; c = c->next)
+        if (c->logged_in && c->tsih == tsih)
+            return true;
+    return false;
+}
+
+uint16_t iscsi_session_begin(struct iscsi_conn *conn)
+{
+    spd_iscsi_target *tgt = conn->tgt;
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+
+    pthread_mutex_lock(&tgt->lock);
+    /* Reinstatement: the old session's connection is shut down; its
+     * thread finishes what the unit runs and leaves. */
+    for (;;) {
+        struct iscsi_conn *old = NULL;
+        for (struct iscsi_conn *c = tgt->conns; c && !old; c = c->next)
+            if (c != conn && c->logged_in && same_initiator_port(c, conn))
+                old = c;
+        if (!old)
+            break;
+        shutdown(old->fd, SHUT_RDWR);
+        if (pthread_cond_timedwait(&tgt->conns_changed, &tgt->lock,
+                                   &deadline) == ETIMEDOUT)
+            break;
+    }
+    uint16_t tsih;
+    do {
+        tsih = tgt->next_tsih++;
+        if (!tgt->next_tsih)
+            tgt->next_tsih = 1;
+    } while (!tsih || tsih_in_use(tgt, tsih));
+    conn->tsih = tsih;
+    conn->logged_in = true;
+    pthread_mutex_unlock(&tgt->lock);
+    return tsih;
+}
+
+static void conn_free(struct iscsi_conn *conn)
+{
+    pthread_mutex_destroy(&conn->lock);
+    pthread_cond_destroy(&conn->idle);
+    free(conn->in);
+    free(conn->text_in);
+    free(conn->text_out);
+    free(conn);
+}
+
+static void *conn_thread(void *arg)
+{
+    struct iscsi_conn *conn = arg;
+    spd_iscsi_target *tgt = conn->tgt;
+
+    if (iscsi_login(conn))
+        iscsi_full_feature(conn);
+
+    pthread_mutex_lock(&tgt->lock);
+    for (struct iscsi_conn **p = &tgt->conns; *p; p = &(*p)->next) {
+        if (*p == conn) {
+            *p = conn->next;
+            break;
+        }
+    }
+    /* Closed under the lock: nobody shuts down a reused fd number. */
+    close(conn->fd);
+    tgt->conn_count--;
+    pthread_cond_broadcast(&tgt->conns_changed);
+    pthread_mutex_unlock(&tgt->lock);
+    conn_free(conn);
+    return NULL;
+}
+
+static void conn_start(spd_iscsi_target *tgt, int fd)
+{
+    struct iscsi_conn *conn = calloc(1, sizeof *conn);
+    if (!conn) {
+        close(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* Idle initiators get pinged, dead ones dropped (iscsi_pdu.c); a
+     * login that stalls this long fails. An initiator that stops reading
+     * for twice that is dropped too, so it cannot hold the threads that
+     * complete commands for other sessions. */
+    struct timeval tv = { .tv_sec = ISCSI_PING_SECONDS };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    tv.tv_sec = 2 * ISCSI_PING_SECONDS;
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    conn->tgt = tgt;
+    conn->fd = fd;
+    pthread_mutex_init(&conn->lock, NULL);
+    pthread_cond_init(&conn->idle, NULL);
+
+    pthread_mutex_lock(&tgt->lock);
+    bool full = tgt->conn_count >= ISCSI_MAX_CONNECTIONS || tgt->stopping;
+    if (!full) {
+        conn->next = tgt->conns;
+        tgt->conns = conn;
+        tgt->conn_count++;
+    }
+    pthread_mutex_unlock(&tgt->lock);
+
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (full || pthread_create(&conn->thread, &attr, conn_thread, conn)) {
+        if (!full) {
+            pthread_mutex_lock(&tgt->lock);
+            for (struct iscsi_conn **p = &tgt->conns; *p; p = &(*p)->next) {
+                if (*p == conn) {
+                    *p = conn->next;
+                    break;
+                }
+            }
+            tgt->conn_count--;
+            pthread_cond_broadcast(&tgt->conns_changed);
+            pthread_mutex_unlock(&tgt->lock);
+        }
+        close(fd);
+        conn_free(conn);
+    }
+    pthread_attr_destroy(&attr);
+}
+
+static void *accept_thread(void *arg)
+{
+    spd_iscsi_target *tgt = arg;
+    unsigned n = tgt->listener_count;
+    struct pollfd *fds = calloc(n + 1, sizeof *fds);
+    if (!fds)
+        return NULL;
+    for (unsigned i = 0; i < n; i++)
+        fds[i] = (struct pollfd){ .fd = tgt->listen_fds[i], .events = POLLIN };
+    fds[n] = (struct pollfd){ .fd = tgt->wake_fd, .events = POLLIN };
+
+    while (poll(fds, n + 1, -1) >= 0 || errno == EINTR) {
+        if (fds[n].revents)
+            break;
+        for (unsigned i = 0; i < n; i++) {
+            if (!fds[i].revents)
+                continue;
+            int fd = accept4(fds[i].fd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd >= 0)
+                conn_start(tgt, fd);
+        }
+    }
+    free(fds);
+    return NULL;
+}
+
+int spd_iscsi_target_start(spd_iscsi_target *tgt)
+{
+    if (tgt->started)
+        return spd_set_error(EBUSY, "the iSCSI target is already started");
+    if (!tgt->listener_count)
+        return spd_set_error(EINVAL, "the iSCSI target listens nowhere: "
+                             "call spd_iscsi_target_listen first");
+    if (!tgt->nodes)
+        return spd_set_error(EINVAL, "the iSCSI target has no LUN");
+    pthread_mutex_lock(&tgt->lock);
+    tgt->stopping = false;
+    pthread_mutex_unlock(&tgt->lock);
+    int r = pthread_create(&tgt->accept_thread, NULL, accept_thread, tgt);
+    if (r)
+        return spd_set_error(r, "pthread_create: %s", strerror(r));
+    tgt->started = true;
+    return 0;
+}
+
+void spd_iscsi_target_stop(spd_iscsi_target *tgt)
+{
+    if (tgt->started) {
+        uint64_t one = 1;
+        if (write(tgt->wake_fd, &one, sizeof one) < 0) {
+            /* One write cannot overflow the counter: nothing to do. */
+        }
+        pthread_join(tgt->accept_thread, NULL);
+        uint64_t drain;
+        if (read(tgt->wake_fd, &drain, sizeof drain) < 0) {
+            /* Nothing was there: fine. */
+        }
+        tgt->started = false;
+    }
+    pthread_mutex_lock(&tgt->lock);
+    tgt->stopping = true;
+    /* Wake each connection from its recv: it answers what its units run
+     * and closes. */
+    for (struct iscsi_conn *c = tgt->conns; c; c = c->next)
+        shutdown(c->fd, SHUT_RD);
+    while (tgt->conn_count)
+        pthread_cond_wait(&tgt->conns_changed, &tgt->lock);
+    pthread_mutex_unlock(&tgt->lock);
+}
+
+void spd_iscsi_target_destroy(spd_iscsi_target *tgt)
+{
+    if (!tgt)
+        return;
+    spd_iscsi_target_stop(tgt);
+    for (unsigned i = 0; i < tgt->listener_count; i++)
+        close(tgt->listen_fds[i]);
+    free(tgt->listen_fds);
+    while (tgt->nodes) {
+        struct iscsi_node *n = tgt->nodes;
+        tgt->nodes = n->next;
+        chap_free(n->chap);
+        free(n->lus);
+        free(n);
+    }
+    chap_free(tgt->chap);
+    close(tgt->wake_fd);
+    pthread_mutex_destroy(&tgt->lock);
+    pthread_cond_destroy(&tgt->conns_changed);
+    free(tgt);
+}

@@ -1,0 +1,70 @@
+#!/bin/sh
+# CHAP (MD5) with libiscsi's tools: the right secret logs in, a wrong one
+# or none does not; mutual CHAP checks the target's answer; discovery
+# sessions need the secret too; secrets files readable by others, and
+# malformed ones, are refused.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/iscsi_lib.sh"
+need iscsi-inq iscsi-ls
+
+umask 077
+cat >"$WORK/secrets" <<'END'
+# initiator users
+alice   alice-secret-123
+bob     bob has spaces in it
+mutual  spd-target  target-secret-456
+END
+
+port=$(free_port)
+start_iscsi "$port" 16 512 --chap "$WORK/secrets"
+HOST=127.0.0.1:$port
+LUN=$IQN/0
+
+iscsi-inq "iscsi://alice%alice-secret-123@$HOST/$LUN" >"$WORK/inq.txt" ||
+    fail "CHAP login with the right secret"
+grep -q DIRECT_ACCESS "$WORK/inq.txt" || fail "INQUIRY after CHAP"
+# libiscsi's URLs cannot hold a '%' or a space in a secret: environment.
+LIBISCSI_CHAP_USERNAME=bob LIBISCSI_CHAP_PASSWORD="bob has spaces in it" \
+    iscsi-inq "iscsi://$HOST/$LUN" >/dev/null ||
+    fail "CHAP login with a secret holding spaces"
+ok "CHAP: the right secrets log in"
+
+iscsi-inq "iscsi://alice%alice-secret-124@$HOST/$LUN" >"$WORK/err.txt" 2>&1 &&
+    fail "CHAP login with a wrong secret must fail"
+grep -q 'Authentication failure' "$WORK/err.txt" || fail "wrong secret: status"
+iscsi-inq "iscsi://carol%alice-secret-123@$HOST/$LUN" >/dev/null 2>&1 &&
+    fail "CHAP login of an unknown user must fail"
+iscsi-inq "iscsi://$HOST/$LUN" >"$WORK/err.txt" 2>&1 &&
+    fail "a login without CHAP must fail"
+grep -q 'Authentication failure' "$WORK/err.txt" || fail "no CHAP: status"
+ok "CHAP: wrong secret, unknown user and no CHAP are refused (02/01)"
+
+MUTUAL="target_user=spd-target&target_password=target-secret-456"
+iscsi-inq "iscsi://alice%alice-secret-123@$HOST/$LUN?$MUTUAL" >/dev/null ||
+    fail "mutual CHAP"
+BAD="target_user=spd-target&target_password=target-secret-457"
+iscsi-inq "iscsi://alice%alice-secret-123@$HOST/$LUN?$BAD" >"$WORK/err.txt" 2>&1 &&
+    fail "mutual CHAP with a wrong target secret must fail"
+grep -q 'Invalid CHAP_R' "$WORK/err.txt" || fail "mutual: the initiator must catch it"
+ok "mutual CHAP: the target proves itself, and a wrong proof is caught"
+
+iscsi-ls "iscsi://alice%alice-secret-123@$HOST" | grep -q "Target:$IQN" ||
+    fail "discovery with CHAP"
+iscsi-ls "iscsi://$HOST" >/dev/null 2>&1 && fail "discovery without CHAP must fail"
+ok "discovery sessions need CHAP too"
+stop_iscsi
+
+# Files the target must refuse.
+chmod o+r "$WORK/secrets"
+"$ISERVE" "127.0.0.1:$(free_port)" "$IQN" 16 512 --chap "$WORK/secrets" \
+    >"$WORK/refused.txt" 2>&1 && fail "a world-readable secrets file must be refused"
+grep -q 'readable by others' "$WORK/refused.txt" || fail "world-readable: message"
+printf 'alice short\n' >"$WORK/short"
+"$ISERVE" "127.0.0.1:$(free_port)" "$IQN" 16 512 --chap "$WORK/short" \
+    >"$WORK/refused.txt" 2>&1 && fail "a short secret must be refused"
+grep -q '12 to 255 bytes' "$WORK/refused.txt" || fail "short secret: message"
+printf 'alice same-secret-1234\nmutual tgt same-secret-1234\n' >"$WORK/same"
+"$ISERVE" "127.0.0.1:$(free_port)" "$IQN" 16 512 --chap "$WORK/same" \
+    >"$WORK/refused.txt" 2>&1 && fail "one secret for both directions must be refused"
+grep -q 'must differ' "$WORK/refused.txt" || fail "same secret: message"
+ok "secrets files: world-readable, short and shared secrets refused"

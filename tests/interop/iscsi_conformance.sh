@@ -1,0 +1,54 @@
+#!/bin/sh
+# libiscsi's conformance suite (iscsi-test-cu -t ALL) against iscsi_serve:
+# 512-byte and 4096-byte blocks with destructive tests, and a write-
+# protected unit without them. Prints passed/failed/skipped for each and
+# fails when a test fails that iscsi_conformance.baseline does not list
+# (the known failures, each explained there), so the count can only go
+# down.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/iscsi_lib.sh"
+need iscsi-test-cu python3
+HERE=$(dirname "$0")
+BASELINE=$HERE/iscsi_conformance.baseline
+
+run_suite() {   # config block_length [serve options] -- [iscsi-test-cu options]
+    config=$1
+    block=$2
+    shift 2
+    serve_opts=""
+    while [ "$1" != "--" ]; do
+        serve_opts="$serve_opts $1"
+        shift
+    done
+    shift
+    port=$(free_port)
+    # shellcheck disable=SC2086
+    start_iscsi "$port" 64 "$block" $serve_opts
+    log=$WORK/cu.$config.log
+    # Its exit status says whether tests failed: the log says which.
+    timeout 600 iscsi-test-cu "$@" -t ALL "$(iscsi_url "$port")" >"$log" 2>&1 ||
+        true
+    grep -q '^Run Summary' "$log" ||
+        { tail -20 "$log" >&2; fail "$config: iscsi-test-cu did not finish"; }
+    stop_iscsi
+    python3 "$HERE/iscsi_cunit.py" "$log" >"$WORK/result.$config" ||
+        fail "$config: cannot read the CUnit output ($log)"
+    echo "$config: $(head -1 "$WORK/result.$config")  (iscsi-test-cu $* -t ALL)"
+    sed -n 's/^FAILED /'"$config"' /p' "$WORK/result.$config" | sort \
+        >"$WORK/failed.$config"
+    grep "^$config " "$BASELINE" | sort >"$WORK/known.$config" || true
+    new=$(comm -23 "$WORK/failed.$config" "$WORK/known.$config")
+    gone=$(comm -13 "$WORK/failed.$config" "$WORK/known.$config")
+    [ -z "$gone" ] || echo "$config: now passing, take out of the baseline: $gone"
+    if [ -n "$new" ]; then
+        echo "$new" | sed 's/^/new failure: /' >&2
+        FAILED_CONFIGS="$FAILED_CONFIGS $config"
+    fi
+}
+
+FAILED_CONFIGS=""
+run_suite 512 512 -- --dataloss
+run_suite 4096 4096 -- --dataloss
+run_suite wp 512 --write-protect --
+[ -z "$FAILED_CONFIGS" ] || fail "failures beyond the baseline in:$FAILED_CONFIGS"
+ok "iscsi-test-cu: no failure beyond the baseline"

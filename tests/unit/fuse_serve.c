@@ -1,0 +1,121 @@
+/*
+ * fuse_serve.c - a test helper: export a fresh in-memory unit over FUSE.
+ *
+ *     fuse_serve PATH SIZE_MB BLOCK_LENGTH
+ *
+ * Mounts the disk as the file PATH, prints "ready" once it is there, and
+ * serves until SIGTERM or SIGINT, then unmounts and exits 0. The device is
+ * a plain parallel memory array (unmapped blocks read as zeros); requests
+ * run on the FUSE threads, with no dispatcher in between.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spd/fuse.h"
+#include "spd/spd.h"
+
+struct ram {
+    uint8_t *data;
+    size_t block_length;
+};
+
+static int ram_read(void *ctx, spd_io *io, void *buf, uint64_t lba,
+                    uint32_t blocks, bool fua)
+{
+    struct ram *r = ctx;
+    memcpy(buf, r->data + lba * r->block_length, blocks * r->block_length);
+    return SPD_OK;
+}
+
+static int ram_write(void *ctx, spd_io *io, const void *buf, uint64_t lba,
+                     uint32_t blocks, bool fua)
+{
+    struct ram *r = ctx;
+    memcpy(r->data + lba * r->block_length, buf, blocks * r->block_length);
+    return SPD_OK;
+}
+
+static int ram_unmap(void *ctx, spd_io *io, const spd_unmap_desc *descs,
+                     uint32_t count)
+{
+    struct ram *r = ctx;
+    for (uint32_t i = 0; i < count; i++)
+        memset(r->data + descs[i].lba * r->block_length, 0,
+               descs[i].blocks * r->block_length);
+    return SPD_OK;
+}
+
+static const spd_ops ram_ops = {
+    SPD_OPS_INIT,
+    .flags = SPD_OPS_PARALLEL,
+    .read = ram_read,
+    .write = ram_write,
+    .unmap = ram_unmap,
+};
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: fuse_serve PATH SIZE_MB BLOCK_LENGTH\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4)
+        return usage();
+    char *end;
+    unsigned long long mb = strtoull(argv[2], &end, 10);
+    if (*end || !mb)
+        return usage();
+    unsigned long bl = strtoul(argv[3], &end, 10);
+    if (*end)
+        return usage();
+
+    /* Block the stop signals before any thread exists, so every thread
+     * inherits the mask and sigwait() below is the one that takes them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+
+    struct ram ram = { .block_length = bl };
+    spd_params params = {
+        .block_count = mb * 1024 * 1024 / (bl ? bl : 1),
+        .block_length = (uint32_t)bl,
+        .unmap_supported = true,
+        .unmap_reads_zero = true,
+    };
+    if (spd_uuid_generate(params.uuid) < 0 || spd_params_check(&params) < 0) {
+        fprintf(stderr, "fuse_serve: %s\n", spd_errmsg());
+        return 1;
+    }
+    ram.data = calloc(params.block_count, bl);
+    spd_unit *unit = ram.data ? spd_unit_create(&params, &ram_ops, &ram) : NULL;
+    if (!unit) {
+        fprintf(stderr, "fuse_serve: %s\n", ram.data ? spd_errmsg()
+                                                     : strerror(ENOMEM));
+        return 1;
+    }
+    spd_fuse_export *e = spd_fuse_export_start(unit, argv[1]);
+    if (!e) {
+        int err = errno;
+        fprintf(stderr, "fuse_serve: %s\n", spd_errmsg());
+        spd_unit_destroy(unit);
+        free(ram.data);
+        return err == EPERM || err == ENODEV ? 77 : 1;
+    }
+    printf("ready\n");
+    fflush(stdout);
+
+    int sig;
+    sigwait(&stop, &sig);
+    spd_fuse_export_stop(e);
+    spd_unit_destroy(unit);
+    free(ram.data);
+    return 0;
+}

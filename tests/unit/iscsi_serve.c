@@ -1,0 +1,177 @@
+/*
+ * iscsi_serve.c - a test helper: export fresh in-memory units as an
+ * iSCSI target.
+ *
+ *     iscsi_serve ADDR:PORT IQN SIZE_MB BLOCK_LENGTH [--write-protect]
+ *                 [--chap FILE] [--luns N] [--threads N] [--no-unmap]
+ *
+ * Prints "ready" once listening and serves until SIGTERM or SIGINT, then
+ * stops the target (commands in the units finish) and exits 0.
+ * --luns N exports N units as LUNs 0..N-1 (default 1); --threads N starts
+ * N dispatcher threads per unit, so commands complete on other threads
+ * than the connection's (default 0: they run inline, as a fast device
+ * would). --no-unmap leaves thin provisioning (UNMAP, LBPME) out. The
+ * device is a plain parallel memory array: no delay, unmapped
+ * blocks read as zeros.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "spd/iscsi.h"
+#include "spd/spd.h"
+
+#define MAX_LUNS 16
+
+struct ram {
+    uint8_t *data;
+    size_t size;
+    size_t block_length;
+};
+
+static int ram_read(void *ctx, spd_io *io, void *buf, uint64_t lba,
+                    uint32_t blocks, bool fua)
+{
+    struct ram *r = ctx;
+    memcpy(buf, r->data + lba * r->block_length, blocks * r->block_length);
+    return SPD_OK;
+}
+
+static int ram_write(void *ctx, spd_io *io, const void *buf, uint64_t lba,
+                     uint32_t blocks, bool fua)
+{
+    struct ram *r = ctx;
+    memcpy(r->data + lba * r->block_length, buf, blocks * r->block_length);
+    return SPD_OK;
+}
+
+static int ram_unmap(void *ctx, spd_io *io, const spd_unmap_desc *descs,
+                     uint32_t count)
+{
+    struct ram *r = ctx;
+    for (uint32_t i = 0; i < count; i++)
+        memset(r->data + descs[i].lba * r->block_length, 0,
+               descs[i].blocks * r->block_length);
+    return SPD_OK;
+}
+
+static const spd_ops ram_ops = {
+    SPD_OPS_INIT,
+    .flags = SPD_OPS_PARALLEL,
+    .read = ram_read,
+    .write = ram_write,
+    .unmap = ram_unmap,
+};
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: iscsi_serve ADDR:PORT IQN SIZE_MB BLOCK_LENGTH "
+            "[--write-protect] [--chap FILE] [--luns N] [--threads N] "
+            "[--no-unmap]\n");
+    return 2;
+}
+
+static bool parse_uint(const char *s, unsigned long long max,
+                       unsigned long long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtoull(s, &end, 10);
+    return *s && !*end && !errno && *v <= max;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5)
+        return usage();
+    const char *addr = argv[1], *iqn = argv[2], *chap = NULL;
+    unsigned long long mb, bl, luns = 1, threads = 0;
+    bool write_protect = false, unmap = true;
+    if (!parse_uint(argv[3], 1 << 20, &mb) || !mb ||
+        !parse_uint(argv[4], 65536, &bl))
+        return usage();
+    for (int i = 5; i < argc; i++) {
+        if (!strcmp(argv[i], "--write-protect"))
+            write_protect = true;
+        else if (!strcmp(argv[i], "--no-unmap"))
+            unmap = false;
+        else if (!strcmp(argv[i], "--chap") && i + 1 < argc)
+            chap = argv[++i];
+        else if (!strcmp(argv[i], "--luns") && i + 1 < argc &&
+                 parse_uint(argv[i + 1], MAX_LUNS, &luns) && luns)
+            i++;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc &&
+                 parse_uint(argv[i + 1], 64, &threads))
+            i++;
+        else
+            return usage();
+    }
+
+    /* Block the stop signals before any thread exists, so every thread
+     * inherits the mask and sigwait() below is the one that takes them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct ram rams[MAX_LUNS];
+    spd_unit *units[MAX_LUNS] = { 0 };
+    memset(rams, 0, sizeof rams);
+    spd_iscsi_target *tgt = spd_iscsi_target_create();
+    int status = 1;
+    if (!tgt)
+        goto fail;
+    for (unsigned i = 0; i < luns; i++) {
+        struct ram *r = &rams[i];
+        r->size = mb << 20;
+        r->block_length = bl;
+        /* Anonymous memory: zeros, pages only where written. */
+        r->data = mmap(NULL, r->size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (r->data == MAP_FAILED) {
+            r->data = NULL;
+            fprintf(stderr, "iscsi_serve: mmap: %s\n", strerror(errno));
+            goto fail;
+        }
+        spd_params p = {
+            .block_count = r->size / bl,
+            .block_length = (uint32_t)bl,
+            .write_protected = write_protect,
+            .cache_supported = true,
+            .unmap_supported = unmap,
+            .unmap_reads_zero = unmap,
+        };
+        if (spd_uuid_generate(p.uuid) ||
+            !(units[i] = spd_unit_create(&p, &ram_ops, r)) ||
+            (threads && spd_unit_start(units[i], (unsigned)threads)) ||
+            spd_iscsi_target_add_lun(tgt, iqn, i, units[i]))
+            goto fail;
+    }
+    if ((chap && spd_iscsi_target_set_chap(tgt, NULL, chap)) ||
+        spd_iscsi_target_listen(tgt, addr) || spd_iscsi_target_start(tgt))
+        goto fail;
+    printf("ready\n");
+    fflush(stdout);
+
+    int sig;
+    sigwait(&stop, &sig);
+    status = 0;
+    goto out;
+fail:
+    fprintf(stderr, "iscsi_serve: %s\n", spd_errmsg());
+out:
+    spd_iscsi_target_destroy(tgt);
+    for (unsigned i = 0; i < luns; i++) {
+        if (units[i])
+            spd_unit_destroy(units[i]);
+        if (rams[i].data)
+            munmap(rams[i].data, rams[i].size);
+    }
+    return status;
+}
