@@ -23,6 +23,9 @@ enum {
     OPT_CHECK,
     OPT_NBD,
     OPT_FUSE,
+    OPT_ISCSI,
+    OPT_ISCSI_TARGET,
+    OPT_CHAP_FILE,
     OPT_PID_FILE,
     PROGRAM_OPTION_BASE = 1024,
 };
@@ -210,6 +213,21 @@ static int take_fuse(struct device_config *cfg, const char *arg)
     return take_export(cfg, "fuse", arg);
 }
 
+static int take_iscsi(struct device_config *cfg, const char *arg)
+{
+    return take_export(cfg, "iscsi", arg);
+}
+
+static int take_iscsi_target(struct device_config *cfg, const char *arg)
+{
+    return take_export(cfg, "iscsi-target", arg);
+}
+
+static int take_chap_file(struct device_config *cfg, const char *arg)
+{
+    return take_export(cfg, "chap-file", arg);
+}
+
 static int take_pid_file(struct device_config *cfg, const char *arg)
 {
     return take_export(cfg, "pid-file", arg);
@@ -268,6 +286,14 @@ static const struct common_option {
     { NULL, "fuse", OPT_FUSE, "PATH", take_fuse,
       "show the disk as the regular file PATH on a FUSE mount; losetup "
       "turns it into a /dev/loopN" },
+    { NULL, "iscsi", OPT_ISCSI, "[=ADDR:PORT]", take_iscsi,
+      "serve iSCSI, the disk as LUN 0, on ADDR:PORT (default 127.0.0.1:3260; "
+      "0.0.0.0 or [::] for all interfaces)" },
+    { NULL, "iscsi-target", OPT_ISCSI_TARGET, "IQN", take_iscsi_target,
+      "the iSCSI target name (default iqn.2026-11.org.spd:PROGRAM.UUID8)" },
+    { NULL, "chap-file", OPT_CHAP_FILE, "FILE", take_chap_file,
+      "require CHAP with the secrets in FILE: 'USER SECRET' lines, and "
+      "'mutual USER SECRET' for mutual CHAP; FILE must not be world-readable" },
     { NULL, "pid-file", OPT_PID_FILE, "FILE", take_pid_file,
       "write the process id to FILE once every export is ready" },
     { "Mode", "check", OPT_CHECK, NULL, take_check,
@@ -306,7 +332,7 @@ static void help_line(FILE *out, int letter, const char *name,
     bool short_name = letter > 0 && letter < 256;
     snprintf(left, sizeof left, "%c%c%c --%s%s%s", short_name ? '-' : ' ',
              short_name ? letter : ' ', short_name ? ',' : ' ', name,
-             arg ? " " : "", arg ? arg : "");
+             arg && arg[0] != '[' ? " " : "", arg ? arg : "");
     fprintf(out, "  %-*s", HELP_INDENT - 2, left);
     if (strlen(left) > HELP_INDENT - 3)
         fprintf(out, "\n%*s", HELP_INDENT, "");
@@ -316,8 +342,8 @@ static void help_line(FILE *out, int letter, const char *name,
 static void usage(const struct device_program *prog, FILE *out)
 {
     char help[256];
-    fprintf(out, "Usage: %s [OPTION]... {--nbd URI | --fuse PATH | --check}"
-            "...\n%s\n", prog->name,
+    fprintf(out, "Usage: %s [OPTION]... {--nbd URI | --iscsi[=ADDR:PORT] | "
+            "--fuse PATH | --check}...\n%s\n", prog->name,
             prog->summary);
     if (prog->option_count)
         fprintf(out, "\nDevice:\n");
@@ -345,6 +371,13 @@ static int take_help(struct device_config *cfg, const char *arg)
     return DEVICE_EXIT_OK;
 }
 
+/* An argument written "[=...]" in the table is optional (--iscsi=ADDR). */
+static int has_arg(const char *arg)
+{
+    return !arg ? no_argument
+           : arg[0] == '[' ? optional_argument : required_argument;
+}
+
 /* getopt_long's tables: the common options followed by the program's. */
 static void option_tables(const struct device_program *prog,
                           struct option *longs, char *shorts, size_t cap)
@@ -352,9 +385,8 @@ static void option_tables(const struct device_program *prog,
     size_t n = 0, used = 0;
     for (size_t i = 0; i < COMMON_COUNT; i++) {
         const struct common_option *o = &common_options[i];
-        longs[n++] = (struct option){ o->name, o->arg ? required_argument
-                                                      : no_argument,
-                                      NULL, o->code };
+        longs[n++] = (struct option){ o->name, has_arg(o->arg), NULL,
+                                      o->code };
         if (o->code < 256)
             used += (size_t)snprintf(shorts + used, cap - used, "%c%s",
                                      o->code, o->arg ? ":" : "");
@@ -402,8 +434,8 @@ static int parse_finish(struct device_config *cfg, int argc, char **argv)
     if (prog->finish && prog->finish(prog->ctx))
         return DEVICE_EXIT_USAGE;
     if (!cfg->check && !serve_wanted(&cfg->exports)) {
-        fprintf(stderr, "%s: no export given: use --nbd, --fuse, or --check "
-                "to run the self-check\n", prog->name);
+        fprintf(stderr, "%s: no export given: use --nbd, --iscsi, --fuse, or "
+                "--check to run the self-check\n", prog->name);
         return DEVICE_EXIT_USAGE;
     }
     if (cfg->threads < 0)

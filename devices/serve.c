@@ -12,6 +12,7 @@
 
 #include "serve.h"
 #include "spd/fuse.h"
+#include "spd/iscsi.h"
 #include "spd/nbd.h"
 
 void serve_block_signals(void)
@@ -46,6 +47,19 @@ int serve_option(struct serve_options *o, const char *name, const char *arg,
         o->fuse_path = arg;
         return 1;
     }
+    if (!strcmp(name, "iscsi")) {
+        o->iscsi = true;
+        o->iscsi_portal = arg;
+        return 1;
+    }
+    if (!strcmp(name, "iscsi-target")) {
+        o->iscsi_target = arg;
+        return 1;
+    }
+    if (!strcmp(name, "chap-file")) {
+        o->chap_file = arg;
+        return 1;
+    }
     if (!strcmp(name, "pid-file")) {
         o->pid_file = arg;
         return 1;
@@ -55,20 +69,7 @@ int serve_option(struct serve_options *o, const char *name, const char *arg,
 
 bool serve_wanted(const struct serve_options *o)
 {
-    return o->nbd_count || o->fuse_path;
-}
-
-void serve_usage(FILE *out)
-{
-    fputs("Exports (the device runs until SIGINT or SIGTERM):\n"
-          "  --nbd URI            serve NBD at URI, more than once allowed:\n"
-          "                       nbd://127.0.0.1:10809/NAME (TCP; 0.0.0.0 or\n"
-          "                       [::] for all interfaces),\n"
-          "                       nbd+unix:///NAME?socket=PATH (Unix socket)\n"
-          "  --fuse PATH          show the disk as the regular file PATH on a\n"
-          "                       FUSE mount (losetup turns it into /dev/loopN)\n"
-          "  --pid-file FILE      write the process id to FILE once serving\n",
-          out);
+    return o->nbd_count || o->fuse_path || o->iscsi;
 }
 
 /* NBD: one server, the unit exported under each URI's name. */
@@ -94,6 +95,35 @@ fail:
     fprintf(stderr, "%s: NBD: %s\n", program, spd_errmsg());
     spd_nbd_server_destroy(server);
     return NULL;
+}
+
+/* iSCSI: the unit as LUN 0 of one target. Without --iscsi-target the name
+ * is made from the program and the unit's UUID, so a rawdisk keeps it. */
+static spd_iscsi_target *start_iscsi(spd_unit *unit,
+                                     const struct serve_options *o,
+                                     const char *program)
+{
+    char iqn[224], uuid[37];
+    spd_uuid_format(spd_unit_params(unit)->uuid, uuid);
+    if (o->iscsi_target)
+        snprintf(iqn, sizeof iqn, "%s", o->iscsi_target);
+    else
+        snprintf(iqn, sizeof iqn, "iqn.2026-11.org.spd:%s.%.8s",
+                 strncmp(program, "spd-", 4) ? program : program + 4, uuid);
+
+    spd_iscsi_target *tgt = spd_iscsi_target_create();
+    if (!tgt || spd_iscsi_target_add_lun(tgt, iqn, 0, unit) ||
+        (o->chap_file && spd_iscsi_target_set_chap(tgt, NULL, o->chap_file)) ||
+        spd_iscsi_target_listen(tgt, o->iscsi_portal) ||
+        spd_iscsi_target_start(tgt)) {
+        fprintf(stderr, "%s: iSCSI: %s\n", program, spd_errmsg());
+        spd_iscsi_target_destroy(tgt);
+        return NULL;
+    }
+    fprintf(stderr, "%s: serving iscsi://%s/%s/0%s\n", program,
+            o->iscsi_portal ? o->iscsi_portal : "127.0.0.1:3260", iqn,
+            o->chap_file ? " (CHAP required)" : "");
+    return tgt;
 }
 
 static int write_pid_file(const char *path, const char *program)
@@ -126,10 +156,13 @@ static int wait_for_stop(void)
 int serve(spd_unit *unit, const struct serve_options *o, const char *program)
 {
     spd_nbd_server *nbd = NULL;
+    spd_iscsi_target *iscsi = NULL;
     spd_fuse_export *fuse = NULL;
     int status = 1;
 
     if (o->nbd_count && !(nbd = start_nbd(unit, o, program)))
+        goto out;
+    if (o->iscsi && !(iscsi = start_iscsi(unit, o, program)))
         goto out;
     if (o->fuse_path) {
         if (!(fuse = spd_fuse_export_start(unit, o->fuse_path))) {
@@ -147,6 +180,7 @@ int serve(spd_unit *unit, const struct serve_options *o, const char *program)
 out:
     /* Clients first (their requests finish), then make the data stable. */
     spd_nbd_server_destroy(nbd);
+    spd_iscsi_target_destroy(iscsi);
     if (fuse)
         spd_fuse_export_stop(fuse);
     spd_request flush = { .op = SPD_OP_FLUSH };
