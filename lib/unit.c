@@ -150,7 +150,9 @@ spd_unit *spd_unit_create(const spd_params *params, const spd_ops *ops,
     unit->max_blocks = unit->params.max_transfer_length /
                        unit->params.block_length;
     unit->lu = (struct scsi_lu){ .params = &unit->params,
-                                 .max_transfer_blocks = unit->max_blocks };
+                                 .max_transfer_blocks = unit->max_blocks,
+                                 .extent = scsi_unit_extent,
+                                 .extent_ctx = unit };
     pthread_mutex_init(&unit->lock, NULL);
     pthread_mutex_init(&unit->ops_lock, NULL);
     pthread_cond_init(&unit->work, NULL);

@@ -42,6 +42,7 @@ enum spd_scsi_opcode {
 
 /* Service actions. */
 #define SPD_SA_READ_CAPACITY_16        0x10   /* of SERVICE ACTION IN(16) */
+#define SPD_SA_GET_LBA_STATUS          0x12   /* of SERVICE ACTION IN(16) */
 #define SPD_SA_REPORT_SUPPORTED_OPCODES 0x0c  /* of MAINTENANCE IN */
 
 /* Sense keys. */

@@ -22,7 +22,16 @@ struct scsi_lu {
     /* Control mode page D_SENSE: descriptor-format sense. Changeable by
      * MODE SELECT; read and written only on the caller's serialised path. */
     bool d_sense;
+    /* Allocation status for GET LBA STATUS, as spd_unit_extent(): how many
+     * blocks from lba (1 to blocks) share *mapped, or -errno. Called from
+     * scsi_execute() on the caller's thread; NULL: every block mapped. */
+    int64_t (*extent)(void *ctx, uint64_t lba, uint32_t blocks, bool *mapped);
+    void *extent_ctx;
 };
+
+/* An extent callback for a unit core's scsi_lu: ctx is the spd_unit. */
+int64_t scsi_unit_extent(void *ctx, uint64_t lba, uint32_t blocks,
+                         bool *mapped);
 
 enum scsi_action {
     SCSI_DONE,   /* status and data_in_len are final */
@@ -45,6 +54,8 @@ struct scsi_task {
      * and scsi_task_fini() frees. */
     spd_request io;
     void *owned;          /* engine allocation (unmap descriptors, pattern, bounce) */
+    bool compare;         /* VERIFY BYTCHK 01b: io.buf (owned) is compared
+                             with data in scsi_io_done() */
 };
 
 /*

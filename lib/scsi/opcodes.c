@@ -76,8 +76,9 @@ static const struct scsi_row scsi_rows[] = {
       .usage = { 0x2a, 0xf8, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff,
                  0x00 } },
     { .name = "VERIFY(10)", .opcode = SPD_SCSI_VERIFY_10, .cdb_len = 10,
-      .flags = ROW_MEDIUM, .xfer = XFER_NONE, .lba = F(2, 4),
-      .count = F(7, 2), .check = sbc_verify_check, .handler = spc_good,
+      .flags = ROW_MEDIUM, .dir = SPD_DIR_OUT, .xfer = XFER_COMPARE,
+      .lba = F(2, 4), .count = F(7, 2), .check = sbc_verify_check,
+      .handler = sbc_verify,
       .usage = { 0x2f, 0xf6, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff,
                  0x00 } },
     { .name = "SYNCHRONIZE CACHE(10)",
@@ -120,8 +121,9 @@ static const struct scsi_row scsi_rows[] = {
       .usage = { 0x8a, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                  0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
     { .name = "VERIFY(16)", .opcode = SPD_SCSI_VERIFY_16, .cdb_len = 16,
-      .flags = ROW_MEDIUM, .xfer = XFER_NONE, .lba = F(2, 8),
-      .count = F(10, 4), .check = sbc_verify_check, .handler = spc_good,
+      .flags = ROW_MEDIUM, .dir = SPD_DIR_OUT, .xfer = XFER_COMPARE,
+      .lba = F(2, 8), .count = F(10, 4), .check = sbc_verify_check,
+      .handler = sbc_verify,
       .usage = { 0x8f, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                  0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
     { .name = "SYNCHRONIZE CACHE(16)",
@@ -142,6 +144,13 @@ static const struct scsi_row scsi_rows[] = {
       .check = sbc_read_capacity_check, .handler = sbc_read_capacity16,
       .usage = { 0x9e, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                  0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00 } },
+    { .name = "GET LBA STATUS", .opcode = SPD_SCSI_SERVICE_ACTION_IN_16,
+      .sa = SPD_SA_GET_LBA_STATUS, .cdb_len = 16,
+      .flags = ROW_SA | ROW_UNMAP, .xfer = XFER_ALLOC, .lba = F(2, 8),
+      .count = F(10, 4), .check = sbc_get_lba_status_check,
+      .handler = sbc_get_lba_status,
+      .usage = { 0x9e, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
     { .name = "REPORT LUNS", .opcode = SPD_SCSI_REPORT_LUNS, .cdb_len = 12,
       .xfer = XFER_ALLOC, .count = F(6, 4), .check = spc_report_luns_check,
       .handler = spc_report_luns,
@@ -265,6 +274,10 @@ static bool compute_transfer(const struct scsi_lu *lu, struct scsi_args *a,
     switch ((enum scsi_xfer)row->xfer) {
     case XFER_NONE:
         break;
+    case XFER_COMPARE:
+        if (!a->bytchk)
+            break;
+        /* fall through */
     case XFER_BLOCKS:
         /* blocks < 2^32 and block_length <= 2^16: no overflow. */
         bytes = a->blocks * lu->params->block_length;

@@ -5,6 +5,8 @@
  * the preamble (opcodes.c) has checked the CDB, write protection and the
  * LBA range first.
  */
+#include <assert.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,11 +87,34 @@ enum scsi_action sbc_rw(struct scsi_lu *lu, struct scsi_task *task,
     return SCSI_IO;
 }
 
+/* VERIFY with BYTCHK 01b (SBC-3): the blocks read, in io.buf, against the
+ * data-out. A difference is a MISCOMPARE whose INFORMATION is the offset
+ * of the first differing byte within the transfer. */
+static void verify_compare(const struct scsi_lu *lu, struct scsi_task *task)
+{
+    size_t len = (size_t)task->io.blocks * lu->params->block_length;
+    const uint8_t *medium = task->io.buf, *out = task->data;
+
+    assert(len <= task->data_len);
+    if (!memcmp(medium, out, len))
+        return;
+    size_t off = 0;
+    while (medium[off] == out[off])
+        off++;
+    scsi_sense_set(&task->status, SPD_KEY_MISCOMPARE,
+                   SPD_ASC_MISCOMPARE_DURING_VERIFY);
+    spd_status_set_info(&task->status, off);
+}
+
 void scsi_io_done(const struct scsi_lu *lu, struct scsi_task *task)
 {
     task->status = task->io.status;
     if (task->io.op != SPD_OP_READ || !spd_status_good(&task->status))
         return;
+    if (task->compare) {
+        verify_compare(lu, task);
+        return;
+    }
     uint64_t bytes = task->io.blocks * lu->params->block_length;
     uint32_t n = bytes < task->data_len ? (uint32_t)bytes : task->data_len;
     if (task->io.buf != task->data && n)
@@ -107,18 +132,50 @@ void scsi_task_fini(struct scsi_task *task)
 /* VERIFY and SYNCHRONIZE CACHE (SBC-3)                                 */
 /* ------------------------------------------------------------------ */
 
-/* BYTCHK 0 only: the medium is checked by the range check alone. */
+/* SBC-3 VERIFY: BYTCHK 00b checks the medium only (here: the range
+ * check), 01b compares the data-out with the blocks; 10b and 11b are not
+ * supported. */
 bool sbc_verify_check(const struct scsi_lu *lu, struct scsi_args *a,
                       spd_status *st)
 {
     (void)lu;
     if (!protect_zero(a, st))
         return false;
-    if (a->cdb[1] & 0x06) {         /* BYTCHK: no comparing of data */
+    switch ((a->cdb[1] >> 1) & 0x03) {
+    case 0:
+        break;
+    case 1:
+        a->bytchk = true;
+        break;
+    default:
         scsi_invalid_field(st, true, 1, 2);
         return false;
     }
     return true;
+}
+
+/* BYTCHK 01b: read the range into a buffer of its own, the size of the
+ * transfer (which the preamble bounds to 4 GiB and the data-out must
+ * hold), and compare in scsi_io_done(). Zero blocks: nothing to compare. */
+enum scsi_action sbc_verify(struct scsi_lu *lu, struct scsi_task *task,
+                            const struct scsi_args *a)
+{
+    (void)lu;
+    if (!a->bytchk || a->blocks == 0)
+        return SCSI_DONE;
+    if (task->data_len < a->length) {
+        /* As for WRITE: less data than the CDB says. */
+        scsi_invalid_field(&task->status, true, a->row->count.off, -1);
+        return SCSI_DONE;
+    }
+    void *buf = task->owned = malloc(a->length);
+    if (!buf)
+        return no_memory(task);
+    task->compare = true;
+    task->io = (spd_request){
+        .op = SPD_OP_READ, .lba = a->lba, .blocks = a->blocks, .buf = buf,
+    };
+    return SCSI_IO;
 }
 
 /* NUMBER OF LOGICAL BLOCKS 0 means to the end of the medium, as it does
@@ -328,4 +385,104 @@ enum scsi_action sbc_read_capacity16(struct scsi_lu *lu,
     buf[14] = (uint8_t)((p->unmap_supported ? 0x80 : 0) |      /* LBPME */
                         (p->unmap_reads_zero ? 0x40 : 0));     /* LBPRZ */
     return scsi_reply(task, buf, sizeof buf, a->count);
+}
+
+/* ------------------------------------------------------------------ */
+/* GET LBA STATUS (SBC-3)                                               */
+/* ------------------------------------------------------------------ */
+
+#define GLS_HEADER_LEN 8
+#define GLS_DESC_LEN   16
+#define GLS_MAPPED      0x0     /* PROVISIONING STATUS: mapped */
+#define GLS_DEALLOCATED 0x1     /* PROVISIONING STATUS: deallocated */
+
+int64_t scsi_unit_extent(void *ctx, uint64_t lba, uint32_t blocks,
+                         bool *mapped)
+{
+    return spd_unit_extent(ctx, lba, blocks, mapped);
+}
+
+/* The STARTING LOGICAL BLOCK ADDRESS must lie within the medium. */
+bool sbc_get_lba_status_check(const struct scsi_lu *lu, struct scsi_args *a,
+                              spd_status *st)
+{
+    if (a->lba >= lu->params->block_count) {
+        scsi_illegal(st, SPD_ASC_LBA_OUT_OF_RANGE);
+        return false;
+    }
+    return true;
+}
+
+/* One run of blocks from lba sharing a status, at most UINT32_MAX blocks
+ * (the descriptor's field); runs the device reports in pieces are joined.
+ * Returns its length, or -errno. */
+static int64_t lba_status_run(const struct scsi_lu *lu, uint64_t lba,
+                              bool *mapped)
+{
+    uint64_t left = lu->params->block_count - lba;
+    uint32_t want = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+    if (!lu->extent) {
+        *mapped = true;
+        return want;
+    }
+    int64_t run = lu->extent(lu->extent_ctx, lba, want, mapped);
+    if (run <= 0)
+        return run < 0 ? run : -EIO;
+    if (run > want)
+        run = want;
+    while ((uint64_t)run < want) {
+        bool next_mapped;
+        int64_t more = lu->extent(lu->extent_ctx, lba + (uint64_t)run,
+                                  (uint32_t)(want - (uint64_t)run),
+                                  &next_mapped);
+        if (more <= 0 || next_mapped != *mapped)
+            break;
+        run += more;
+        if (run > want)
+            run = want;
+    }
+    return run;
+}
+
+/* LBA status descriptors from the starting LBA as far as the allocation
+ * length (and the reply buffer) hold, at least one; the allocation length
+ * then truncates the answer. */
+enum scsi_action sbc_get_lba_status(struct scsi_lu *lu,
+                                    struct scsi_task *task,
+                                    const struct scsi_args *a)
+{
+    uint8_t buf[SCSI_REPLY_MAX];
+    size_t max = (SCSI_REPLY_MAX - GLS_HEADER_LEN) / GLS_DESC_LEN;
+    size_t fit = a->count > GLS_HEADER_LEN
+                     ? (a->count - GLS_HEADER_LEN) / GLS_DESC_LEN : 0;
+    if (fit < 1)
+        fit = 1;
+    if (fit > max)
+        fit = max;
+
+    uint64_t lba = a->lba;
+    size_t n = 0;
+    memset(buf, 0, GLS_HEADER_LEN);
+    while (n < fit && lba < lu->params->block_count) {
+        bool mapped;
+        int64_t run = lba_status_run(lu, lba, &mapped);
+        if (run < 0) {
+            if (n)
+                break;
+            scsi_sense_set(&task->status, SPD_KEY_MEDIUM_ERROR,
+                           SPD_ASC_UNRECOVERED_READ_ERROR);
+            spd_status_set_info(&task->status, lba);
+            return SCSI_DONE;
+        }
+        uint8_t *d = buf + GLS_HEADER_LEN + n * GLS_DESC_LEN;
+        memset(d, 0, GLS_DESC_LEN);
+        put_be64(d, lba);
+        put_be32(d + 8, (uint32_t)run);
+        d[12] = mapped ? GLS_MAPPED : GLS_DEALLOCATED;
+        lba += (uint64_t)run;
+        n++;
+    }
+    size_t len = GLS_HEADER_LEN + n * GLS_DESC_LEN;
+    put_be32(buf, (uint32_t)(len - 4));     /* PARAMETER DATA LENGTH */
+    return scsi_reply(task, buf, len, a->count);
 }

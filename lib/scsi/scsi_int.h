@@ -54,6 +54,7 @@ enum scsi_xfer {
     XFER_ALLOC,      /* data in: the allocation length in row.count */
     XFER_PARAM,      /* data out: the parameter list length in row.count */
     XFER_FIXED,      /* data in: row.fixed_len bytes */
+    XFER_COMPARE,    /* VERIFY: args.blocks blocks out when args.bytchk */
 };
 
 /* A big-endian field of a CDB: byte offset and size in bytes (0: none);
@@ -109,6 +110,7 @@ struct scsi_args {
     bool fua;                   /* READ/WRITE(10/12/16) FUA bit */
     bool unmap;                 /* WRITE SAME UNMAP bit */
     bool ndob;                  /* WRITE SAME(16) NDOB bit */
+    bool bytchk;                /* VERIFY BYTCHK 01b: compare data-out */
     spd_data_dir dir;           /* what scsi_plan reports */
     uint32_t length;            /* bytes, what scsi_plan reports */
 };
@@ -156,7 +158,8 @@ scsi_handler_fn spc_rsoc;
 /* sbc.c checks and handlers. */
 scsi_check_fn sbc_rw_check, sbc_verify_check, sbc_write_same_check,
     sbc_read_capacity_check;
-scsi_handler_fn sbc_rw, sbc_write_same, sbc_sync_cache, sbc_unmap,
-    sbc_read_capacity10, sbc_read_capacity16;
+scsi_check_fn sbc_get_lba_status_check;
+scsi_handler_fn sbc_rw, sbc_verify, sbc_write_same, sbc_sync_cache,
+    sbc_unmap, sbc_read_capacity10, sbc_read_capacity16, sbc_get_lba_status;
 
 #endif /* SPD_SCSI_INT_H */

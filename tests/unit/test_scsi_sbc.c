@@ -7,6 +7,8 @@
  */
 /* READ and WRITE reach past 1 MiB: a fixture on the heap. */
 #define SCSI_FIXTURE_DATA_SIZE (1024 * 1024 + 4096)
+#include <errno.h>
+
 #include "scsi_fixture.h"
 #include "memunit.h"
 
@@ -406,9 +408,9 @@ static void test_verify(void)
     v10[5] = 0xe7;
     fx_run(f, v10, 10, 0);
     EXPECT_GOOD(f->t.status);
-    v10[1] = 0x02;                      /* BYTCHK 01b */
-    fx_run(f, v10, 10, 0);
-    EXPECT_FIELD(f->t.status, true, 1, 2);
+    v10[1] = 0x02;                      /* BYTCHK 01b, zero blocks */
+    EXPECT_EQ(fx_run(f, v10, 10, 0), SCSI_DONE);
+    EXPECT_GOOD(f->t.status);
     v10[1] = 0x04;                      /* BYTCHK 10b */
     fx_run(f, v10, 10, 0);
     EXPECT_FIELD(f->t.status, true, 1, 2);
@@ -427,9 +429,322 @@ static void test_verify(void)
     put_be64(v16 + 2, 1ull << 63);
     fx_run(f, v16, 16, 0);
     EXPECT_OUT_OF_RANGE(f->t.status);
-    v16[1] = 0x06;
+    v16[1] = 0x06;                      /* BYTCHK 11b */
     fx_run(f, v16, 16, 0);
     EXPECT_FIELD(f->t.status, true, 1, 2);
+    fx_free(f);
+}
+
+/* VERIFY(10) or (16) with BYTCHK 01b of blocks at lba; returns its length. */
+static uint8_t verify_cdb(uint8_t *cdb, bool sixteen, uint64_t lba,
+                          uint32_t blocks)
+{
+    memset(cdb, 0, 16);
+    cdb[1] = 0x02;
+    if (sixteen) {
+        cdb[0] = SPD_SCSI_VERIFY_16;
+        put_be64(cdb + 2, lba);
+        put_be32(cdb + 10, blocks);
+        return 16;
+    }
+    cdb[0] = SPD_SCSI_VERIFY_10;
+    put_be32(cdb + 2, (uint32_t)lba);
+    put_be16(cdb + 7, (uint16_t)blocks);
+    return 10;
+}
+
+/* BYTCHK 01b: the range is read into the engine's buffer and compared
+ * with the data-out; a difference is a MISCOMPARE at its byte offset. */
+static void verify_bytchk(bool sixteen, uint32_t bl)
+{
+    struct fx *f = fx_new(bl, 1000, 0);
+    uint8_t cdb[16];
+    uint8_t len = verify_cdb(cdb, sixteen, 990, 10);
+    uint32_t bytes = 10 * bl;
+    spd_data_dir dir;
+    uint32_t plan_len;
+    spd_status st;
+
+    EXPECT_EQ(fx_plan(f, cdb, len, &dir, &plan_len, &st), 0);
+    EXPECT_EQ(dir, SPD_DIR_OUT);
+    EXPECT_EQ(plan_len, bytes);
+
+    /* Equal. */
+    memset(f->data, 0x5a, bytes);
+    EXPECT_EQ(fx_run(f, cdb, len, bytes), SCSI_IO);
+    EXPECT_EQ(f->t.io.op, SPD_OP_READ);
+    EXPECT_EQ(f->t.io.lba, 990);
+    EXPECT_EQ(f->t.io.blocks, 10);
+    EXPECT(f->t.io.buf != NULL && f->t.io.buf != (void *)f->data);
+    fx_complete(f, 0x5a);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(f->t.data_in_len, 0);
+    EXPECT_EQ(f->data[0], 0x5a);            /* data-out untouched */
+
+    /* Different in block 3: the offset of the first differing byte. */
+    uint32_t off = 3 * bl + 17;
+    f->data[off] = 0xa5;
+    f->data[off + 100] = 0xa5;
+    EXPECT_EQ(fx_run(f, cdb, len, bytes), SCSI_IO);
+    fx_complete(f, 0x5a);
+    EXPECT_SENSE(f->t.status, SPD_KEY_MISCOMPARE,
+                 SPD_ASC_MISCOMPARE_DURING_VERIFY);
+    EXPECT(f->t.status.info_valid);
+    EXPECT_EQ(f->t.status.information, off);
+    EXPECT_EQ(f->t.data_in_len, 0);
+    uint8_t sense[SPD_SENSE_MAX];
+    uint8_t n = scsi_sense_build(&f->t.status, false, sense, sizeof sense);
+    EXPECT_EQ(n, 18);
+    EXPECT_EQ(sense[0], 0xf0);              /* VALID, fixed */
+    EXPECT_EQ(sense[2], SPD_KEY_MISCOMPARE);
+    EXPECT_EQ(get_be32(sense + 3), off);
+    EXPECT_EQ(sense[12], 0x1d);
+    EXPECT_EQ(sense[13], 0x00);
+
+    /* The last byte only. */
+    f->data[off] = f->data[off + 100] = 0x5a;
+    f->data[bytes - 1] = 0;
+    fx_run(f, cdb, len, bytes);
+    fx_complete(f, 0x5a);
+    EXPECT_SENSE(f->t.status, SPD_KEY_MISCOMPARE,
+                 SPD_ASC_MISCOMPARE_DURING_VERIFY);
+    EXPECT_EQ(f->t.status.information, bytes - 1);
+
+    /* The read fails: its status, no compare. */
+    EXPECT_EQ(fx_run(f, cdb, len, bytes), SCSI_IO);
+    spd_status_set_sense(&f->t.io.status, SPD_KEY_MEDIUM_ERROR,
+                         SPD_ASC(SPD_ASC_UNRECOVERED_READ_ERROR),
+                         SPD_ASCQ(SPD_ASC_UNRECOVERED_READ_ERROR));
+    scsi_io_done(&f->lu, &f->t);
+    EXPECT_SENSE(f->t.status, SPD_KEY_MEDIUM_ERROR,
+                 SPD_ASC_UNRECOVERED_READ_ERROR);
+
+    /* Less data-out than the transfer: as WRITE, the length field. */
+    fx_run(f, cdb, len, bytes - 1);
+    EXPECT_FIELD(f->t.status, true, sixteen ? 10 : 7, -1);
+    EXPECT(f->t.owned == NULL);
+
+    /* Out of range, with and without BYTCHK, before any data. */
+    len = verify_cdb(cdb, sixteen, 991, 10);
+    EXPECT_EQ(fx_run(f, cdb, len, bytes), SCSI_DONE);
+    EXPECT_OUT_OF_RANGE(f->t.status);
+    EXPECT_EQ(fx_plan(f, cdb, len, &dir, &plan_len, &st), SPD_CHECK);
+    EXPECT_OUT_OF_RANGE(st);
+    cdb[1] = 0;
+    fx_run(f, cdb, len, 0);
+    EXPECT_OUT_OF_RANGE(f->t.status);
+
+    /* Zero blocks: GOOD, no data, no request. */
+    len = verify_cdb(cdb, sixteen, 999, 0);
+    EXPECT_EQ(fx_plan(f, cdb, len, &dir, &plan_len, &st), 0);
+    EXPECT_EQ(dir, SPD_DIR_NONE);
+    EXPECT_EQ(plan_len, 0);
+    EXPECT_EQ(fx_run(f, cdb, len, 0), SCSI_DONE);
+    EXPECT_GOOD(f->t.status);
+    len = verify_cdb(cdb, sixteen, 1000, 0);
+    fx_run(f, cdb, len, 0);
+    EXPECT_OUT_OF_RANGE(f->t.status);
+
+    /* BYTCHK 00b: no data in the plan, no request. */
+    len = verify_cdb(cdb, sixteen, 0, 10);
+    cdb[1] = 0x10;                          /* DPO */
+    EXPECT_EQ(fx_plan(f, cdb, len, &dir, &plan_len, &st), 0);
+    EXPECT_EQ(dir, SPD_DIR_NONE);
+    EXPECT_EQ(plan_len, 0);
+    EXPECT_EQ(fx_run(f, cdb, len, 0), SCSI_DONE);
+    EXPECT_GOOD(f->t.status);
+    /* BYTCHK 10b and 11b: not supported. */
+    cdb[1] = 0x04;
+    EXPECT_EQ(fx_plan(f, cdb, len, &dir, &plan_len, &st), SPD_CHECK);
+    EXPECT_FIELD(st, true, 1, 2);
+    cdb[1] = 0x06;
+    fx_run(f, cdb, len, bytes);
+    EXPECT_FIELD(f->t.status, true, 1, 2);
+    fx_free(f);
+}
+
+static void test_verify_bytchk_10(void) { verify_bytchk(false, 512); }
+static void test_verify_bytchk_16(void) { verify_bytchk(true, 4096); }
+
+/* A VERIFY(16) transfer past 4 GiB is refused as for WRITE(16). */
+static void test_verify_bytchk_limit(void)
+{
+    struct fx *f = fx_new(65536, 1ull << 20, 0);
+    uint8_t cdb[16];
+    uint8_t len = verify_cdb(cdb, true, 0, 65536);
+    spd_data_dir dir;
+    uint32_t plan_len;
+    spd_status st;
+    EXPECT_EQ(fx_plan(f, cdb, len, &dir, &plan_len, &st), SPD_CHECK);
+    EXPECT_FIELD(st, true, 10, -1);
+    cdb[1] = 0;                             /* no data: fine */
+    EXPECT_EQ(fx_plan(f, cdb, len, &dir, &plan_len, &st), 0);
+    EXPECT_EQ(dir, SPD_DIR_NONE);
+    fx_free(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* GET LBA STATUS                                                       */
+/* ------------------------------------------------------------------ */
+
+/* A fake allocation map: runs of blocks, alternately mapped and not,
+ * starting mapped; answered in pieces of at most piece blocks so the
+ * engine must join them. */
+struct fake_map {
+    uint64_t bounds[8];         /* ends of the runs, ascending */
+    unsigned runs;
+    uint32_t piece;
+    unsigned calls;
+    int fail;                   /* -errno to answer, 0: none */
+};
+
+static int64_t fake_extent(void *ctx, uint64_t lba, uint32_t blocks,
+                           bool *mapped)
+{
+    struct fake_map *m = ctx;
+    m->calls++;
+    if (m->fail)
+        return m->fail;
+    unsigned i = 0;
+    while (i < m->runs && m->bounds[i] <= lba)
+        i++;
+    if (i == m->runs || blocks == 0)
+        return -EINVAL;
+    *mapped = i % 2 == 0;
+    uint64_t run = m->bounds[i] - lba;
+    if (run > blocks)
+        run = blocks;
+    if (m->piece && run > m->piece)
+        run = m->piece;
+    return (int64_t)run;
+}
+
+static void gls_run(struct fx *f, uint64_t lba, uint32_t alloc)
+{
+    uint8_t cdb[16] = { SPD_SCSI_SERVICE_ACTION_IN_16, SPD_SA_GET_LBA_STATUS };
+    put_be64(cdb + 2, lba);
+    put_be32(cdb + 10, alloc);
+    memset(f->data, 0xee, 4096);
+    fx_done(f, cdb, 16, 4096);
+}
+
+/* Descriptor i of the answer is (lba, blocks, status). */
+static void expect_desc_at(const struct fx *f, unsigned i, uint64_t lba,
+                           uint32_t blocks, uint8_t status, int line)
+{
+    const uint8_t *d = f->data + 8 + 16 * i;
+    bool ok = get_be64(d) == lba && get_be32(d + 8) == blocks &&
+              d[12] == status && d[13] == 0 && d[14] == 0 && d[15] == 0;
+    if (!ok)
+        fprintf(stderr, "  descriptor %u: want %" PRIu64 "+%u status %u, "
+                "got %" PRIu64 "+%u status %u\n", i, lba, blocks, status,
+                get_be64(d), get_be32(d + 8), d[12]);
+    harness_check(ok, "lba status descriptor", __FILE__, line);
+}
+#define EXPECT_DESC(f, i, lba, blocks, status) \
+    expect_desc_at(f, i, lba, blocks, status, __LINE__)
+
+static void test_get_lba_status(void)
+{
+    struct fx *f = fx_new(512, 1000, FX_UNMAP);
+    /* Mapped 0-99, hole 100-349, mapped 350-399, hole 400-999. */
+    struct fake_map map = { .bounds = { 100, 350, 400, 1000 }, .runs = 4,
+                            .piece = 30 };
+    f->lu.extent = fake_extent;
+    f->lu.extent_ctx = &map;
+
+    gls_run(f, 0, 4096);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(f->t.data_in_len, 8 + 4 * 16);
+    EXPECT_EQ(get_be32(f->data), 4 + 4 * 16);       /* PARAMETER DATA LENGTH */
+    EXPECT_EQ(get_be32(f->data + 4), 0);            /* reserved */
+    EXPECT_DESC(f, 0, 0, 100, 0);
+    EXPECT_DESC(f, 1, 100, 250, 1);
+    EXPECT_DESC(f, 2, 350, 50, 0);
+    EXPECT_DESC(f, 3, 400, 600, 1);
+
+    /* From inside a hole. */
+    gls_run(f, 120, 4096);
+    EXPECT_EQ(f->t.data_in_len, 8 + 3 * 16);
+    EXPECT_DESC(f, 0, 120, 230, 1);
+    EXPECT_DESC(f, 2, 400, 600, 1);
+
+    /* The allocation length: as many descriptors as fit... */
+    gls_run(f, 0, 8 + 2 * 16 + 5);
+    EXPECT_EQ(f->t.data_in_len, 8 + 2 * 16);
+    EXPECT_EQ(get_be32(f->data), 4 + 2 * 16);
+    EXPECT_DESC(f, 1, 100, 250, 1);
+    EXPECT_EQ(f->data[8 + 2 * 16], 0xee);
+    /* ...at least one, truncated to the allocation length exactly. */
+    gls_run(f, 100, 20);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(f->t.data_in_len, 20);
+    EXPECT_EQ(get_be32(f->data), 4 + 16);
+    EXPECT_EQ(get_be64(f->data + 8), 100);
+    EXPECT_EQ(f->data[20], 0xee);
+    gls_run(f, 0, 4);
+    EXPECT_EQ(f->t.data_in_len, 4);
+    EXPECT_EQ(get_be32(f->data), 4 + 16);
+    gls_run(f, 0, 0);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(f->t.data_in_len, 0);
+
+    /* The last block; past it. */
+    gls_run(f, 999, 4096);
+    EXPECT_EQ(f->t.data_in_len, 8 + 16);
+    EXPECT_DESC(f, 0, 999, 1, 1);
+    gls_run(f, 1000, 4096);
+    EXPECT_OUT_OF_RANGE(f->t.status);
+    gls_run(f, UINT64_MAX, 4096);
+    EXPECT_OUT_OF_RANGE(f->t.status);
+
+    /* The device fails: an error for the first descriptor. */
+    map.fail = -EIO;
+    gls_run(f, 0, 4096);
+    EXPECT_SENSE(f->t.status, SPD_KEY_MEDIUM_ERROR,
+                 SPD_ASC_UNRECOVERED_READ_ERROR);
+
+    /* Without an extent callback: everything mapped. */
+    f->lu.extent = NULL;
+    gls_run(f, 10, 4096);
+    EXPECT_EQ(f->t.data_in_len, 8 + 16);
+    EXPECT_DESC(f, 0, 10, 990, 0);
+
+    /* Reserved bits; the plan is data in of the allocation length. */
+    uint8_t cdb[16] = { SPD_SCSI_SERVICE_ACTION_IN_16, SPD_SA_GET_LBA_STATUS };
+    put_be32(cdb + 10, 24);
+    spd_data_dir dir;
+    uint32_t plan_len;
+    spd_status st;
+    EXPECT_EQ(fx_plan(f, cdb, 16, &dir, &plan_len, &st), 0);
+    EXPECT_EQ(dir, SPD_DIR_IN);
+    EXPECT_EQ(plan_len, 24);
+    cdb[14] = 0x01;
+    fx_done(f, cdb, 16, 4096);
+    EXPECT_FIELD(f->t.status, true, 14, 0);
+    EXPECT(!strcmp(spd_cdb_name(cdb, 16), "GET LBA STATUS"));
+    fx_free(f);
+}
+
+/* Without logical block provisioning (LBPME 0) the command does not
+ * exist, in the table or in REPORT SUPPORTED OPERATION CODES. */
+static void test_get_lba_status_unsupported(void)
+{
+    struct fx *f = fx_new(512, 1000, 0);
+    gls_run(f, 0, 4096);
+    EXPECT_SENSE(f->t.status, SPD_KEY_ILLEGAL_REQUEST,
+                 SPD_ASC_INVALID_COMMAND_OPERATION_CODE);
+    uint8_t rsoc[12] = { SPD_SCSI_MAINTENANCE_IN,
+                         SPD_SA_REPORT_SUPPORTED_OPCODES, 0x02,
+                         SPD_SCSI_SERVICE_ACTION_IN_16, 0,
+                         SPD_SA_GET_LBA_STATUS, 0, 0, 0x10, 0, 0, 0 };
+    fx_done(f, rsoc, 12, 4096);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(f->data[1] & 0x07, 0x01);             /* not supported */
+    fx_reinit(f, 512, 1000, FX_UNMAP);
+    fx_done(f, rsoc, 12, 4096);
+    EXPECT_EQ(f->data[1] & 0x07, 0x03);             /* as the standard */
+    EXPECT_EQ(get_be16(f->data + 2), 16);
     fx_free(f);
 }
 
@@ -928,6 +1243,49 @@ static void e2e_roundtrip(uint32_t bl)
 }
 
 static void test_e2e_roundtrip_512(void) { e2e_roundtrip(512); }
+
+/* VERIFY BYTCHK 01b and GET LBA STATUS through the unit core. */
+static void test_e2e_verify_and_lba_status(void)
+{
+    spd_params p = memunit_params(512, 1024, 23);
+    p.max_transfer_length = 4 * 512;            /* the read is split */
+    struct memunit *m = memunit_create(&p, 0);
+    if (!EXPECT(m != NULL))
+        return;
+    size_t len = 10 * 512;
+    uint8_t *out = malloc(len);
+    memcpy(out, m->data + 100 * 512, len);
+    uint8_t cdb[16];
+    uint8_t n = verify_cdb(cdb, false, 100, 10);
+    spd_scsi_cmd cmd;
+    EXPECT_EQ(run_cdb(m, cdb, n, out, (uint32_t)len, &cmd), SPD_STATUS_GOOD);
+    EXPECT_EQ(cmd.data_in_len, 0);
+    out[4321] ^= 1;
+    EXPECT_EQ(run_cdb(m, cdb, n, out, (uint32_t)len, &cmd),
+              SPD_STATUS_CHECK_CONDITION);
+    EXPECT_EQ(cmd.sense[0], 0xf0);              /* fixed, VALID */
+    EXPECT_EQ(cmd.sense[2], SPD_KEY_MISCOMPARE);
+    EXPECT_EQ(get_be32(cmd.sense + 3), 4321);
+    EXPECT_EQ(cmd.sense[12], 0x1d);
+    n = verify_cdb(cdb, true, 1020, 5);
+    EXPECT_EQ(run_cdb(m, cdb, n, out, (uint32_t)len, &cmd),
+              SPD_STATUS_CHECK_CONDITION);
+    EXPECT_EQ(cmd.sense[12], 0x21);
+
+    /* A memunit has no extent callback: all mapped, one descriptor. */
+    uint8_t gls[16] = { SPD_SCSI_SERVICE_ACTION_IN_16, SPD_SA_GET_LBA_STATUS };
+    put_be64(gls + 2, 24);
+    put_be32(gls + 10, 64);
+    uint8_t buf[64];
+    EXPECT_EQ(run_cdb(m, gls, 16, buf, sizeof buf, &cmd), SPD_STATUS_GOOD);
+    EXPECT_EQ(cmd.data_in_len, 24);
+    EXPECT_EQ(get_be32(buf), 20);
+    EXPECT_EQ(get_be64(buf + 8), 24);
+    EXPECT_EQ(get_be32(buf + 16), 1000);
+    EXPECT_EQ(buf[20], 0);
+    free(out);
+    memunit_destroy(m);
+}
 static void test_e2e_roundtrip_4096(void) { e2e_roundtrip(4096); }
 
 static void test_e2e_unmap_reads_zero(void)
@@ -997,6 +1355,11 @@ int main(void)
         TEST(test_write_protected),
         TEST(test_io_done_failure),
         TEST(test_verify),
+        TEST(test_verify_bytchk_10),
+        TEST(test_verify_bytchk_16),
+        TEST(test_verify_bytchk_limit),
+        TEST(test_get_lba_status),
+        TEST(test_get_lba_status_unsupported),
         TEST(test_synchronize_cache),
         TEST(test_write_same_writes),
         TEST(test_write_same_unmap_decision),
@@ -1007,6 +1370,7 @@ int main(void)
         TEST(test_read_capacity16),
         TEST(test_e2e_roundtrip_512),
         TEST(test_e2e_roundtrip_4096),
+        TEST(test_e2e_verify_and_lba_status),
         TEST(test_e2e_unmap_reads_zero),
     };
     return RUN_TESTS("scsi_sbc", tests);

@@ -146,7 +146,7 @@ static void test_usage_masks_enforced(void)
             }
         }
     }
-    EXPECT_EQ(rows, 28);
+    EXPECT_EQ(rows, 29);
     EXPECT(checked > 300);
     fx_fini(&f);
 }
@@ -899,8 +899,8 @@ static void test_rsoc_all(void)
     fx_init(&f, 512, 1000, FX_UNMAP);
     rsoc(&f, 0, 0, 0, 4096);
     EXPECT_GOOD(f.t.status);
-    EXPECT_EQ(f.t.data_in_len, 4 + 28 * 8);
-    EXPECT_EQ(get_be32(f.data), 28 * 8);
+    EXPECT_EQ(f.t.data_in_len, 4 + 29 * 8);
+    EXPECT_EQ(get_be32(f.data), 29 * 8);
     const uint8_t *d = rsoc_find(f.data, f.t.data_in_len, 8, 0x28, 0);
     EXPECT(d != NULL);
     if (d) {
@@ -917,7 +917,7 @@ static void test_rsoc_all(void)
 
     /* With RCTD: 20-byte descriptors, CTDP, timeouts descriptors. */
     rsoc(&f, 0x80, 0, 0, 4096);
-    EXPECT_EQ(f.t.data_in_len, 4 + 28 * 20);
+    EXPECT_EQ(f.t.data_in_len, 4 + 29 * 20);
     d = rsoc_find(f.data, f.t.data_in_len, 20, 0xa3, 0x0c);
     EXPECT(d != NULL);
     if (d) {
