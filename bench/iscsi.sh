@@ -69,7 +69,7 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 start_spd() {   # port; sets SPD_PID and SPD_URL
     if "$B/devices/spd-ramdisk" --help 2>&1 | grep -q -- '--iscsi'; then
         "$B/devices/spd-ramdisk" --size ${SIZE_MB}M \
-            --iscsi "127.0.0.1:$1" >"$WORK/spd.log" 2>&1 &
+            --iscsi="127.0.0.1:$1" >"$WORK/spd.log" 2>&1 &
     else
         "$B/tests/iscsi_serve" "127.0.0.1:$1" iqn.2026-01.org.example.spd:bench \
             $SIZE_MB $BLOCK >"$WORK/spd.log" 2>&1 &

@@ -425,8 +425,10 @@ static int parse_finish(struct device_config *cfg, int argc, char **argv)
 {
     const struct device_program *prog = cfg->program;
     if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog->name,
-                argv[optind]);
+        /* --iscsi's address is optional, so it must be joined with '='. */
+        bool after_iscsi = optind > 1 && !strcmp(argv[optind - 1], "--iscsi");
+        fprintf(stderr, "%s: unexpected argument '%s'%s\n", prog->name,
+                argv[optind], after_iscsi ? " (write --iscsi=ADDR:PORT)" : "");
         return DEVICE_EXIT_USAGE;
     }
     if (cfg->debug_log && !cfg->debug_mask)
