@@ -37,11 +37,16 @@
  *                    unit can be opened for writing; its writes fail with
  *                    EROFS.
  *
- * Requests run on libfuse's worker threads: the unit's dispatcher threads
- * when spd_unit_start() was called, else those workers call the device
- * directly. Mounting needs /dev/fuse and either root or fusermount3; as
- * with any FUSE mount without allow_other, only the mounting user can open
- * the file.
+ * The kernel keeps the file's pages in its page cache while the file is
+ * open (each open starts afresh); changes that reach the unit another way,
+ * such as another transport, show through a descriptor opened earlier only
+ * with O_DIRECT (or `losetup --direct-io=on`).
+ *
+ * Requests arrive on libfuse's worker threads and go to the unit's
+ * dispatcher threads when spd_unit_start() was called; without them the
+ * workers call the device directly. Mounting needs /dev/fuse and either
+ * root or fusermount3; as with any FUSE mount without allow_other, only
+ * the mounting user can open the file.
  */
 #ifndef SPD_FUSE_H
 #define SPD_FUSE_H

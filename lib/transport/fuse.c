@@ -38,7 +38,6 @@
 
 #include "errmsg.h"
 #include "spd/fuse.h"
-#include "spd/scsi.h"
 
 /* Worker threads libfuse may start; each blocked write holds one. */
 #define FUSE_MAX_WORKERS 32
@@ -78,10 +77,11 @@ struct spd_fuse_export {
     size_t pool_cap;
     _Atomic(void *) pool[FUSE_POOL_SLOTS];
 
-    /* Replies that done callbacks still owe: stop waits for none before
-     * it destroys the session. idle_lock is taken only once stopping. */
-    atomic_uint pending;
-    atomic_bool stopping;
+    /* Replies that done callbacks still owe, plus one reference the
+     * export holds until stop. Stop drops its own and waits for 0 before
+     * it destroys the session; idle_lock is taken only by the callback
+     * that leaves the last reference, which is after that. */
+    atomic_uint refs;
     pthread_mutex_t idle_lock;
     pthread_cond_t idle;
 };
@@ -102,33 +102,15 @@ struct fuse_io {
 static uint8_t zero_block[65536];
 
 /* ------------------------------------------------------------------ */
-/* Statuses and requests                                               */
+/* Requests (statuses become errnos by spd_status_errno(), the one     */
+/* mapping every errno-speaking transport shares)                      */
 /* ------------------------------------------------------------------ */
-
-/* The one mapping from a unit's status to an errno for FUSE replies. */
-static int status_errno(const spd_status *st)
-{
-    if (spd_status_good(st))
-        return 0;
-    switch (st->sense_key) {
-    case SPD_KEY_DATA_PROTECT:
-        return st->asc == SPD_ASC(SPD_ASC_SPACE_ALLOCATION_FAILED) &&
-               st->ascq == SPD_ASCQ(SPD_ASC_SPACE_ALLOCATION_FAILED)
-               ? ENOSPC : EROFS;
-    case SPD_KEY_ILLEGAL_REQUEST:
-        return EINVAL;
-    case SPD_KEY_NOT_READY:
-        return ESHUTDOWN;
-    default:
-        return EIO;
-    }
-}
 
 /* Run a block request and wait for it: 0 or -errno. */
 static int run(spd_fuse_export *e, spd_request *req)
 {
     spd_status st = spd_unit_run(e->unit, req);
-    return -status_errno(&st);
+    return -spd_status_errno(&st);
 }
 
 static int run_blocks(spd_fuse_export *e, spd_op op, uint64_t lba,
@@ -214,18 +196,26 @@ static void io_free(struct fuse_io *io)
 
 static void io_submit(struct fuse_io *io)
 {
-    atomic_fetch_add(&io->e->pending, 1);
+    atomic_fetch_add(&io->e->refs, 1);
     spd_unit_submit(io->e->unit, &io->req);
 }
 
-/* After the reply: the last one while stopping wakes stop. */
+/*
+ * After the reply, drop the request's reference: lock-free while others
+ * remain (always, until stop). The last one takes it to 0 under idle_lock,
+ * so that stop, which only looks under that lock, cannot see 0 and free
+ * the export while this thread still uses it.
+ */
 static void io_replied(spd_fuse_export *e)
 {
-    if (atomic_fetch_sub(&e->pending, 1) == 1 && atomic_load(&e->stopping)) {
-        pthread_mutex_lock(&e->idle_lock);
+    unsigned n = atomic_load(&e->refs);
+    while (n > 1)
+        if (atomic_compare_exchange_weak(&e->refs, &n, n - 1))
+            return;
+    pthread_mutex_lock(&e->idle_lock);
+    if (atomic_fetch_sub(&e->refs, 1) == 1)
         pthread_cond_broadcast(&e->idle);
-        pthread_mutex_unlock(&e->idle_lock);
-    }
+    pthread_mutex_unlock(&e->idle_lock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -363,7 +353,7 @@ static void read_done(spd_request *req)
 {
     struct fuse_io *io = req->opaque;
     spd_fuse_export *e = io->e;
-    int err = status_errno(&req->status);
+    int err = spd_status_errno(&req->status);
     if (err)
         fuse_reply_err(io->freq, err);
     else
@@ -433,7 +423,7 @@ static void flush_done(spd_request *req)
 {
     struct fuse_io *io = req->opaque;
     spd_fuse_export *e = io->e;
-    fuse_reply_err(io->freq, status_errno(&req->status));
+    fuse_reply_err(io->freq, spd_status_errno(&req->status));
     io_free(io);
     io_replied(e);
 }
@@ -630,12 +620,13 @@ static void unmount(spd_fuse_export *e)
         fuse_session_unmount(e->se);
 }
 
-/* Wait until every done callback has sent its reply. */
+/* Drop the export's reference and wait until every done callback has
+ * sent its reply (no new requests come: the loop has ended). */
 static void wait_replies(spd_fuse_export *e)
 {
     pthread_mutex_lock(&e->idle_lock);
-    atomic_store(&e->stopping, true);
-    while (atomic_load(&e->pending))
+    atomic_fetch_sub(&e->refs, 1);
+    while (atomic_load(&e->refs))
         pthread_cond_wait(&e->idle, &e->idle_lock);
     pthread_mutex_unlock(&e->idle_lock);
 }
@@ -679,6 +670,7 @@ static spd_fuse_export *export_new(spd_unit *unit, const char *path)
     e->unmap_zeroes = p->unmap_supported && p->unmap_reads_zero;
     /* The largest read, unaligned: one more block at either end. */
     e->pool_cap = FUSE_MAX_READ + 2 * (size_t)p->block_length;
+    atomic_init(&e->refs, 1);
     pthread_mutex_init(&e->rmw_lock, NULL);
     pthread_mutex_init(&e->idle_lock, NULL);
     pthread_cond_init(&e->idle, NULL);

@@ -107,7 +107,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "fuse_serve: %s\n", spd_errmsg());
         spd_unit_destroy(unit);
         free(ram.data);
-        return err == EPERM || err == ENODEV ? 77 : 1;
+        return err == EPERM || err == EACCES || err == ENODEV ? 77 : 1;
     }
     printf("ready\n");
     fflush(stdout);
