@@ -345,14 +345,24 @@ static bool request_check(const spd_unit *unit, const spd_request *req,
 /* Requests and their ios                                              */
 /* ------------------------------------------------------------------ */
 
-/* A request in flight: the ios it was split into, and their outcome. */
+/* Pieces of one request in the device at once. A request's memory is
+ * bounded by this, not by its size: a WRITE SAME may cover 2^32 blocks, a
+ * device may take one block per call. */
+#define UNIT_WINDOW 32
+
+/* A request in flight: the pieces it is split into (issued through a
+ * window of io slots), and their outcome. All fields but req, pieces and
+ * pattern are guarded by unit->lock. */
 struct request_track {
     spd_request *req;
-    atomic_uint remaining;          /* ios not yet complete */
-    uint32_t failed_index;          /* first failed io so far (unit->lock) */
+    uint64_t pieces;                /* device calls the request takes */
+    uint64_t next;                  /* the next piece to issue */
+    uint64_t done;                  /* pieces complete */
+    uint64_t failed_index;          /* first failed piece so far */
+    bool issuing;                   /* a thread is in track_issue() */
+    struct spd_io *free;            /* slots not in use, linked by next */
     void *pattern;                  /* WRITE_SAME: the block, repeated */
-    uint32_t io_count;
-    struct spd_io ios[];
+    struct spd_io ios[];            /* min(pieces, UNIT_WINDOW) slots */
 };
 
 static void request_done(spd_unit *unit, spd_request *req)
@@ -363,15 +373,15 @@ static void request_done(spd_unit *unit, spd_request *req)
 }
 
 /* How many device calls a request takes. */
-static uint32_t request_io_count(const spd_unit *unit, const spd_request *req)
+static uint64_t request_io_count(const spd_unit *unit, const spd_request *req)
 {
     uint64_t total = 0;
     switch (req->op) {
     case SPD_OP_READ:
     case SPD_OP_WRITE:
     case SPD_OP_WRITE_SAME:
-        return (uint32_t)((req->blocks + unit->max_blocks - 1) /
-                          unit->max_blocks);
+        return req->blocks / unit->max_blocks +
+               (req->blocks % unit->max_blocks != 0);
     case SPD_OP_FLUSH:
         return unit->ops.flush ? 1 : 0;
     case SPD_OP_UNMAP:
@@ -394,53 +404,109 @@ static void *pattern_fill(const spd_unit *unit, const spd_request *req)
     return pattern;
 }
 
-static struct request_track *request_split(spd_unit *unit, spd_request *req,
-                                           uint32_t count)
+static struct request_track *track_new(spd_unit *unit, spd_request *req,
+                                       uint64_t pieces)
 {
-    struct request_track *t = calloc(1, sizeof *t + count * sizeof t->ios[0]);
+    size_t slots = pieces < UNIT_WINDOW ? (size_t)pieces : UNIT_WINDOW;
+    struct request_track *t = calloc(1, sizeof *t + slots * sizeof t->ios[0]);
     if (!t)
         return NULL;
     t->req = req;
-    t->io_count = count;
-    t->failed_index = UINT32_MAX;
-    atomic_init(&t->remaining, count);
+    t->pieces = pieces;
+    t->failed_index = UINT64_MAX;
     if (req->op == SPD_OP_WRITE_SAME && !(t->pattern = pattern_fill(unit, req))) {
         free(t);
         return NULL;
     }
-
-    size_t bl = unit->params.block_length;
-    for (uint32_t i = 0; i < count; i++) {
-        struct spd_io *io = &t->ios[i];
-        uint64_t offset = (uint64_t)i * unit->max_blocks;
-        uint64_t left = req->blocks - offset;
-        *io = (struct spd_io){
-            .unit = unit, .track = t, .index = i, .op = req->op,
-            .fua = req->fua, .lba = req->lba + offset,
-            .blocks = (uint32_t)(left < unit->max_blocks ? left
-                                                         : unit->max_blocks),
-        };
-        switch (req->op) {
-        case SPD_OP_READ:
-        case SPD_OP_WRITE:
-            io->buf = (uint8_t *)req->buf + offset * bl;
-            break;
-        case SPD_OP_WRITE_SAME:
-            io->op = SPD_OP_WRITE;
-            io->buf = t->pattern;
-            break;
-        case SPD_OP_FLUSH:
-            io->lba = req->lba;
-            /* Ranges beyond a uint32_t flush to the end: more, never less. */
-            io->blocks = req->blocks > UINT32_MAX ? 0 : (uint32_t)req->blocks;
-            break;
-        case SPD_OP_UNMAP:
-            io->descs = req->descs;
-            io->desc_count = req->desc_count;
-            break;
-        }
+    for (size_t i = 0; i < slots; i++) {
+        t->ios[i].next = t->free;
+        t->free = &t->ios[i];
     }
     return t;
+}
+
+/* Set up slot io as piece i of the request. */
+static void piece_init(spd_unit *unit, struct request_track *t,
+                       struct spd_io *io, uint64_t i)
+{
+    spd_request *req = t->req;
+    size_t bl = unit->params.block_length;
+    uint64_t offset = i * unit->max_blocks;
+    uint64_t left = req->blocks - offset;
+    *io = (struct spd_io){
+        .unit = unit, .track = t, .index = i, .op = req->op,
+        .fua = req->fua, .lba = req->lba + offset,
+        .blocks = (uint32_t)(left < unit->max_blocks ? left
+                                                     : unit->max_blocks),
+    };
+    switch (req->op) {
+    case SPD_OP_READ:
+    case SPD_OP_WRITE:
+        io->buf = (uint8_t *)req->buf + offset * bl;
+        break;
+    case SPD_OP_WRITE_SAME:
+        io->op = SPD_OP_WRITE;
+        io->buf = t->pattern;
+        break;
+    case SPD_OP_FLUSH:
+        io->lba = req->lba;
+        /* Ranges beyond a uint32_t flush to the end: more, never less. */
+        io->blocks = req->blocks > UINT32_MAX ? 0 : (uint32_t)req->blocks;
+        break;
+    case SPD_OP_UNMAP:
+        io->descs = req->descs;
+        io->desc_count = req->desc_count;
+        break;
+    }
+}
+
+static void track_finish(spd_unit *unit, struct request_track *t)
+{
+    spd_request *req = t->req;
+    free(t->pattern);
+    free(t);
+    request_done(unit, req);
+}
+
+/* Issue pieces while slots are free. One thread at a time: an io that
+ * completes inside its device call, or on another thread meanwhile, only
+ * returns its slot, and this loop reuses it, so completions never recurse.
+ * Whoever sees the last piece done with nobody issuing completes the
+ * request. */
+static void track_issue(spd_unit *unit, struct request_track *t)
+{
+    pthread_mutex_lock(&unit->lock);
+    if (t->issuing) {
+        pthread_mutex_unlock(&unit->lock);
+        return;
+    }
+    t->issuing = true;
+    while (t->next < t->pieces) {
+        if (unit->stopping) {
+            /* Pieces never started fail at once, as queued ones do. */
+            if (t->next < t->failed_index) {
+                t->failed_index = t->next;
+                unit_not_ready(&t->req->status);
+            }
+            t->done += t->pieces - t->next;
+            t->next = t->pieces;
+            break;
+        }
+        struct spd_io *io = t->free;
+        if (!io)
+            break;
+        t->free = io->next;
+        uint64_t i = t->next++;
+        pthread_mutex_unlock(&unit->lock);
+        piece_init(unit, t, io, i);
+        dispatch_io(unit, io);
+        pthread_mutex_lock(&unit->lock);
+    }
+    t->issuing = false;
+    bool last = t->done == t->pieces;
+    pthread_mutex_unlock(&unit->lock);
+    if (last)
+        track_finish(unit, t);
 }
 
 void spd_unit_submit(spd_unit *unit, spd_request *req)
@@ -456,43 +522,43 @@ void spd_unit_submit(spd_unit *unit, spd_request *req)
         request_done(unit, req);
         return;
     }
-    uint32_t count = request_io_count(unit, req);
-    if (count == 0) {
+    uint64_t pieces = request_io_count(unit, req);
+    if (pieces == 0) {
         request_done(unit, req);
         return;
     }
-    struct request_track *t = request_split(unit, req, count);
+    struct request_track *t = track_new(unit, req, pieces);
     if (!t) {
         status_from_errno(&req->status, ENOMEM, req->op);
         request_done(unit, req);
         return;
     }
-    /* The last io's completion frees t: take no pointer into it after. */
-    for (uint32_t i = 0; i < count; i++)
-        dispatch_io(unit, &t->ios[i]);
+    track_issue(unit, t);
 }
 
-/* Record an io's outcome; the last one completes the request. */
+/* Record a piece's outcome and return its slot: the next piece goes out
+ * in it, or the request completes. */
 static void io_finish(struct spd_io *io)
 {
     struct request_track *t = io->track;
     spd_unit *unit = io->unit;
 
-    if (!spd_status_good(&io->status)) {
-        /* A split request reports its first failing piece. */
-        pthread_mutex_lock(&unit->lock);
-        if (io->index < t->failed_index) {
-            t->failed_index = io->index;
-            t->req->status = io->status;
-        }
-        pthread_mutex_unlock(&unit->lock);
+    pthread_mutex_lock(&unit->lock);
+    /* A split request reports its first failing piece. */
+    if (!spd_status_good(&io->status) && io->index < t->failed_index) {
+        t->failed_index = io->index;
+        t->req->status = io->status;
     }
-    if (atomic_fetch_sub(&t->remaining, 1) == 1) {
-        spd_request *req = t->req;
-        free(t->pattern);
-        free(t);
-        request_done(unit, req);
-    }
+    t->done++;
+    io->next = t->free;
+    t->free = io;
+    bool last = !t->issuing && t->done == t->pieces;
+    bool more = !t->issuing && t->next < t->pieces;
+    pthread_mutex_unlock(&unit->lock);
+    if (last)
+        track_finish(unit, t);
+    else if (more)
+        track_issue(unit, t);
 }
 
 void unit_fail_io(struct spd_io *io, const spd_status *status)

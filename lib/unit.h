@@ -19,7 +19,7 @@ struct spd_io {
     struct spd_io *next;            /* dispatcher queue link */
     spd_unit *unit;
     struct request_track *track;    /* the request this io is part of */
-    uint32_t index;                 /* its place there, for combining statuses */
+    uint64_t index;                 /* its place there, for combining statuses */
     spd_op op;                      /* READ, WRITE, FLUSH or UNMAP */
     bool fua;
     uint64_t lba;

@@ -395,6 +395,12 @@ enum scsi_action sbc_read_capacity16(struct scsi_lu *lu,
 #define GLS_DESC_LEN   16
 #define GLS_MAPPED      0x0     /* PROVISIONING STATUS: mapped */
 #define GLS_DEALLOCATED 0x1     /* PROVISIONING STATUS: deallocated */
+/* Device extent calls one GET LBA STATUS may make. Joining the pieces of
+ * a run costs a call per piece, and a device may answer a block at a time:
+ * without a bound one CDB on a large unit makes billions of calls. When the
+ * budget is spent the answer ends with what is known, the last run maybe
+ * shorter than the device's; the initiator asks again from there. */
+#define GLS_MAX_CALLS   1024
 
 int64_t scsi_unit_extent(void *ctx, uint64_t lba, uint32_t blocks,
                          bool *mapped)
@@ -414,10 +420,11 @@ bool sbc_get_lba_status_check(const struct scsi_lu *lu, struct scsi_args *a,
 }
 
 /* One run of blocks from lba sharing a status, at most UINT32_MAX blocks
- * (the descriptor's field); runs the device reports in pieces are joined.
- * Returns its length, or -errno. */
+ * (the descriptor's field); runs the device reports in pieces are joined
+ * while *calls (device calls left, at least one) lasts. Returns its
+ * length, or -errno. */
 static int64_t lba_status_run(const struct scsi_lu *lu, uint64_t lba,
-                              bool *mapped)
+                              bool *mapped, unsigned *calls)
 {
     uint64_t left = lu->params->block_count - lba;
     uint32_t want = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
@@ -425,12 +432,14 @@ static int64_t lba_status_run(const struct scsi_lu *lu, uint64_t lba,
         *mapped = true;
         return want;
     }
+    (*calls)--;
     int64_t run = lu->extent(lu->extent_ctx, lba, want, mapped);
     if (run <= 0)
         return run < 0 ? run : -EIO;
     if (run > want)
         run = want;
-    while ((uint64_t)run < want) {
+    while ((uint64_t)run < want && *calls) {
+        (*calls)--;
         bool next_mapped;
         int64_t more = lu->extent(lu->extent_ctx, lba + (uint64_t)run,
                                   (uint32_t)(want - (uint64_t)run),
@@ -462,10 +471,11 @@ enum scsi_action sbc_get_lba_status(struct scsi_lu *lu,
 
     uint64_t lba = a->lba;
     size_t n = 0;
+    unsigned calls = GLS_MAX_CALLS;
     memset(buf, 0, GLS_HEADER_LEN);
-    while (n < fit && lba < lu->params->block_count) {
+    while (n < fit && lba < lu->params->block_count && calls) {
         bool mapped;
-        int64_t run = lba_status_run(lu, lba, &mapped);
+        int64_t run = lba_status_run(lu, lba, &mapped, &calls);
         if (run < 0) {
             if (n)
                 break;

@@ -173,6 +173,7 @@ struct nbd_conn {
     bool reader_busy;               /* the connection thread will flush */
     bool broken;                    /* a send failed: drop replies */
     unsigned inflight;              /* requests submitted, not yet sent */
+    size_t held;                    /* data[] bytes of those requests */
     struct nbd_reply *spares;       /* large buffers kept for reuse */
     unsigned spare_count;
 };

@@ -29,6 +29,11 @@
  * fresh one costs a page fault per 4 KiB, more than copying the data. */
 #define NBD_SPARE_MIN (64u * 1024)
 #define NBD_SPARES 16
+/* Data bytes a connection may hold in requests not yet answered (READ
+ * replies, WRITE payloads, extents) before it stops taking new ones:
+ * without a bound a batch of 28-byte READs of 32 MiB each holds 32 MiB
+ * apiece until the batch is answered. */
+#define NBD_MAX_HELD (2 * (size_t)NBD_MAX_PAYLOAD)
 
 /* One request from arrival to its reply on the wire. */
 struct nbd_reply {
@@ -47,6 +52,7 @@ struct nbd_reply {
     uint32_t hdr_len;
     uint32_t payload_len;             /* bytes of data[] that follow it */
     size_t capacity;                  /* bytes data[] can hold */
+    size_t held;                      /* bytes counted in conn->held */
     _Alignas(64) uint8_t data[];      /* READ/WRITE data, or extents */
 };
 
@@ -181,13 +187,15 @@ static void send_some(struct nbd_conn *conn)
             msg.msg_iov->iov_len -= (size_t)sent;
         }
     }
+    bool freed = batch != r;
     while (batch != r) {
         struct nbd_reply *next = batch->next;
+        conn->held -= batch->held;
         reply_free(conn, batch);
         batch = next;
         conn->inflight--;
     }
-    if (!conn->inflight)
+    if (freed)          /* also wakes a reader waiting in hold_room() */
         pthread_cond_broadcast(&conn->idle);
 }
 
@@ -437,6 +445,25 @@ static int take_payload(struct nbd_conn *conn, struct nbd_reply *r)
     return 0;
 }
 
+/* Make room for a request holding need bytes: send what is answered
+ * (blocking on a client that does not read: backpressure) and wait for
+ * requests still in the device, until the connection holds at most
+ * NBD_MAX_HELD bytes with it; then count it in. */
+static void hold_room(struct nbd_conn *conn, size_t need)
+{
+    pthread_mutex_lock(&conn->out_lock);
+    while (conn->held && conn->held + need > NBD_MAX_HELD) {
+        flush_locked(conn);
+        if (!conn->held || conn->held + need <= NBD_MAX_HELD)
+            break;
+        conn->reader_busy = false;      /* completions send their replies */
+        pthread_cond_wait(&conn->idle, &conn->out_lock);
+        conn->reader_busy = true;
+    }
+    conn->held += need;
+    pthread_mutex_unlock(&conn->out_lock);
+}
+
 static enum parse_result parse_one(struct nbd_conn *conn)
 {
     if (conn->in_end - conn->in_start < NBD_REQUEST_SIZE)
@@ -451,13 +478,22 @@ static enum parse_result parse_one(struct nbd_conn *conn)
     if (type == NBD_CMD_WRITE && length > NBD_MAX_PAYLOAD)
         return CLOSE;        /* the protocol's denial-of-service threshold */
 
-    struct nbd_reply *r = reply_new(conn, hdr,
-                                    request_data_len(hdr));
-    if (!r)
+    size_t need = request_data_len(hdr);
+    hold_room(conn, need);
+    struct nbd_reply *r = reply_new(conn, hdr, need);
+    if (!r) {
+        pthread_mutex_lock(&conn->out_lock);
+        conn->held -= need;
+        pthread_mutex_unlock(&conn->out_lock);
         return CLOSE;
+    }
+    r->held = need;
     conn->in_start += NBD_REQUEST_SIZE;
     if (type == NBD_CMD_WRITE && take_payload(conn, r) < 0) {
-        free(r);                         /* the client left mid-write */
+        pthread_mutex_lock(&conn->out_lock);
+        conn->held -= need;              /* the client left mid-write */
+        pthread_mutex_unlock(&conn->out_lock);
+        free(r);
         return CLOSE;
     }
     pthread_mutex_lock(&conn->out_lock);

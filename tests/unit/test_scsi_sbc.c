@@ -726,6 +726,31 @@ static void test_get_lba_status(void)
     fx_free(f);
 }
 
+/* A device that answers a block at a time on a large unit: the engine
+ * stops after its budget of calls and answers with the run so far, rather
+ * than making a call per block of 2^32-block runs. */
+static void test_get_lba_status_call_budget(void)
+{
+    struct fx *f = fx_new(512, 1ull << 40, FX_UNMAP);
+    struct fake_map map = { .bounds = { 1ull << 40 }, .runs = 1,
+                            .piece = 1 };
+    f->lu.extent = fake_extent;
+    f->lu.extent_ctx = &map;
+    gls_run(f, 0, 4096);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(map.calls, 1024);
+    EXPECT_EQ(f->t.data_in_len, 8 + 16);
+    EXPECT_DESC(f, 0, 0, 1024, 0);
+    /* Asking again from there goes on. */
+    map.calls = 0;
+    map.piece = 512;
+    gls_run(f, 1024, 4096);
+    EXPECT_EQ(map.calls, 1024);
+    EXPECT_EQ(f->t.data_in_len, 8 + 16);
+    EXPECT_DESC(f, 0, 1024, 1024 * 512, 0);
+    fx_free(f);
+}
+
 /* Without logical block provisioning (LBPME 0) the command does not
  * exist, in the table or in REPORT SUPPORTED OPERATION CODES. */
 static void test_get_lba_status_unsupported(void)
@@ -1359,6 +1384,7 @@ int main(void)
         TEST(test_verify_bytchk_16),
         TEST(test_verify_bytchk_limit),
         TEST(test_get_lba_status),
+        TEST(test_get_lba_status_call_budget),
         TEST(test_get_lba_status_unsupported),
         TEST(test_synchronize_cache),
         TEST(test_write_same_writes),

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""make_corpus.py - write the seed corpora of the fuzz targets.
+
+    python3 tests/fuzz/make_corpus.py [OUTDIR]    (default: tests/fuzz/corpus)
+
+Writes corpus/scsi/seed-* and corpus/nbd/seed-*: one valid input per
+command, option and request, in the input formats fuzz_scsi.c and
+fuzz_nbd.c describe. Regressions (inputs that once failed) live beside
+them as regress-* and are kept by hand, never written here.
+"""
+import os
+import struct
+import sys
+
+# --------------------------------------------------------------------------
+# SCSI: config byte, then per command: cdb_len, cdb, 3 bytes (bit 23: data
+# follows; bits 22-0: data_len), data.
+# --------------------------------------------------------------------------
+
+GEOM_512, GEOM_4096, GEOM_64K, GEOM_HUGE = 0, 1, 2, 3
+WP, UNMAP, LBPRZ, CACHE, SMALL, FAULT = 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
+THIN = UNMAP | LBPRZ | CACHE
+
+
+def cmd(cdb, data_len=0, data=None):
+    """A command; data (bytes, up to data_len) makes it carry data-out."""
+    cdb = bytes(cdb)
+    field = data_len | (0x800000 if data is not None else 0)
+    return bytes([len(cdb)]) + cdb + struct.pack(">I", field)[1:] + \
+        (data or b"")
+
+
+def cdb6(op, b1=0, b2=0, b3=0, b4=0):
+    return [op, b1, b2, b3, b4, 0]
+
+
+def cdb10(op, b1=0, lba=0, count=0):
+    return [op, b1] + list(struct.pack(">I", lba)) + [0] + \
+        list(struct.pack(">H", count)) + [0]
+
+
+def cdb12(op, b1=0, lba=0, count=0):
+    return [op, b1] + list(struct.pack(">II", lba, count)) + [0, 0]
+
+
+def cdb16(op, b1=0, lba=0, count=0, b14=0):
+    return [op, b1] + list(struct.pack(">QI", lba, count)) + [b14, 0]
+
+
+def pattern(n, seed=1):
+    return bytes((i * 13 + seed) & 0xff for i in range(n))
+
+
+# Control mode page with D_SENSE set; caching page as reported.
+CONTROL_DSENSE = bytes([0x0a, 0x0a, 0x04, 0x10] + [0] * 8)
+CACHING = bytes([0x08, 0x12, 0x04] + [0] * 17)
+
+
+def unmap_list(descs):
+    body = b"".join(struct.pack(">QI4x", lba, n) for lba, n in descs)
+    return struct.pack(">HH4x", 6 + len(body), len(body)) + body
+
+
+def scsi_seeds():
+    s = {}
+    c = bytes([THIN])
+    s["tur"] = c + cmd(cdb6(0x00))
+    s["request_sense"] = c + cmd(cdb6(0x03, 0, 0, 0, 252), 252)
+    s["request_sense_desc"] = c + cmd(cdb6(0x03, 1, 0, 0, 252), 252)
+    s["read6"] = c + cmd(cdb6(0x08, 0, 0, 1, 2), 1024)
+    s["read6_256"] = bytes([GEOM_HUGE]) + cmd(cdb6(0x08, 0, 0, 0, 0), 131072)
+    s["write6"] = c + cmd(cdb6(0x0a, 0, 0, 2, 1), 512, pattern(512))
+    s["inquiry"] = c + cmd(cdb6(0x12, 0, 0, 0, 96), 96)
+    for page in (0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2):
+        s["inquiry_vpd_%02x" % page] = c + cmd(cdb6(0x12, 1, page, 0, 255), 255)
+    s["mode_select6_dsense"] = c + \
+        cmd(cdb6(0x15, 0x10, 0, 0, 16), 16, bytes(4) + CONTROL_DSENSE) + \
+        cmd(cdb10(0x28, 0, 5000, 1), 512)
+    s["mode_select6_bd"] = c + cmd(
+        cdb6(0x15, 0x10, 0, 0, 32), 32,
+        bytes([0, 0, 0, 8]) + struct.pack(">I", 128) + bytes([0, 0, 2, 0]) +
+        CACHING)
+    s["mode_sense6"] = c + cmd(cdb6(0x1a, 0, 0x3f, 0xff, 255), 255)
+    s["mode_sense6_changeable"] = c + cmd(cdb6(0x1a, 0x08, 0x4a, 0, 255), 255)
+    s["start_stop"] = c + cmd(cdb6(0x1b, 0, 0, 0, 1))
+    s["prevent_allow"] = c + cmd(cdb6(0x1e, 0, 0, 0, 1))
+    s["read_capacity10"] = c + cmd([0x25] + [0] * 9, 8)
+    s["read10"] = c + cmd(cdb10(0x28, 0, 10, 4), 2048)
+    s["read10_bounce"] = c + cmd(cdb10(0x28, 0x08, 3, 8), 1000)
+    s["write10_fua"] = c + cmd(cdb10(0x2a, 0x08, 20, 2), 1024, pattern(1024))
+    s["write10_read10"] = c + \
+        cmd(cdb10(0x2a, 0, 60, 3), 1536, pattern(1536, 7)) + \
+        cmd(cdb10(0x28, 0, 60, 3), 1536)
+    s["verify10"] = c + cmd(cdb10(0x2f, 0, 0, 8))
+    s["sync_cache10"] = c + cmd(cdb10(0x35, 0x02, 0, 0))
+    s["write_same10"] = c + cmd(cdb10(0x41, 0, 30, 5), 512, pattern(512))
+    s["write_same10_unmap"] = c + cmd(cdb10(0x41, 0x08, 30, 5), 512, bytes(512))
+    lst = unmap_list([(40, 8), (100, 2)])
+    s["unmap"] = c + cmd(cdb10(0x42, 0, 0, len(lst)), len(lst), lst)
+    s["mode_select10"] = c + cmd(cdb10(0x55, 0x10, 0, 20), 20,
+                                 bytes(8) + CONTROL_DSENSE)
+    s["mode_sense10_llbaa"] = c + cmd(cdb10(0x5a, 0x10, 0x3f000000, 256), 256)
+    s["read16"] = c + cmd(cdb16(0x88, 0, 100, 4), 2048)
+    s["write16"] = c + cmd(cdb16(0x8a, 0x08, 120, 2), 1024, pattern(1024, 3))
+    s["verify16"] = c + cmd(cdb16(0x8f, 0, 0, 128))
+    s["sync_cache16"] = c + cmd(cdb16(0x91, 0, 8, 8))
+    s["write_same16"] = c + cmd(cdb16(0x93, 0, 64, 16), 512, pattern(512, 9))
+    s["write_same16_ndob"] = c + cmd(cdb16(0x93, 0x09, 64, 16))
+    s["read_capacity16"] = c + cmd(cdb16(0x9e, 0x10, 0, 32), 32)
+    s["report_luns"] = c + cmd([0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0], 64)
+    s["rsoc_all"] = c + cmd([0xa3, 0x0c, 0x80, 0, 0, 0, 0, 0, 4, 0, 0, 0], 1024)
+    s["rsoc_one"] = c + cmd([0xa3, 0x0c, 0x01, 0x28, 0, 0, 0, 0, 0, 64, 0, 0],
+                            64)
+    s["rsoc_one_sa"] = c + cmd([0xa3, 0x0c, 0x82, 0x9e, 0, 0x10, 0, 0, 0, 64,
+                                0, 0], 64)
+    s["read12"] = c + cmd(cdb12(0xa8, 0, 7, 3), 1536)
+    s["write12"] = c + cmd(cdb12(0xaa, 0, 9, 1), 512, pattern(512, 5))
+    # Other units.
+    s["wp_write10"] = bytes([WP]) + cmd(cdb10(0x2a, 0, 0, 1), 512, pattern(512))
+    s["g4096_read10"] = bytes([GEOM_4096 | THIN]) + \
+        cmd(cdb10(0x28, 0, 30, 2), 8192)
+    s["g64k_write16"] = bytes([GEOM_64K]) + \
+        cmd(cdb16(0x88, 0, 0, 4), 16) + \
+        cmd(cdb16(0x8a, 0, 1, 1), 65536, pattern(64))  # the rest zeros
+    s["huge_capacity"] = bytes([GEOM_HUGE | THIN]) + \
+        cmd([0x25] + [0] * 9, 8) + cmd(cdb16(0x9e, 0x10, 0, 32), 32) + \
+        cmd(cdb16(0x88, 0, (1 << 32) + 60, 4), 2048) + \
+        cmd(cdb6(0x1a, 0, 0x3f, 0, 255), 255)
+    s["small_transfer_read"] = bytes([SMALL | THIN]) + \
+        cmd(cdb10(0x28, 0, 0, 9), 4608)
+    s["fault_read"] = bytes([FAULT | THIN]) + \
+        cmd(cdb10(0x28, 0, 4, 2), 1024) + \
+        cmd(cdb10(0x2a, 0, 5, 1), 512, pattern(512))
+    s["dsense_fault_write"] = bytes([FAULT | THIN]) + \
+        cmd(cdb6(0x15, 0x10, 0, 0, 16), 16, bytes(4) + CONTROL_DSENSE) + \
+        cmd(cdb10(0x2a, 0, 4, 2), 1024, pattern(1024))
+    lst = unmap_list([(0, 0xffffffff), (0xffffffff, 65)])
+    s["huge_unmap_too_many"] = bytes([GEOM_HUGE | UNMAP]) + \
+        cmd(cdb10(0x42, 0, 0, len(lst)), len(lst), lst)
+    s["prevent_obsolete"] = c + cmd(cdb6(0x1e, 0, 0, 0, 2))
+    s["verify10_bytchk"] = c + \
+        cmd(cdb10(0x2a, 0, 70, 2), 1024, pattern(1024, 4)) + \
+        cmd(cdb10(0x2f, 0x02, 70, 2), 1024, pattern(1024, 4)) + \
+        cmd(cdb10(0x2f, 0x02, 70, 2), 1024, pattern(1024, 5))
+    s["verify16_bytchk"] = c + cmd(cdb16(0x8f, 0x02, 0, 1), 512, bytes(512))
+    s["get_lba_status"] = c + \
+        cmd(cdb10(0x2a, 0, 0, 32), 16384, pattern(16384)) + \
+        cmd(cdb10(0x42, 0, 0, 24), 24, unmap_list([(16, 8)])) + \
+        cmd(cdb16(0x9e, 0x12, 0, 1024), 1024)
+    return s
+
+
+# --------------------------------------------------------------------------
+# NBD: mode byte, then the bytes a client sends.
+# --------------------------------------------------------------------------
+
+OPTS_MAGIC = 0x49484156454F5054
+REQ_MAGIC = 0x25609513
+HANDSHAKE, STRUCTURED, NO_ZEROES = 0x01, 0x08, 0x10
+PLAIN, HANG_UP, TRICKLE = 0x20, 0x40, 0x80
+EXPORT_RO, EXPORT_NZ, EXPORT_MISSING = 0x02, 0x04, 0x06
+
+
+def option(opt, data=b""):
+    return struct.pack(">QII", OPTS_MAGIC, opt, len(data)) + data
+
+
+def name_data(name, infos=()):
+    n = name.encode()
+    return struct.pack(">I", len(n)) + n + struct.pack(">H", len(infos)) + \
+        b"".join(struct.pack(">H", i) for i in infos)
+
+
+def meta_data(name, queries):
+    n = name.encode()
+    out = struct.pack(">I", len(n)) + n + struct.pack(">I", len(queries))
+    for q in queries:
+        out += struct.pack(">I", len(q)) + q.encode()
+    return out
+
+
+def request(cmd_type, offset=0, length=0, flags=0, cookie=1, data=b""):
+    return struct.pack(">IHHQQI", REQ_MAGIC, flags, cmd_type, cookie, offset,
+                       length) + data
+
+
+READ, WRITE, DISC, FLUSH, TRIM, CACHE_CMD, WZ, BS = range(8)
+FUA, NO_HOLE, DF, REQ_ONE, FAST_ZERO = 1, 2, 4, 8, 16
+
+
+def transmission(structured=False):
+    t = request(WRITE, 0, 1024, FUA, 1, pattern(1024, 11))
+    t += request(READ, 0, 1024, DF if structured else 0, 2)
+    t += request(FLUSH, cookie=3)
+    t += request(TRIM, 8192, 4096, FUA, 4)
+    t += request(WZ, 16384, 2048, 0, 5)
+    t += request(WZ, 20480, 1024, NO_HOLE, 6)
+    if structured:
+        t += request(BS, 0, 131072, 0, 7)
+        t += request(BS, 8192, 8192, REQ_ONE, 8)
+    t += request(DISC, cookie=9)
+    return t
+
+
+def nbd_seeds():
+    s = {}
+    flags = struct.pack(">I", 3)
+    s["full_session"] = bytes([0]) + flags + option(3) + \
+        option(6, name_data("", (0, 1, 2, 3))) + \
+        option(9, meta_data("", ["base:"])) + option(8) + \
+        option(10, meta_data("", ["base:allocation"])) + \
+        option(7, name_data("")) + transmission(True)
+    s["go_transmission"] = bytes([HANDSHAKE]) + transmission(False)
+    s["go_structured"] = bytes([HANDSHAKE | STRUCTURED]) + transmission(True)
+    s["go_ro"] = bytes([HANDSHAKE | EXPORT_RO]) + \
+        request(WRITE, 0, 4096, 0, 1, pattern(4096)) + \
+        request(READ, 4096, 8192, 0, 2) + request(TRIM, 0, 4096, 0, 3)
+    s["go_nz"] = bytes([HANDSHAKE | EXPORT_NZ | STRUCTURED | NO_ZEROES]) + \
+        request(WZ, 0, 4096, FUA, 1) + request(WZ, 0, 512, FAST_ZERO, 2) + \
+        request(READ, 2048, 1024, 0, 3) + request(TRIM, 4096, 1024, 0, 4) + \
+        request(BS, 0, 32768, 0, 5) + request(BS, 2560, 4096, 0, 6)
+    s["go_missing_then_export_name"] = bytes([HANDSHAKE | EXPORT_MISSING]) + \
+        option(1, b"") + request(READ, 0, 512, 0, 1)
+    s["export_name"] = bytes([NO_ZEROES]) + struct.pack(">I", 1) + \
+        option(1, b"ro") + request(READ, 0, 4096, 0, 1)
+    s["options_misc"] = bytes([0]) + flags + option(5) + option(99, b"xyz") + \
+        option(8, b"x") + option(3, b"x") + \
+        option(6, name_data("nz", (1, 2))) + option(6, name_data("none")) + \
+        option(9, meta_data("ro", [])) + option(2)
+    s["go_plain_dispatcher"] = bytes([HANDSHAKE | PLAIN | STRUCTURED]) + \
+        transmission(True)
+    s["hang_up_transmission"] = bytes([HANDSHAKE | HANG_UP]) + \
+        b"".join(request(READ, 0, 65536, 0, i) for i in range(64))
+    s["hang_up_options"] = bytes([HANG_UP]) + flags + option(3) * 64
+    # One READ and 15 FLUSHes per trickled chunk of 16 requests.
+    s["trickle_big_reads"] = bytes([HANDSHAKE | TRICKLE]) + b"".join(
+        request(READ, 0, 65536 << (i % 2), 0, i) +
+        request(FLUSH, cookie=100 + i) * 15 for i in range(8))
+    s["errors"] = bytes([HANDSHAKE]) + request(READ, 1, 512, 0, 1) + \
+        request(READ, 0, 0, 0, 2) + request(READ, 1 << 40, 512, 0, 3) + \
+        request(WRITE, 131072, 512, 0, 4, bytes(512)) + \
+        request(READ, 0, 512, 0x80, 5) + request(CACHE_CMD, 0, 512, 0, 6) + \
+        request(BS, 0, 512, 0, 7) + request(FLUSH, 0, 512, 0, 8) + \
+        request(READ, 0, 64 << 20, DF, 9)
+    return s
+
+
+def write_all(outdir, target, seeds):
+    d = os.path.join(outdir, target)
+    os.makedirs(d, exist_ok=True)
+    for name, data in sorted(seeds.items()):
+        with open(os.path.join(d, "seed-" + name), "wb") as f:
+            f.write(data)
+    print("%s: %d seeds" % (d, len(seeds)))
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus")
+    write_all(outdir, "scsi", scsi_seeds())
+    write_all(outdir, "nbd", nbd_seeds())
+
+
+if __name__ == "__main__":
+    main()
