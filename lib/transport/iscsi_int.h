@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "bytes.h"
+#include "net.h"
 #include "spd/iscsi.h"
 
 /* ------------------------------------------------------------------ */
@@ -386,8 +387,6 @@ const struct iscsi_lu *iscsi_find_lu(const struct iscsi_node *node,
 /* A new TSIH for a session that reaches full feature phase, after ending
  * an older session of the same initiator port (reinstatement). */
 uint16_t iscsi_session_begin(struct iscsi_conn *conn);
-int iscsi_read_full(int fd, void *buf, size_t len);
-int iscsi_write_full(int fd, const void *buf, size_t len);
 
 /* iscsi_login.c: the login phase; true when full feature phase begins. */
 bool iscsi_login(struct iscsi_conn *conn);

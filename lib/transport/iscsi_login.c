@@ -534,9 +534,9 @@ static int send_response(struct login *l, const uint8_t *req, int csg,
     hdr[37] = (uint8_t)a->status;
 
     static const uint8_t zeros[4];
-    if (iscsi_write_full(conn->fd, hdr, sizeof hdr) ||
-        (len && iscsi_write_full(conn->fd, a->text.buf, len)) ||
-        iscsi_write_full(conn->fd, zeros, pad4((uint32_t)len)))
+    if (net_write_full(conn->fd, hdr, sizeof hdr) ||
+        (len && net_write_full(conn->fd, a->text.buf, len)) ||
+        net_write_full(conn->fd, zeros, pad4((uint32_t)len)))
         return -1;
     return 0;
 }
@@ -548,15 +548,15 @@ static int read_request(struct login *l, uint8_t *hdr, uint8_t **data,
     int fd = l->conn->fd;
     uint8_t ahs[1024];
     *data = NULL;
-    if (iscsi_read_full(fd, hdr, ISCSI_BHS_LEN))
+    if (net_read_full(fd, hdr, ISCSI_BHS_LEN))
         return -1;
     *len = get_be24(hdr + 5);
-    if ((hdr[4] && iscsi_read_full(fd, ahs, hdr[4] * 4u)) ||
+    if ((hdr[4] && net_read_full(fd, ahs, hdr[4] * 4u)) ||
         *len > ISCSI_TEXT_MAX)
         return -1;
     uint32_t total = *len + pad4(*len);
     if (total && (!(*data = malloc(total)) ||
-                  iscsi_read_full(fd, *data, total))) {
+                  net_read_full(fd, *data, total))) {
         free(*data);
         *data = NULL;
         return -1;

@@ -99,25 +99,8 @@ static void send_some(struct iscsi_conn *conn)
         }
     }
 
-    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-    while (!conn->broken && msg.msg_iovlen) {
-        ssize_t sent = sendmsg(conn->fd, &msg, MSG_NOSIGNAL);
-        if (sent < 0 && errno == EINTR)
-            continue;
-        if (sent <= 0) {
-            conn->broken = true;        /* the initiator is gone */
-            break;
-        }
-        while (msg.msg_iovlen && (size_t)sent >= msg.msg_iov->iov_len) {
-            sent -= (ssize_t)msg.msg_iov->iov_len;
-            msg.msg_iov++;
-            msg.msg_iovlen--;
-        }
-        if (msg.msg_iovlen) {
-            msg.msg_iov->iov_base = (uint8_t *)msg.msg_iov->iov_base + sent;
-            msg.msg_iov->iov_len -= (size_t)sent;
-        }
-    }
+    if (!conn->broken && net_sendv_full(conn->fd, iov, n) < 0)
+        conn->broken = true;             /* the initiator is gone */
 
     struct iscsi_out *done = conn->out_head;
     conn->out_head = m;
@@ -320,7 +303,7 @@ int iscsi_recv_segment(struct iscsi_conn *conn, uint8_t *dst, uint32_t keep,
     memcpy(trailer, conn->in + conn->in_start, from_buf);
     conn->in_start += from_buf;
     if (from_buf < tlen &&
-        iscsi_read_full(conn->fd, trailer + from_buf, tlen - from_buf))
+        net_read_full(conn->fd, trailer + from_buf, tlen - from_buf))
         return -1;
     if (!dd)
         return 0;

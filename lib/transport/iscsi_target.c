@@ -413,36 +413,6 @@ int spd_iscsi_target_port(const spd_iscsi_target *tgt)
 /* Connections                                                         */
 /* ------------------------------------------------------------------ */
 
-int iscsi_read_full(int fd, void *buf, size_t len)
-{
-    uint8_t *p = buf;
-    while (len) {
-        ssize_t n = recv(fd, p, len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;        /* EOF, error, or the receive timeout */
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-int iscsi_write_full(int fd, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static bool same_initiator_port(const struct iscsi_conn *a,
                                 const struct iscsi_conn *b)
 {

@@ -34,8 +34,8 @@ static int send_reply(const struct option_call *o, uint32_t type,
     put_be32(hdr + 8, o->option);
     put_be32(hdr + 12, type);
     put_be32(hdr + 16, len);
-    if (nbd_write_full(o->conn->fd, hdr, sizeof hdr) < 0 ||
-        (len && nbd_write_full(o->conn->fd, data, len) < 0))
+    if (net_write_full(o->conn->fd, hdr, sizeof hdr) < 0 ||
+        (len && net_write_full(o->conn->fd, data, len) < 0))
         return -1;
     return 0;
 }
@@ -84,7 +84,7 @@ static enum opt_result opt_export_name(const struct option_call *o)
     put_be64(reply, p->block_count * p->block_length);
     put_be16(reply + 8, nbd_export_flags(e));
     size_t len = conn->no_zeroes ? 10 : sizeof reply;
-    if (nbd_write_full(conn->fd, reply, len) < 0)
+    if (net_write_full(conn->fd, reply, len) < 0)
         return OPT_CLOSE;
     conn->export = e;
     return OPT_TRANSMIT;
@@ -294,8 +294,8 @@ static bool greet(struct nbd_conn *conn)
     put_be64(hello, NBD_MAGIC);
     put_be64(hello + 8, NBD_OPTS_MAGIC);
     put_be16(hello + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-    if (nbd_write_full(conn->fd, hello, sizeof hello) < 0 ||
-        nbd_read_full(conn->fd, client, sizeof client) < 0)
+    if (net_write_full(conn->fd, hello, sizeof hello) < 0 ||
+        net_read_full(conn->fd, client, sizeof client) < 0)
         return false;
     uint32_t flags = get_be32(client);
     /* A flag we do not know means a protocol we do not speak. */
@@ -315,7 +315,7 @@ bool nbd_handshake(struct nbd_conn *conn)
     uint8_t *data = NULL;
     while (result == OPT_CONTINUE) {
         uint8_t hdr[16];
-        if (nbd_read_full(conn->fd, hdr, sizeof hdr) < 0 ||
+        if (net_read_full(conn->fd, hdr, sizeof hdr) < 0 ||
             get_be64(hdr) != NBD_OPTS_MAGIC)
             break;
         struct option_call o = { .conn = conn, .option = get_be32(hdr + 8),
@@ -326,7 +326,7 @@ bool nbd_handshake(struct nbd_conn *conn)
         }
         free(data);
         data = malloc(o.len ? o.len : 1);
-        if (!data || nbd_read_full(conn->fd, data, o.len) < 0)
+        if (!data || net_read_full(conn->fd, data, o.len) < 0)
             break;
         o.data = data;
         result = handle_option(&o);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "net.h"
 #include "spd/nbd.h"
 
 /* Magics. */
@@ -189,9 +190,5 @@ void nbd_transmission(struct nbd_conn *conn);
 /* nbd_server.c */
 struct nbd_export *nbd_find_export(spd_nbd_server *server, const char *name);
 uint16_t nbd_export_flags(const struct nbd_export *export);
-
-/* Whole reads and writes on a blocking socket: 0, or -1 at EOF or error. */
-int nbd_read_full(int fd, void *buf, size_t len);
-int nbd_write_full(int fd, const void *buf, size_t len);
 
 #endif

@@ -168,25 +168,8 @@ static void send_some(struct nbd_conn *conn)
     if (!r)
         conn->out_tail = NULL;
 
-    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-    while (!conn->broken && msg.msg_iovlen) {
-        ssize_t sent = sendmsg(conn->fd, &msg, MSG_NOSIGNAL);
-        if (sent < 0 && errno == EINTR)
-            continue;
-        if (sent <= 0) {
-            conn->broken = true;         /* the client is gone */
-            break;
-        }
-        while (msg.msg_iovlen && (size_t)sent >= msg.msg_iov->iov_len) {
-            sent -= (ssize_t)msg.msg_iov->iov_len;
-            msg.msg_iov++;
-            msg.msg_iovlen--;
-        }
-        if (msg.msg_iovlen) {
-            msg.msg_iov->iov_base = (uint8_t *)msg.msg_iov->iov_base + sent;
-            msg.msg_iov->iov_len -= (size_t)sent;
-        }
-    }
+    if (!conn->broken && net_sendv_full(conn->fd, iov, n) < 0)
+        conn->broken = true;             /* the client is gone */
     bool freed = batch != r;
     while (batch != r) {
         struct nbd_reply *next = batch->next;
@@ -441,7 +424,7 @@ static int take_payload(struct nbd_conn *conn, struct nbd_reply *r)
     memcpy(r->data, conn->in + conn->in_start, take);
     conn->in_start += take;
     if (take < r->length)
-        return nbd_read_full(conn->fd, r->data + take, r->length - take);
+        return net_read_full(conn->fd, r->data + take, r->length - take);
     return 0;
 }
 

@@ -313,15 +313,15 @@ static bool skip_handshake_replies(int fd)
     struct timeval tv = { .tv_sec = CLOSE_TIMEOUT_MS / 1000 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     uint8_t buf[256];
-    if (nbd_read_full(fd, buf, 18) < 0)                 /* the greeting */
+    if (net_read_full(fd, buf, 18) < 0)                 /* the greeting */
         return false;
     for (;;) {
-        if (nbd_read_full(fd, buf, 20) < 0)
+        if (net_read_full(fd, buf, 20) < 0)
             return false;
         uint32_t option = get_be32(buf + 8), type = get_be32(buf + 12);
         for (uint32_t len = get_be32(buf + 16); len;) {
             uint32_t n = len < sizeof buf ? len : sizeof buf;
-            if (nbd_read_full(fd, buf, n) < 0)
+            if (net_read_full(fd, buf, n) < 0)
                 return false;
             len -= n;
         }
@@ -352,7 +352,7 @@ static void wait_connections_gone(void)
 
 static void read_exact(int fd, void *buf, size_t len, const char *what)
 {
-    if (nbd_read_full(fd, buf, len) < 0) {
+    if (net_read_full(fd, buf, len) < 0) {
         fprintf(stderr, "fuzz: check client: no %s from the server\n", what);
         fuzz_require(false, "the server answers a valid client");
     }
@@ -368,7 +368,7 @@ static void send_request(int fd, uint16_t type, uint64_t cookie,
     put_be64(req + 8, cookie);
     put_be64(req + 16, offset);
     put_be32(req + 24, length);
-    fuzz_require(nbd_write_full(fd, req, sizeof req) == 0, "request sent");
+    fuzz_require(net_write_full(fd, req, sizeof req) == 0, "request sent");
 }
 
 static void expect_simple_reply(int fd, uint64_t cookie)
@@ -397,7 +397,7 @@ static void check_valid_client(void)
     struct msg m = { 0 };
     msg_be32(&m, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
     msg_go(&m, "");
-    fuzz_require(nbd_write_full(fd, m.p, m.len) == 0, "handshake sent");
+    fuzz_require(net_write_full(fd, m.p, m.len) == 0, "handshake sent");
     free(m.p);
     for (;;) {
         uint8_t hdr[20], data[1024];
@@ -418,7 +418,7 @@ static void check_valid_client(void)
     for (size_t i = 0; i < sizeof block; i++)
         block[i] = (uint8_t)(fx.checks + i * 3);
     send_request(fd, NBD_CMD_WRITE, 1, w_off, sizeof block);
-    fuzz_require(nbd_write_full(fd, block, sizeof block) == 0, "data sent");
+    fuzz_require(net_write_full(fd, block, sizeof block) == 0, "data sent");
     expect_simple_reply(fd, 1);
     send_request(fd, NBD_CMD_READ, 2, r_off, sizeof back);
     expect_simple_reply(fd, 2);
@@ -458,7 +458,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size)
     if ((mode & MODE_HANDSHAKE) && (mode & MODE_HANG_UP)) {
         /* Hang up in transmission: let the handshake finish first, so
          * the replies to the bytes are what fails to go out. */
-        if (nbd_write_full(fd, m.p, prefix) == 0 &&
+        if (net_write_full(fd, m.p, prefix) == 0 &&
             skip_handshake_replies(fd))
             pump(fd, m.p + prefix, m.len - prefix, true,
                  mode & MODE_TRICKLE);
