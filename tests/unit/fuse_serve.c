@@ -17,45 +17,7 @@
 
 #include "spd/fuse.h"
 #include "spd/spd.h"
-
-struct ram {
-    uint8_t *data;
-    size_t block_length;
-};
-
-static int ram_read(void *ctx, spd_io *io, void *buf, uint64_t lba,
-                    uint32_t blocks, bool fua)
-{
-    struct ram *r = ctx;
-    memcpy(buf, r->data + lba * r->block_length, blocks * r->block_length);
-    return SPD_OK;
-}
-
-static int ram_write(void *ctx, spd_io *io, const void *buf, uint64_t lba,
-                     uint32_t blocks, bool fua)
-{
-    struct ram *r = ctx;
-    memcpy(r->data + lba * r->block_length, buf, blocks * r->block_length);
-    return SPD_OK;
-}
-
-static int ram_unmap(void *ctx, spd_io *io, const spd_unmap_desc *descs,
-                     uint32_t count)
-{
-    struct ram *r = ctx;
-    for (uint32_t i = 0; i < count; i++)
-        memset(r->data + descs[i].lba * r->block_length, 0,
-               descs[i].blocks * r->block_length);
-    return SPD_OK;
-}
-
-static const spd_ops ram_ops = {
-    SPD_OPS_INIT,
-    .flags = SPD_OPS_PARALLEL,
-    .read = ram_read,
-    .write = ram_write,
-    .unmap = ram_unmap,
-};
+#include "ram_device.h"
 
 static int usage(void)
 {
