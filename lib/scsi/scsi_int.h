@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bytes.h"          /* get_be16..64, put_be16..64 */
+#include "util/bytes.h"          /* get_be16..64, put_be16..64 */
 #include "scsi/engine.h"
 
 /* ------------------------------------------------------------------ */

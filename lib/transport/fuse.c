@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "errmsg.h"
+#include "util/errmsg.h"
 #include "spd/fuse.h"
 
 /* Worker threads libfuse may start; each blocked write holds one. */

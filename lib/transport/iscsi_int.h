@@ -27,8 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bytes.h"
-#include "net.h"
+#include "util/bytes.h"
+#include "transport/net.h"
 #include "spd/iscsi.h"
 
 /* ------------------------------------------------------------------ */

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "iscsi_int.h"
+#include "transport/iscsi_int.h"
 
 /* ------------------------------------------------------------------ */
 /* Texts                                                               */

@@ -18,7 +18,7 @@
 #include <strings.h>
 #include <sys/random.h>
 
-#include "iscsi_int.h"
+#include "transport/iscsi_int.h"
 
 #define CHAP_MD5          5
 #define CHAP_DIGEST_LEN   16

@@ -20,8 +20,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include "crc.h"
-#include "iscsi_int.h"
+#include "util/crc.h"
+#include "transport/iscsi_int.h"
 
 /* iovecs gathered into one sendmsg(). */
 #define ISCSI_IOV_MAX 1024

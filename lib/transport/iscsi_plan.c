@@ -8,7 +8,7 @@
  */
 #include <string.h>
 
-#include "iscsi_int.h"
+#include "transport/iscsi_int.h"
 #include "spd/scsi.h"
 
 /* ------------------------------------------------------------------ */

@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "iscsi_int.h"
+#include "transport/iscsi_int.h"
 #include "spd/scsi.h"
-#include "unit.h"           /* lu.d_sense: the sense format of the unit */
+#include "core/unit.h"           /* lu.d_sense: the sense format of the unit */
 
 enum task_state {
     TASK_DATA,              /* collecting Data-Out */

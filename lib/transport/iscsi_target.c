@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "errmsg.h"
-#include "iscsi_int.h"
+#include "util/errmsg.h"
+#include "transport/iscsi_int.h"
 
 spd_iscsi_target *spd_iscsi_target_create(void)
 {

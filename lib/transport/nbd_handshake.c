@@ -8,8 +8,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
-#include "bytes.h"
-#include "nbd_int.h"
+#include "util/bytes.h"
+#include "transport/nbd_int.h"
 
 /* Options longer than this end the connection (names are at most 4 KiB;
  * a meta context query list has no business being larger). */

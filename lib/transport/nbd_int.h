@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "net.h"
+#include "transport/net.h"
 #include "spd/nbd.h"
 
 /* Magics. */

@@ -15,8 +15,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include "bytes.h"
-#include "nbd_int.h"
+#include "util/bytes.h"
+#include "transport/nbd_int.h"
 #include "spd/scsi.h"
 
 #define NBD_REQUEST_SIZE 28

@@ -17,9 +17,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "errmsg.h"
-#include "nbd_int.h"
-#include "uri.h"
+#include "util/errmsg.h"
+#include "transport/nbd_int.h"
+#include "transport/uri.h"
 
 /* Beyond this many clients at once, new ones are turned away. */
 #define NBD_MAX_CONNECTIONS 1024

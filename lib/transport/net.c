@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "net.h"
+#include "transport/net.h"
 
 int net_read_full(int fd, void *buf, size_t len)
 {

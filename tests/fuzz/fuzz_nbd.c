@@ -46,7 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bytes.h"
+#include "util/bytes.h"
 #include "fuzz_device.h"
 #include "spd/nbd.h"
 #include "transport/nbd_int.h"

@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bytes.h"
+#include "util/bytes.h"
 #include "fuzz_device.h"
 #include "spd/scsi.h"
 

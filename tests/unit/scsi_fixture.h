@@ -16,7 +16,7 @@
 
 #include "harness.h"
 
-#include "bytes.h"
+#include "util/bytes.h"
 #include "scsi/engine.h"
 #include "spd/scsi.h"
 

@@ -1,6 +1,6 @@
 /*
- * test_partition.c - partition tables (lib/partition.c) and the CRCs they
- * and iSCSI use (lib/crc.c).
+ * test_partition.c - partition tables (lib/util/partition.c) and the CRCs they
+ * and iSCSI use (lib/util/crc.c).
  *
  * Tables are checked field by field with their CRCs recomputed here, then
  * handed to the real tools (sfdisk, sgdisk) on an image file, and written
@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crc.h"
+#include "util/crc.h"
 #include "harness.h"
 #include "memunit.h"
 #include "spd/spd.h"

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "errmsg.h"
+#include "util/errmsg.h"
 #include "spd/scsi.h"
-#include "unit.h"
+#include "core/unit.h"
 
 static const struct {
     const char *name;

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "crc.h"
-#include "errmsg.h"
+#include "util/crc.h"
+#include "util/errmsg.h"
 #include "spd/scsi.h"
 #include "spd/spd.h"
 

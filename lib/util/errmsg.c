@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "errmsg.h"
+#include "util/errmsg.h"
 #include "spd/spd.h"
 
 static _Thread_local char last_error[256];

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "spd/scsi.h"
-#include "unit.h"
+#include "core/unit.h"
 
 /* One command between the engine and the core. */
 struct scsi_run {

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "crc.h"
+#include "util/crc.h"
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "errmsg.h"
-#include "unit.h"
+#include "util/errmsg.h"
+#include "core/unit.h"
 
 static void *dispatch_thread(void *arg)
 {

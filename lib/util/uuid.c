@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "errmsg.h"
+#include "util/errmsg.h"
 #include "spd/spd.h"
 
 static int hex_value(char c)

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "errmsg.h"
+#include "util/errmsg.h"
 #include "spd/nbd.h"
-#include "uri.h"
+#include "transport/uri.h"
 
 static int hex_digit(char c)
 {

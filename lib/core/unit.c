@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "errmsg.h"
+#include "util/errmsg.h"
 #include "spd/scsi.h"
-#include "unit.h"
+#include "core/unit.h"
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static spd_unit *registry;
