@@ -237,8 +237,7 @@ static int take_help(struct device_config *cfg, const char *arg);
 
 static int take_version(struct device_config *cfg, const char *arg)
 {
-    printf("%s %d.%d\n", cfg->program->name, SPD_VERSION_MAJOR,
-           SPD_VERSION_MINOR);
+    printf("%s %s\n", cfg->program->name, spd_version());
     return DEVICE_EXIT_OK;
 }
 
@@ -455,7 +454,7 @@ int device_parse(struct device_config *cfg, const struct device_program *prog,
     *cfg = (struct device_config){
         .program = prog,
         .threads = -1,
-        .params = { .block_length = 512, .cache_supported = true,
+        .params = { SPD_PARAMS_INIT, .block_length = 512, .cache_supported = true,
                     .unmap_supported = true, .unmap_reads_zero = true },
     };
     if (COMMON_COUNT + prog->option_count > MAX_OPTIONS) {
@@ -651,6 +650,7 @@ static bool scsi(struct selfcheck *c, spd_scsi_cmd *cmd, const uint8_t *cdb,
                  uint8_t cdb_len, void *data, uint32_t data_len)
 {
     memset(cmd, 0, sizeof *cmd);
+    cmd->size = sizeof *cmd;
     memcpy(cmd->cdb, cdb, cdb_len);
     cmd->cdb_len = cdb_len;
     cmd->data = data;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "spd/partition.h"
 
 #define NAME       "spd-rawdisk"
 #define UUID_XATTR "user.spd.uuid"

@@ -183,7 +183,7 @@ out:
     spd_iscsi_target_destroy(iscsi);
     if (fuse)
         spd_fuse_export_stop(fuse);
-    spd_request flush = { .op = SPD_OP_FLUSH };
+    spd_request flush = { SPD_REQUEST_INIT, .op = SPD_OP_FLUSH };
     spd_status st = spd_unit_run(unit, &flush);
     if (!spd_status_good(&st)) {
         fprintf(stderr, "%s: the final flush failed\n", program);

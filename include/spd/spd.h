@@ -24,8 +24,11 @@
 extern "C" {
 #endif
 
-#define SPD_VERSION_MAJOR 0
-#define SPD_VERSION_MINOR 1
+#include "spd/version.h"
+
+/* The version of the library running, "MAJOR.MINOR.MICRO": the same as
+ * SPD_VERSION_STRING when the program was built against these headers. */
+const char *spd_version(void);
 
 /* ------------------------------------------------------------------ */
 /* Status: good, or a SCSI check condition with sense data.            */
@@ -88,6 +91,8 @@ int spd_status_errno(const spd_status *st);
 #define SPD_DEFAULT_MAX_TRANSFER (1024 * 1024)
 
 typedef struct spd_params {
+    /* sizeof(spd_params) when the caller was built: SPD_PARAMS_INIT. */
+    uint32_t size;
     /* Identity of the unit: the source of its serial number (VPD 80h) and
      * device identifiers (VPD 83h). Two units of one process may not share
      * a UUID. Required: all-zero is refused. */
@@ -114,6 +119,10 @@ typedef struct spd_params {
      * SPD_DEFAULT_MAX_TRANSFER (or one block if that is larger). */
     uint32_t max_transfer_length;
 } spd_params;
+
+/* Start a spd_params initializer with this: new fields are only ever added
+ * at the end, and libspd reads only what the caller was built with. */
+#define SPD_PARAMS_INIT .size = sizeof(spd_params)
 
 /* Check parameters without creating a unit: 0, or -EINVAL with
  * spd_errmsg() naming the field. */
@@ -271,6 +280,7 @@ typedef enum spd_op {
 
 typedef struct spd_request spd_request;
 struct spd_request {
+    uint32_t size;                   /* SPD_REQUEST_INIT */
     spd_op   op;
     bool     fua;                    /* READ, WRITE, WRITE_SAME */
     uint64_t lba;                    /* READ, WRITE, WRITE_SAME, FLUSH */
@@ -284,6 +294,9 @@ struct spd_request {
     void    *opaque;                 /* the submitter's */
     spd_status status;               /* the result */
 };
+
+/* Start a spd_request initializer with this (see SPD_PARAMS_INIT). */
+#define SPD_REQUEST_INIT .size = sizeof(spd_request)
 
 /* Check, split at the max transfer length and run a request; completion
  * through req->done. The request and its buffers must stay valid until
@@ -315,6 +328,7 @@ typedef enum spd_data_dir {
 
 typedef struct spd_scsi_cmd spd_scsi_cmd;
 struct spd_scsi_cmd {
+    uint32_t size;                   /* SPD_SCSI_CMD_INIT */
     uint8_t  cdb[SPD_CDB_MAX];
     uint8_t  cdb_len;
     /* The data buffer: for data-in commands the space to fill (its size is
@@ -333,6 +347,9 @@ struct spd_scsi_cmd {
     spd_status status;               /* the same outcome, decoded */
 };
 
+/* Start a spd_scsi_cmd initializer with this (see SPD_PARAMS_INIT). */
+#define SPD_SCSI_CMD_INIT .size = sizeof(spd_scsi_cmd)
+
 /* Execute a CDB; completion through cmd->done (possibly before this
  * returns). */
 void spd_unit_scsi(spd_unit *unit, spd_scsi_cmd *cmd);
@@ -348,41 +365,6 @@ int spd_unit_scsi_run(spd_unit *unit, spd_scsi_cmd *cmd);
 int spd_unit_scsi_plan(spd_unit *unit, const uint8_t *cdb, uint8_t cdb_len,
                        spd_data_dir *dir, uint32_t *length,
                        spd_status *status);
-
-/* ------------------------------------------------------------------ */
-/* Partition tables, for devices that hand out a partitioned disk.     */
-/* ------------------------------------------------------------------ */
-
-typedef enum spd_partition_scheme {
-    SPD_PARTITION_MBR,
-    SPD_PARTITION_GPT,
-} spd_partition_scheme;
-
-typedef struct spd_partition {
-    uint64_t start_lba;      /* 0: right after the previous one, aligned to 1 MiB */
-    uint64_t block_count;    /* 0: to the end of the usable space */
-    uint8_t  mbr_type;       /* MBR: partition type (0x83 Linux, 0x07 NTFS); 0 gives 0x83 */
-    uint8_t  gpt_type[16];   /* GPT: type GUID (mixed-endian as on disk); zero gives Linux data */
-    bool     active;         /* MBR: boot flag */
-} spd_partition;
-
-/*
- * Lay out a partition table for a disk of disk_blocks blocks of
- * block_length bytes. On success *head holds the first *head_blocks blocks
- * of the disk (MBR; or protective MBR, GPT header and entries) and *tail the
- * last *tail_blocks blocks (the GPT backup; 0 for MBR); free both with
- * free(). Partitions with start_lba 0 are placed for the caller. 0, or
- * -EINVAL with spd_errmsg() for overlapping or out-of-range partitions.
- */
-int spd_partition_table_build(const spd_partition *parts, unsigned count,
-                              spd_partition_scheme scheme,
-                              uint32_t block_length, uint64_t disk_blocks,
-                              void **head, uint32_t *head_blocks,
-                              void **tail, uint32_t *tail_blocks);
-
-/* Build a table and write it through the unit (its write operation). */
-int spd_unit_write_partition_table(spd_unit *unit, const spd_partition *parts,
-                                   unsigned count, spd_partition_scheme scheme);
 
 #ifdef __cplusplus
 }

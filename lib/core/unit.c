@@ -43,6 +43,10 @@ int spd_params_check(const spd_params *p)
     uint32_t bl = p->block_length;
     int r;
 
+    if (p->size < offsetof(spd_params, max_transfer_length) +
+                  sizeof p->max_transfer_length)
+        return spd_set_error(EINVAL, "spd_params.size is %u: initialise the "
+                             "parameters with SPD_PARAMS_INIT", p->size);
     if (!memcmp(p->uuid, zero_uuid, 16))
         return spd_set_error(EINVAL, "uuid is all zeros: give the unit an "
                              "identity (spd_uuid_generate)");
@@ -138,7 +142,10 @@ spd_unit *spd_unit_create(const spd_params *params, const spd_ops *ops,
         spd_set_error(ENOMEM, "spd_unit_create: out of memory");
         return NULL;
     }
-    unit->params = *params;
+    /* Fields the caller was not built with stay zero. */
+    memcpy(&unit->params, params, params->size < sizeof unit->params
+                                  ? params->size : sizeof unit->params);
+    unit->params.size = sizeof unit->params;
     if (!unit->params.max_transfer_length)
         unit->params.max_transfer_length =
             params->block_length > SPD_DEFAULT_MAX_TRANSFER
@@ -512,6 +519,14 @@ static void track_issue(spd_unit *unit, struct request_track *t)
 void spd_unit_submit(spd_unit *unit, spd_request *req)
 {
     req->status = (spd_status){ 0 };
+    if (req->size < sizeof *req) {
+        /* Built against other headers: nothing in it can be trusted
+         * beyond the fields every version has. */
+        set_sense(&req->status, SPD_KEY_ILLEGAL_REQUEST,
+                  SPD_ASC_INVALID_FIELD_IN_CDB);
+        req->done(req);
+        return;
+    }
     if (!unit_begin(unit)) {
         unit_not_ready(&req->status);
         log_request(unit, req);

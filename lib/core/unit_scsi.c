@@ -49,6 +49,14 @@ void spd_unit_scsi(spd_unit *unit, spd_scsi_cmd *cmd)
 {
     cmd->status = (spd_status){ 0 };
     cmd->data_in_len = 0;
+    if (cmd->size < sizeof *cmd) {
+        /* Built against other headers (see SPD_SCSI_CMD_INIT). */
+        spd_status_set_sense(&cmd->status, SPD_KEY_ILLEGAL_REQUEST,
+                             SPD_ASC(SPD_ASC_INVALID_FIELD_IN_CDB),
+                             SPD_ASCQ(SPD_ASC_INVALID_FIELD_IN_CDB));
+        cmd_finish(unit, cmd);
+        return;
+    }
     if (!unit_begin(unit)) {
         unit_not_ready(&cmd->status);
         cmd_finish(unit, cmd);

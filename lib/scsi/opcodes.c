@@ -388,7 +388,7 @@ enum scsi_action scsi_execute(struct scsi_lu *lu, struct scsi_task *task)
     struct scsi_args a;
     task->status = (spd_status){ 0 };
     task->data_in_len = 0;
-    task->io = (spd_request){ 0 };
+    task->io = (spd_request){ SPD_REQUEST_INIT };
     if (!task->data)
         task->data_len = 0;
     if (!scsi_decode(lu, task->cdb, task->cdb_len, &a, &task->status))

@@ -80,7 +80,7 @@ enum scsi_action sbc_rw(struct scsi_lu *lu, struct scsi_task *task,
             !(buf = task->owned = malloc(blocks * bl)))
             return no_memory(task);
     }
-    task->io = (spd_request){
+    task->io = (spd_request){ SPD_REQUEST_INIT,
         .op = write ? SPD_OP_WRITE : SPD_OP_READ,
         .fua = a->fua, .lba = a->lba, .blocks = blocks, .buf = buf,
     };
@@ -172,7 +172,7 @@ enum scsi_action sbc_verify(struct scsi_lu *lu, struct scsi_task *task,
     if (!buf)
         return no_memory(task);
     task->compare = true;
-    task->io = (spd_request){
+    task->io = (spd_request){ SPD_REQUEST_INIT,
         .op = SPD_OP_READ, .lba = a->lba, .blocks = a->blocks, .buf = buf,
     };
     return SCSI_IO;
@@ -185,7 +185,7 @@ enum scsi_action sbc_sync_cache(struct scsi_lu *lu, struct scsi_task *task,
                                 const struct scsi_args *a)
 {
     (void)lu;
-    task->io = (spd_request){
+    task->io = (spd_request){ SPD_REQUEST_INIT,
         .op = SPD_OP_FLUSH, .lba = a->lba, .blocks = a->blocks,
     };
     return SCSI_IO;
@@ -246,13 +246,13 @@ enum scsi_action sbc_write_same(struct scsi_lu *lu, struct scsi_task *task,
             return no_memory(task);
         *desc = (spd_unmap_desc){ .lba = a->lba,
                                   .blocks = (uint32_t)a->blocks };
-        task->io = (spd_request){ .op = SPD_OP_UNMAP, .descs = desc,
+        task->io = (spd_request){ SPD_REQUEST_INIT, .op = SPD_OP_UNMAP, .descs = desc,
                                   .desc_count = 1 };
         return SCSI_IO;
     }
     if (a->ndob && !(block = task->owned = calloc(1, bl)))
         return no_memory(task);
-    task->io = (spd_request){
+    task->io = (spd_request){ SPD_REQUEST_INIT,
         .op = SPD_OP_WRITE_SAME, .lba = a->lba, .blocks = a->blocks,
         .buf = block,
     };
@@ -338,7 +338,7 @@ enum scsi_action sbc_unmap(struct scsi_lu *lu, struct scsi_task *task,
     if (!unmap_descriptors(lu, task->data, count, descs, &used,
                            &task->status) || !used)
         return SCSI_DONE;
-    task->io = (spd_request){ .op = SPD_OP_UNMAP, .descs = descs,
+    task->io = (spd_request){ SPD_REQUEST_INIT, .op = SPD_OP_UNMAP, .descs = descs,
                               .desc_count = used };
     return SCSI_IO;
 }

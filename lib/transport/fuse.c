@@ -116,7 +116,8 @@ static int run(spd_fuse_export *e, spd_request *req)
 static int run_blocks(spd_fuse_export *e, spd_op op, uint64_t lba,
                       uint64_t blocks, void *buf)
 {
-    spd_request req = { .op = op, .lba = lba, .blocks = blocks, .buf = buf };
+    spd_request req = { SPD_REQUEST_INIT, .op = op, .lba = lba,
+                        .blocks = blocks, .buf = buf };
     return run(e, &req);
 }
 
@@ -184,6 +185,7 @@ static struct fuse_io *io_new(spd_fuse_export *e, fuse_req_t freq,
     struct fuse_io *io = (struct fuse_io *)(mem + buffer_cap(e, data_len));
     *io = (struct fuse_io){ .freq = freq, .e = e, .mem = mem,
                             .data_len = data_len };
+    io->req.size = sizeof io->req;
     io->req.buf = data_len ? mem : NULL;
     io->req.opaque = io;
     return io;
@@ -270,7 +272,7 @@ static int zero_blocks(spd_fuse_export *e, uint64_t lba, uint64_t blocks)
         uint32_t n = blocks < FUSE_UNMAP_CHUNK ? (uint32_t)blocks
                                                : FUSE_UNMAP_CHUNK;
         spd_unmap_desc desc = { .lba = lba, .blocks = n };
-        spd_request req = { .op = SPD_OP_UNMAP, .descs = &desc,
+        spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_UNMAP, .descs = &desc,
                             .desc_count = 1 };
         r = run(e, &req);
         lba += n;

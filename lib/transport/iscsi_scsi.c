@@ -485,7 +485,7 @@ int iscsi_scsi_command(struct iscsi_conn *conn, const uint8_t *hdr)
     bool final = hdr[1] & ISCSI_FLAG_FINAL;
     bool rd = hdr[1] & ISCSI_CMD_READ, wr = hdr[1] & ISCSI_CMD_WRITE;
     uint32_t itt = get_be32(hdr + 16), edtl = get_be32(hdr + 20);
-    spd_scsi_cmd cmd = { .cdb_len = 16 };
+    spd_scsi_cmd cmd = { SPD_SCSI_CMD_INIT, .cdb_len = 16 };
     uint32_t bidi = 0;
 
     memcpy(cmd.cdb, hdr + 32, 16);

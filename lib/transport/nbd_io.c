@@ -227,7 +227,7 @@ static void request_done(spd_request *req)
     struct nbd_reply *r = req->opaque;
     if (r->flush_after && spd_status_good(&req->status)) {
         r->flush_after = false;
-        r->req = (spd_request){ .op = SPD_OP_FLUSH, .done = request_done,
+        r->req = (spd_request){ SPD_REQUEST_INIT, .op = SPD_OP_FLUSH, .done = request_done,
                                 .opaque = r };
         spd_unit_submit(r->conn->export->unit, &r->req);
         return;
@@ -241,7 +241,7 @@ static void request_done(spd_request *req)
 static void submit(struct nbd_reply *r, spd_op op, void *buf)
 {
     const spd_params *p = spd_unit_params(r->conn->export->unit);
-    r->req = (spd_request){
+    r->req = (spd_request){ SPD_REQUEST_INIT,
         .op = op, .fua = r->flags & NBD_CMD_FLAG_FUA,
         .lba = r->offset / p->block_length,
         .blocks = r->length / p->block_length,
@@ -378,7 +378,7 @@ static void request_start(struct nbd_reply *r)
         submit(r, SPD_OP_WRITE, r->data);
         break;
     case NBD_CMD_FLUSH:
-        r->req = (spd_request){ .op = SPD_OP_FLUSH, .done = request_done,
+        r->req = (spd_request){ SPD_REQUEST_INIT, .op = SPD_OP_FLUSH, .done = request_done,
                                 .opaque = r };
         spd_unit_submit(r->conn->export->unit, &r->req);
         break;

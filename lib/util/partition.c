@@ -18,7 +18,7 @@
 #include "util/crc.h"
 #include "util/errmsg.h"
 #include "spd/scsi.h"
-#include "spd/spd.h"
+#include "spd/partition.h"
 
 #define MBR_ENTRIES       4
 #define MBR_TABLE_OFFSET  446
@@ -426,7 +426,7 @@ static int write_blocks(spd_unit *unit, void *buf, uint64_t lba,
                         uint32_t blocks)
 {
     /* FUA: the table is on stable media when this returns. */
-    spd_request req = { .op = SPD_OP_WRITE, .fua = true, .lba = lba,
+    spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_WRITE, .fua = true, .lba = lba,
                         .blocks = blocks, .buf = buf };
     spd_status st = spd_unit_run(unit, &req);
     if (spd_status_good(&st))

@@ -113,7 +113,7 @@ static void setup(void)
     fx.server = spd_nbd_server_create();
     fuzz_require(fx.server != NULL, "server created");
 
-    spd_params p = {
+    spd_params p = { SPD_PARAMS_INIT,
         .uuid = { 0x5f, 0x6e, 0x62, 0x64, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0,
                   0, 0, 1 },
         .block_length = 512, .block_count = 256, .cache_supported = true,
@@ -121,19 +121,19 @@ static void setup(void)
         .max_transfer_length = 16384,
     };
     add_export(0, "", &p, -1);
-    p = (spd_params){
+    p = (spd_params){ SPD_PARAMS_INIT,
         .uuid = { 0x5f, 0x6e, 0x62, 0x64, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0,
                   0, 0, 2 },
         .block_length = 4096, .block_count = 16, .write_protected = true,
     };
     add_export(1, "ro", &p, -1);
-    p = (spd_params){
+    p = (spd_params){ SPD_PARAMS_INIT,
         .uuid = { 0x5f, 0x6e, 0x62, 0x64, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0,
                   0, 0, 3 },
         .block_length = 512, .block_count = 64, .unmap_supported = true,
     };
     add_export(2, "nz", &p, 5);
-    p = (spd_params){
+    p = (spd_params){ SPD_PARAMS_INIT,
         .uuid = { 0x5f, 0x6e, 0x62, 0x64, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0,
                   0, 0, 4 },
         .block_length = 512, .block_count = 64,

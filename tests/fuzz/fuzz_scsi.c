@@ -80,7 +80,7 @@ static struct fuzz_device *device_for(uint8_t config)
 {
     unsigned g = config & CFG_GEOMETRY;
     struct fuzz_device *d = &devices[g];
-    spd_params p = {
+    spd_params p = { SPD_PARAMS_INIT,
         .uuid = { 0x5f, 0x75, 0x7a, 0x7a, 0x73, 0x63, 0x73, 0x69,
                   0x80, 0, 0, 0, 0, 0, 0, 1 },
         .block_length = geometries[g].block_length,
@@ -263,6 +263,7 @@ static void run_one(struct fuzz_device *d, const uint8_t **p,
 {
     spd_scsi_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
+    cmd.size = sizeof cmd;
     uint8_t len_byte = 0, len_be[3] = { 0, 0, 0 };
 
     take(p, end, &len_byte, 1);

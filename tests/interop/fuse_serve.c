@@ -46,7 +46,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
     struct ram ram = { .block_length = bl };
-    spd_params params = {
+    spd_params params = { SPD_PARAMS_INIT,
         .block_count = mb * 1024 * 1024 / (bl ? bl : 1),
         .block_length = (uint32_t)bl,
         .unmap_supported = true,

@@ -100,7 +100,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "iscsi_serve: mmap: %s\n", strerror(errno));
             goto fail;
         }
-        spd_params p = {
+        spd_params p = { SPD_PARAMS_INIT,
             .block_count = r->size / bl,
             .block_length = (uint32_t)bl,
             .write_protected = write_protect,

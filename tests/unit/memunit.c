@@ -144,7 +144,7 @@ static void *completer(void *arg)
 
 spd_params memunit_params(uint32_t block_length, uint64_t blocks, uint8_t seed)
 {
-    spd_params p = {
+    spd_params p = { SPD_PARAMS_INIT,
         .block_count = blocks,
         .block_length = block_length,
         .product_id = "memunit",
@@ -205,7 +205,7 @@ void memunit_destroy(struct memunit *m)
 spd_status memunit_io(struct memunit *m, spd_op op, uint64_t lba,
                       uint64_t blocks, void *buf, bool fua)
 {
-    spd_request req = {
+    spd_request req = { SPD_REQUEST_INIT,
         .op = op, .lba = lba, .blocks = blocks, .buf = buf, .fua = fua,
     };
     return spd_unit_run(m->unit, &req);
@@ -215,6 +215,7 @@ int memunit_cdb(struct memunit *m, const uint8_t *cdb, uint8_t cdb_len,
                 void *data, uint32_t data_len, spd_scsi_cmd *out)
 {
     memset(out, 0, sizeof *out);
+    out->size = sizeof *out;
     memcpy(out->cdb, cdb, cdb_len);
     out->cdb_len = cdb_len;
     out->data = data;

@@ -14,7 +14,7 @@
 #include "util/crc.h"
 #include "harness.h"
 #include "memunit.h"
-#include "spd/spd.h"
+#include "spd/partition.h"
 
 #define MIB (1024 * 1024)
 

@@ -79,7 +79,7 @@ static void test_range_checks(void)
     EXPECT(sense_is(st, SPD_KEY_ILLEGAL_REQUEST, SPD_ASC_LBA_OUT_OF_RANGE));
 
     spd_unmap_desc descs[] = { { 0, 8 }, { 995, 6 } };
-    spd_request req = { .op = SPD_OP_UNMAP, .descs = descs, .desc_count = 2 };
+    spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_UNMAP, .descs = descs, .desc_count = 2 };
     st = spd_unit_run(m->unit, &req);
     EXPECT(sense_is(st, SPD_KEY_ILLEGAL_REQUEST, SPD_ASC_LBA_OUT_OF_RANGE));
     /* Nothing reached the device from the refused requests. */
@@ -100,7 +100,7 @@ static void test_write_protect(void)
     st = memunit_io(m, SPD_OP_WRITE_SAME, 0, 4, buf, false);
     EXPECT(sense_is(st, SPD_KEY_DATA_PROTECT, SPD_ASC_WRITE_PROTECTED));
     spd_unmap_desc d = { 0, 1 };
-    spd_request req = { .op = SPD_OP_UNMAP, .descs = &d, .desc_count = 1 };
+    spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_UNMAP, .descs = &d, .desc_count = 1 };
     st = spd_unit_run(m->unit, &req);
     EXPECT(sense_is(st, SPD_KEY_DATA_PROTECT, SPD_ASC_WRITE_PROTECTED));
     st = memunit_io(m, SPD_OP_READ, 0, 1, buf, false);
@@ -192,7 +192,7 @@ static void test_write_same_and_unmap(void)
     EXPECT(same);
 
     spd_unmap_desc descs[] = { { 20, 10 }, { 50, 0 }, { 90, 20 } };
-    spd_request req = { .op = SPD_OP_UNMAP, .descs = descs, .desc_count = 3 };
+    spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_UNMAP, .descs = descs, .desc_count = 3 };
     st = spd_unit_run(m->unit, &req);
     EXPECT(spd_status_good(&st));
     EXPECT_EQ(atomic_load(&m->unmapped_blocks), 30);
@@ -221,7 +221,7 @@ static void test_unmap_unsupported(void)
     p.unmap_supported = p.unmap_reads_zero = false;
     struct memunit *m = memunit_create(&p, 0);
     spd_unmap_desc d = { 0, 1 };
-    spd_request req = { .op = SPD_OP_UNMAP, .descs = &d, .desc_count = 1 };
+    spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_UNMAP, .descs = &d, .desc_count = 1 };
     spd_status st = spd_unit_run(m->unit, &req);
     EXPECT(sense_is(st, SPD_KEY_ILLEGAL_REQUEST,
                     SPD_ASC_INVALID_COMMAND_OPERATION_CODE));
@@ -321,7 +321,7 @@ static void test_shutdown_in_flight(void)
     static uint8_t bufs[N][512];
     static spd_request reqs[N];
     for (int i = 0; i < N; i++) {
-        reqs[i] = (spd_request){ .op = SPD_OP_WRITE, .lba = (uint64_t)i,
+        reqs[i] = (spd_request){ SPD_REQUEST_INIT, .op = SPD_OP_WRITE, .lba = (uint64_t)i,
                                  .blocks = 1, .buf = bufs[i],
                                  .done = shutdown_done };
         spd_unit_submit(m->unit, &reqs[i]);
@@ -350,7 +350,7 @@ static void test_debug_log(void)
     memunit_io(m, SPD_OP_READ, 5, 1, buf, false);          /* not logged */
     memunit_io(m, SPD_OP_WRITE, 64, 1, buf, false);
     spd_unmap_desc d = { 3, 2 };
-    spd_request req = { .op = SPD_OP_UNMAP, .descs = &d, .desc_count = 1 };
+    spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_UNMAP, .descs = &d, .desc_count = 1 };
     spd_unit_run(m->unit, &req);
     spd_unit_set_debug_log(m->unit, 0, NULL);
     memunit_io(m, SPD_OP_WRITE, 6, 1, buf, false);         /* log off */
