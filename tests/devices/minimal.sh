@@ -17,6 +17,11 @@ pc=$(find "$DEST" -name spd.pc | head -1)
 lib=$(dirname "$(find "$DEST" -name 'libspd.so' | head -1)")
 find "$DEST" -path '*/include/spd/cli.h' | grep -q . || fail "spd/cli.h is not installed"
 
+# A library built with ASan and UBSan (SPD_SANITIZE=1) needs its users
+# built the same way: the sanitizer runtime must come first.
+sanitize=
+ldd "$lib/libspd.so" | grep -q libasan && sanitize=-fsanitize=address,undefined
+
 mkdir "$WORK/author"
 cp "$SRC/examples/minimal.c" "$WORK/author/"
 lines=$(wc -l <"$WORK/author/minimal.c")
@@ -24,7 +29,8 @@ lines=$(wc -l <"$WORK/author/minimal.c")
 (
     cd "$WORK/author"
     export PKG_CONFIG_PATH="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$DEST"
-    cc -Wall -Werror -o minimal minimal.c $(pkg-config --cflags --libs spd)
+    cc -Wall -Werror $sanitize -o minimal minimal.c $(pkg-config --cflags --libs spd) 2>cc.log ||
+        { cat cc.log >&2; exit 1; }
 ) || fail "cc minimal.c \$(pkg-config --cflags --libs spd)"
 MINIMAL=$WORK/author/minimal
 export LD_LIBRARY_PATH="$lib"
