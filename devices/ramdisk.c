@@ -11,6 +11,11 @@
  * threads: pages are published with a compare-and-swap, so two writers
  * racing for a new page agree on one, and a read-write lock keeps UNMAP,
  * which frees pages, apart from reads and writes that may be using them.
+ *
+ * This file is only the storage. The command line, the exports, signals
+ * and the self-check come from spd_main() (spd/cli.h), which calls
+ * ramdisk_open() once it knows the size; examples/minimal.c is the same
+ * idea in 20 lines, without the sparse pages.
  */
 #include <errno.h>
 #include <pthread.h>
