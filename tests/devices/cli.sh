@@ -28,6 +28,8 @@ start_device "$RAMDISK" --size 1M -r --nbd "nbd+unix:///?socket=$sock"
 nbdinfo --json "nbd+unix:///?socket=$sock" >"$OUT" || fail "nbdinfo"
 grep -q '"is_read_only": true' "$OUT" || { cat "$OUT" >&2; fail "-r: the export is writable"; }
 stop_device "$SERVER_PID"
+"$RAMDISK" --size 1M --read-only --check >"$OUT" || fail "--read-only --check"
+grep -q 'WP 1 (write protected)' "$OUT" || fail "--read-only: the unit is writable"
 refused "$RAMDISK" "unexpected argument '2.5'" -r 2.5 --check
 "$RAMDISK" --size 1M --product-revision 2.5 --check >"$OUT" || fail "--product-revision"
 grep -q 'revision "2.5"' "$OUT" || fail "--product-revision did not reach INQUIRY"
