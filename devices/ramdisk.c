@@ -11,14 +11,20 @@
  * threads: pages are published with a compare-and-swap, so two writers
  * racing for a new page agree on one, and a read-write lock keeps UNMAP,
  * which frees pages, apart from reads and writes that may be using them.
+ *
+ * This file is only the storage. The command line, the exports, signals
+ * and the self-check come from spd_main() (spd/cli.h), which calls
+ * ramdisk_open() once it knows the size; examples/minimal.c is the same
+ * idea in 20 lines, without the sparse pages.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
+#include "spd/cli.h"
 
 #define PAGE_BYTES   (64 * 1024)          /* >= the largest block length */
 #define DEFAULT_SIZE (64ull * 1024 * 1024)
@@ -171,15 +177,20 @@ static const spd_ops ramdisk_ops = {
     .extent = ramdisk_extent,
 };
 
-static int ramdisk_init(struct ramdisk *rd, const spd_params *params)
+/* spd_main() calls this once the command line is read: the geometry is
+ * known, so the page table can be sized. */
+static int ramdisk_open(void *ctx, spd_params *params, unsigned given)
 {
+    struct ramdisk *rd = ctx;
     rd->block_length = params->block_length;
     rd->blocks_per_page = PAGE_BYTES / params->block_length;
     rd->page_count = (params->block_count + rd->blocks_per_page - 1) /
                      rd->blocks_per_page;
     rd->pages = calloc(rd->page_count, sizeof *rd->pages);
-    if (!rd->pages)
-        return -1;
+    if (!rd->pages) {
+        fprintf(stderr, "spd-ramdisk: out of memory for the page table\n");
+        return SPD_EXIT_FAILURE;
+    }
     /* Writer first: a stream of reads must not keep UNMAP waiting. */
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
@@ -190,65 +201,47 @@ static int ramdisk_init(struct ramdisk *rd, const spd_params *params)
     return 0;
 }
 
-static void ramdisk_fini(struct ramdisk *rd)
+/* After the unit is gone: give the memory back. */
+static void ramdisk_close(void *ctx, bool served)
 {
-    if (!rd->pages)
-        return;           /* ramdisk_init() failed: nothing to free */
+    struct ramdisk *rd = ctx;
     for (uint64_t i = 0; i < rd->page_count; i++)
         free(atomic_load(&rd->pages[i]));
     free(rd->pages);
     pthread_rwlock_destroy(&rd->free_lock);
 }
 
-static void report_memory(const struct ramdisk *rd, FILE *out)
+/* After --check, and on exit with --debug: what the disk costs. */
+static void ramdisk_report(void *ctx, FILE *out)
 {
+    struct ramdisk *rd = ctx;
     char used[32], whole[32];
     uint64_t pages = atomic_load(&rd->pages_allocated);
-    device_format_size(pages * PAGE_BYTES, used, sizeof used);
-    device_format_size(rd->page_count * PAGE_BYTES, whole, sizeof whole);
+    spd_format_size(pages * PAGE_BYTES, used, sizeof used);
+    spd_format_size(rd->page_count * PAGE_BYTES, whole, sizeof whole);
     fprintf(out, "spd-ramdisk: %s of memory allocated (%llu of %llu pages of "
             "64 KiB, %s)\n", used, (unsigned long long)pages,
             (unsigned long long)rd->page_count, whole);
 }
 
-static const struct device_program program = {
-    .name = "spd-ramdisk",
-    .summary = "Serve a disk held in memory, allocated as it is written.",
-    .size_help = "64M",
-    .uuid_help = "a new random one each run",
-    .default_threads = 0,       /* memcpy never blocks: no handoff */
-};
-
+/* The whole program: spd_main() reads every option (--size, --nbd, --fuse,
+ * --iscsi, --check, ...), calls ramdisk_open(), serves the unit until a
+ * signal says stop, and calls ramdisk_close(). */
 int main(int argc, char **argv)
 {
-    struct device_config cfg;
-    struct ramdisk rd = { 0 };
-    spd_unit *unit = NULL;
-
-    int status = device_parse(&cfg, &program, argc, argv);
-    if (status != DEVICE_CONTINUE)
-        return status;
-    if ((status = device_resolve_size(&cfg, DEFAULT_SIZE)))
-        return status;
-    if (!cfg.uuid_given)
-        spd_uuid_generate(cfg.params.uuid);
-
-    status = DEVICE_EXIT_FAILURE;
-    if (spd_params_check(&cfg.params)) {
-        fprintf(stderr, "spd-ramdisk: %s\n", spd_errmsg());
-        goto out;
-    }
-    if (ramdisk_init(&rd, &cfg.params)) {
-        fprintf(stderr, "spd-ramdisk: out of memory for the page table\n");
-        goto out;
-    }
-    if (!(unit = device_unit_create(&cfg, &ramdisk_ops, &rd)))
-        goto out;
-    status = device_run(&cfg, unit);
-    if (cfg.check || cfg.debug_mask)
-        report_memory(&rd, cfg.check ? stdout : stderr);
-out:
-    device_unit_destroy(&cfg, unit);
-    ramdisk_fini(&rd);
-    return status;
+    static struct ramdisk rd;
+    const spd_device device = {
+        SPD_DEVICE_INIT,
+        .name = "spd-ramdisk",
+        .summary = "Serve a disk held in memory, allocated as it is written.",
+        .ops = &ramdisk_ops,
+        .ctx = &rd,
+        .default_size = DEFAULT_SIZE,
+        .size_help = "64M",
+        .default_threads = 0,       /* memcpy never blocks: no handoff */
+        .open = ramdisk_open,
+        .report = ramdisk_report,
+        .close = ramdisk_close,
+    };
+    return spd_main(argc, argv, &device);
 }

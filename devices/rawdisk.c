@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <linux/fs.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "spd/cli.h"
 #include "spd/partition.h"
 
 #define NAME       "spd-rawdisk"
@@ -35,6 +36,7 @@ struct rawdisk {
     int fd;
     bool block_device;
     bool created;                 /* this run made the file */
+    unsigned given;               /* SPD_GIVEN_*: what the command line set */
     uint32_t block_length;
     atomic_bool dsync_writes;     /* pwritev2(RWF_DSYNC) works on this fd */
 };
@@ -156,51 +158,32 @@ static const spd_ops rawdisk_ops = {
 
 /* ---- the command line ------------------------------------------- */
 
-static struct rawdisk rawdisk = { .fd = -1, .dsync_writes = true };
-
-static const struct device_option rawdisk_options[] = {
+static const spd_device_option rawdisk_options[] = {
     { "file", 'f', "PATH", "the backing file or block device (required); "
       "a new file is created sparse, of --size" },
     { "partition", 'p', "mbr|gpt", "on a newly created file, write a "
       "partition table with one partition spanning the disk (default: none)" },
 };
 
+/* spd_main() hands each of the options above here, by index. */
 static int rawdisk_take(void *ctx, unsigned i, const char *arg)
 {
     struct rawdisk *rd = ctx;
+    const char *option = i == 0 ? "--file" : "--partition";
+    if (i == 0 ? rd->path != NULL : rd->partition != NULL) {
+        fprintf(stderr, NAME ": %s %s: only one %s\n", option, arg, option);
+        return SPD_EXIT_USAGE;
+    }
     if (i == 0) {
         rd->path = arg;
     } else if (!strcmp(arg, "mbr") || !strcmp(arg, "gpt")) {
         rd->partition = arg;
     } else {
         fprintf(stderr, NAME ": --partition %s: not mbr or gpt\n", arg);
-        return -1;
+        return SPD_EXIT_USAGE;
     }
     return 0;
 }
-
-static int rawdisk_finish(void *ctx)
-{
-    struct rawdisk *rd = ctx;
-    if (rd->path)
-        return 0;
-    fprintf(stderr, NAME ": --file PATH is required\n");
-    return -1;
-}
-
-static const struct device_program program = {
-    .name = NAME,
-    .summary = "Serve a disk backed by a file or a block device.",
-    .size_help = "an existing file's or device's own; required for a new file",
-    .uuid_help = "kept in the file's user.spd.uuid attribute, else derived "
-                 "from the path",
-    .default_threads = 4,       /* pread/pwrite block: overlap them */
-    .options = rawdisk_options,
-    .option_count = 2,
-    .take = rawdisk_take,
-    .finish = rawdisk_finish,
-    .ctx = &rawdisk,
-};
 
 /* ---- the backing store ------------------------------------------ */
 
@@ -242,64 +225,58 @@ static int store_size(struct rawdisk *rd, const struct stat *st,
 
 /* The unit's geometry from an existing store: its own size, which a size
  * on the command line must match. */
-static int geometry_from_store(struct rawdisk *rd, struct device_config *cfg,
+static int geometry_from_store(struct rawdisk *rd, spd_params *p,
                                const struct stat *st)
 {
-    spd_params *p = &cfg->params;
+    uint64_t given = p->block_count * p->block_length;   /* 0: none */
     uint64_t bytes;
     uint32_t sector;
     if (store_size(rd, st, &bytes, &sector)) {
         fprintf(stderr, NAME ": %s: %s\n", rd->path, strerror(errno));
-        return DEVICE_EXIT_FAILURE;
+        return SPD_EXIT_FAILURE;
     }
-    if (rd->block_device && !cfg->block_length_given)
+    if (rd->block_device && !(rd->given & SPD_GIVEN_BLOCK_LENGTH))
         p->block_length = sector;
-    uint64_t given = cfg->size ? cfg->size
-                               : p->block_count * p->block_length;
     if ((given && given != bytes) || bytes % p->block_length || !bytes) {
         char have[64];
-        device_format_size(bytes, have, 32);
+        spd_format_size(bytes, have, 32);
         if (bytes >= 1024)
             snprintf(have + strlen(have), 32, " (%llu bytes)",
                      (unsigned long long)bytes);
         fprintf(stderr, NAME ": %s holds %s: %s\n", rd->path, have,
                 given ? "not the size given" : bytes ? "not a whole number "
                 "of blocks" : "no room for a disk");
-        return DEVICE_EXIT_USAGE;
+        return SPD_EXIT_USAGE;
     }
     p->block_count = bytes / p->block_length;
     return 0;
 }
 
 /* A new (or empty) file of the size asked for: sparse, reading zeros. */
-static int size_new_file(struct rawdisk *rd, struct device_config *cfg)
+static int size_new_file(struct rawdisk *rd, const spd_params *p)
 {
-    if (!cfg->size && !cfg->params.block_count) {
+    if (!(rd->given & SPD_GIVEN_SIZE)) {
         fprintf(stderr, NAME ": %s %s; give --size to create the disk\n",
                 rd->path, rd->created ? "does not exist" : "is empty");
-        return DEVICE_EXIT_USAGE;
+        return SPD_EXIT_USAGE;
     }
-    int status = device_resolve_size(cfg, 0);
-    if (status)
-        return status;
-    if (!ftruncate(rd->fd, (off_t)(cfg->params.block_count *
-                                   cfg->params.block_length)))
+    if (!ftruncate(rd->fd, (off_t)(p->block_count * p->block_length)))
         return 0;
     fprintf(stderr, NAME ": sizing %s: %s\n", rd->path, strerror(errno));
-    return DEVICE_EXIT_FAILURE;
+    return SPD_EXIT_FAILURE;
 }
 
-static int open_store(struct rawdisk *rd, struct device_config *cfg,
+static int open_store(struct rawdisk *rd, const spd_params *p,
                       const struct stat *st, bool exists)
 {
     rd->block_device = exists && S_ISBLK(st->st_mode);
     if (exists && !rd->block_device && !S_ISREG(st->st_mode)) {
         fprintf(stderr, NAME ": %s is neither a file nor a block device\n",
                 rd->path);
-        return DEVICE_EXIT_USAGE;
+        return SPD_EXIT_USAGE;
     }
     /* O_EXCL: a new file must be ours; a device must not be mounted. */
-    int flags = (cfg->params.write_protected && exists ? O_RDONLY : O_RDWR) |
+    int flags = (p->write_protected && exists ? O_RDONLY : O_RDWR) |
                 (exists ? 0 : O_CREAT) |
                 (!exists || rd->block_device ? O_EXCL : 0) | O_CLOEXEC;
     if ((rd->fd = open(rd->path, flags, 0666)) >= 0) {
@@ -308,37 +285,66 @@ static int open_store(struct rawdisk *rd, struct device_config *cfg,
     }
     fprintf(stderr, NAME ": %s: %s%s\n", rd->path, strerror(errno),
             errno == EACCES || errno == EROFS
-                ? " (--write-protect serves it read-only)" : "");
-    return DEVICE_EXIT_FAILURE;
+                ? " (--read-only serves it read-only)" : "");
+    return SPD_EXIT_FAILURE;
 }
 
-static int backing_open(struct rawdisk *rd, struct device_config *cfg)
+/* A mistyped device name (/dev/sdz) must not become a regular file in
+ * /dev, where it would fill the memory-backed devtmpfs and hide the
+ * mistake. */
+static bool under_dev(const char *path)
+{
+    char *copy = strdup(path), *real = copy ? realpath(dirname(copy), NULL)
+                                            : NULL;
+    bool dev = real && (!strcmp(real, "/dev") || !strncmp(real, "/dev/", 5));
+    free(real);
+    free(copy);
+    return dev;
+}
+
+static int backing_open(struct rawdisk *rd, spd_params *p)
 {
     struct stat st = { 0 };
     int missing = stat(rd->path, &st) ? errno : 0;
     if (missing && missing != ENOENT) {
         fprintf(stderr, NAME ": %s: %s\n", rd->path, strerror(missing));
-        return DEVICE_EXIT_FAILURE;
+        return SPD_EXIT_FAILURE;
+    }
+    if (missing && under_dev(rd->path)) {
+        fprintf(stderr, NAME ": %s: no such device (a backing file is never "
+                "created under /dev)\n", rd->path);
+        return SPD_EXIT_USAGE;
     }
     bool fresh = missing || (S_ISREG(st.st_mode) && st.st_size == 0);
     if (rd->partition && !fresh) {
         fprintf(stderr, NAME ": --partition: %s already exists; a new "
                 "partition table would destroy its data\n", rd->path);
-        return DEVICE_EXIT_USAGE;
+        return SPD_EXIT_USAGE;
     }
-    int status = open_store(rd, cfg, &st, !missing);
+    int status = open_store(rd, p, &st, !missing);
     if (!status)
-        status = fresh ? size_new_file(rd, cfg)
-                       : geometry_from_store(rd, cfg, &st);
+        status = fresh ? size_new_file(rd, p) : geometry_from_store(rd, p, &st);
     if (status)
         return status;
-    rd->block_length = cfg->params.block_length;
-    uint64_t bytes = cfg->params.block_count * rd->block_length;
-    if (!cfg->params.unmap_supported || !unmap_probe(rd, &st, bytes))
-        cfg->params.unmap_supported = false;
-    cfg->params.unmap_reads_zero = cfg->params.unmap_supported &&
-                                   !rd->block_device;
+    rd->block_length = p->block_length;
+    uint64_t bytes = p->block_count * rd->block_length;
+    if (!p->unmap_supported || !unmap_probe(rd, &st, bytes))
+        p->unmap_supported = false;
+    p->unmap_reads_zero = p->unmap_supported && !rd->block_device;
     return 0;
+}
+
+/* Close the store; a file this run created but never served is removed
+ * again. */
+static void rawdisk_close(void *ctx, bool served)
+{
+    struct rawdisk *rd = ctx;
+    if (rd->fd >= 0)
+        close(rd->fd);
+    rd->fd = -1;
+    if (!served && rd->created)
+        unlink(rd->path);
+    rd->created = false;
 }
 
 /* ---- the UUID kept with the store --------------------------------- */
@@ -390,41 +396,61 @@ static int uuid_keep(struct rawdisk *rd, uint8_t uuid[16])
     return 0;
 }
 
-static int partition_write(struct rawdisk *rd, spd_unit *unit)
+/* ---- what spd_main() calls ---------------------------------------- */
+
+/* The command line is read: open (or create) the store, take the geometry
+ * from it, and the UUID kept with it. */
+static int rawdisk_open(void *ctx, spd_params *params, unsigned given)
 {
+    struct rawdisk *rd = ctx;
+    rd->given = given;
+    if (!rd->path) {
+        fprintf(stderr, NAME ": --file PATH is required\n");
+        return SPD_EXIT_USAGE;
+    }
+    int status = backing_open(rd, params);
+    if (!status && !(given & SPD_GIVEN_UUID) && uuid_keep(rd, params->uuid))
+        status = SPD_EXIT_FAILURE;
+    if (status)
+        rawdisk_close(rd, false);
+    return status;
+}
+
+/* The unit exists: a new image gets its partition table through it. */
+static int rawdisk_ready(void *ctx, spd_unit *unit)
+{
+    struct rawdisk *rd = ctx;
+    if (!rd->partition)
+        return 0;
     spd_partition whole = { 0 };    /* from 1 MiB to the end */
     bool gpt = !strcmp(rd->partition, "gpt");
     if (!spd_unit_write_partition_table(unit, &whole, 1, gpt ? SPD_PARTITION_GPT
                                                              : SPD_PARTITION_MBR))
         return 0;
     fprintf(stderr, NAME ": --partition %s: %s\n", rd->partition, spd_errmsg());
-    return -1;
+    return SPD_EXIT_FAILURE;
 }
 
 int main(int argc, char **argv)
 {
-    struct device_config cfg;
-    spd_unit *unit = NULL;
-    bool ready = false;
-
-    int status = device_parse(&cfg, &program, argc, argv);
-    if (status != DEVICE_CONTINUE)
-        return status;
-    if ((status = backing_open(&rawdisk, &cfg)))
-        goto out;
-    status = DEVICE_EXIT_FAILURE;
-    if ((!cfg.uuid_given && uuid_keep(&rawdisk, cfg.params.uuid)) ||
-        !(unit = device_unit_create(&cfg, &rawdisk_ops, &rawdisk)) ||
-        (rawdisk.partition && partition_write(&rawdisk, unit)))
-        goto out;
-    ready = true;
-    status = device_run(&cfg, unit);
-out:
-    device_unit_destroy(&cfg, unit);
-    if (rawdisk.fd >= 0)
-        close(rawdisk.fd);
-    /* A file this run created but never served is removed again. */
-    if (!ready && rawdisk.created)
-        unlink(rawdisk.path);
-    return status;
+    static struct rawdisk rawdisk = { .fd = -1, .dsync_writes = true };
+    const spd_device device = {
+        SPD_DEVICE_INIT,
+        .name = NAME,
+        .summary = "Serve a disk backed by a file or a block device.",
+        .ops = &rawdisk_ops,
+        .ctx = &rawdisk,
+        .size_help = "an existing file's or device's own; required for a "
+                     "new file",
+        .uuid_help = "kept in the file's user.spd.uuid attribute, else "
+                     "derived from the path",
+        .default_threads = 4,       /* pread/pwrite block: overlap them */
+        .options = rawdisk_options,
+        .option_count = 2,
+        .take = rawdisk_take,
+        .open = rawdisk_open,
+        .ready = rawdisk_ready,
+        .close = rawdisk_close,
+    };
+    return spd_main(argc, argv, &device);
 }

@@ -52,12 +52,12 @@ check_passes -c 3 -l 65536
 expect_line 'READ CAPACITY(16): 3 blocks x 65536 bytes' "tiny disk"
 ok "--check passes on a disk of three 64 KiB blocks"
 
-check_passes --write-protect
+check_passes -r
 expect_line 'WP 1 (write protected)' "mode page WP"
 expect_line 'WRITE(16) on the write-protected unit: CHECK CONDITION, DATA PROTECT, WRITE PROTECTED' \
     "write on a write-protected unit"
 expect_line '^  skipped WRITE and UNMAP' "writes skipped"
-ok "--write-protect: --check passes and a write gets DATA PROTECT"
+ok "-r (--read-only): --check passes and a write gets DATA PROTECT"
 
 check_passes --no-unmap --no-cache
 expect_line 'LBPME 0' "--no-unmap"
@@ -100,4 +100,5 @@ ok "--help exits 0 and lists every option"
 
 "$RAMDISK" --version >"$OUT" || fail "--version: exit $?"
 expect_line '^spd-ramdisk [0-9]' "--version"
+expect_eq "$(sed -n 's/^spd-ramdisk //p' "$OUT")" "$(sed -n 's/^libspd //p' "$OUT")" "program and library versions"
 ok "--version"

@@ -1,0 +1,82 @@
+/*
+ * cli.h - the parts of spd_main() (include/spd/cli.h): the command line
+ * (options.c), the exports, signals and readiness (serve.c), the
+ * self-check (selfcheck.c), and the flow that joins them (main.c).
+ *
+ * spd_main() reads: parse and validate every option -> open the device's
+ * storage -> create the unit -> run --check or serve -> clean up.
+ */
+#ifndef SPD_CLI_INT_H
+#define SPD_CLI_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "spd/cli.h"
+
+#define CLI_CONTINUE  (-1)   /* cli_parse(): go on */
+#define CLI_MAX_NBD   16
+
+/* --nbd, --iscsi, --fuse, --pid-file: what serve.c exports. */
+struct cli_exports {
+    const char *nbd_uris[CLI_MAX_NBD];
+    unsigned nbd_count;
+    const char *fuse_path;
+    bool iscsi;                       /* --iscsi given */
+    const char *iscsi_portal;         /* its ADDR:PORT, or NULL: 127.0.0.1:3260 */
+    const char *iscsi_target;         /* --iscsi-target IQN, or NULL: made up */
+    const char *chap_file;            /* --chap-file FILE */
+    const char *pid_file;
+};
+
+/* The command line. */
+struct cli_config {
+    const spd_device *dev;
+    spd_params params;           /* block_count 0 until resolved */
+    uint64_t size;               /* --size in bytes; 0: not given */
+    unsigned given;              /* SPD_GIVEN_* */
+    unsigned debug_mask;
+    const char *debug_log;       /* --debug-log FILE, or NULL */
+    int threads;                 /* -1: the device's default */
+    bool check;                  /* --check */
+    struct cli_exports exports;
+};
+
+/* options.c: parse and validate the whole command line into cfg. Returns
+ * CLI_CONTINUE, or the status to exit with: 0 after --help or --version,
+ * SPD_EXIT_USAGE after one line on stderr. */
+int cli_parse(struct cli_config *cfg, const spd_device *dev, int argc,
+              char **argv);
+
+/* options.c: the "one line" of a refused command line; SPD_EXIT_USAGE. */
+__attribute__((format(printf, 2, 3)))
+int cli_usage_error(const struct cli_config *cfg, const char *fmt, ...);
+
+/* serve.c: take one export option (long name without dashes and its
+ * argument, NULL for a missing optional one), validated now so that a bad
+ * value is refused before anything is served: 0, or SPD_EXIT_USAGE after
+ * a message. */
+int cli_export_option(struct cli_config *cfg, const char *name,
+                      const char *arg);
+
+/* serve.c: whether any export was asked for. */
+bool cli_exports_wanted(const struct cli_exports *e);
+
+/* serve.c: block the signals serve() waits for, in this thread and every
+ * thread created after it, and ignore SIGPIPE. */
+void cli_block_signals(void);
+
+/* serve.c: export the unit, announce readiness (pid file, sd_notify), wait
+ * for a signal that ends the program (SIGHUP reopens debug_file from
+ * cfg->debug_log), then stop the exports, flush, and remove the pid file.
+ * SPD_EXIT_OK, or SPD_EXIT_FAILURE after printing why. */
+int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file);
+
+/* selfcheck.c: exercise the unit through the SCSI engine, one line per
+ * step on out. Blocks it overwrites are saved first and restored at the
+ * end; on a write-protected unit nothing is written. 0 when every step
+ * passed, 1 otherwise. */
+int cli_selfcheck(spd_unit *unit, FILE *out);
+
+#endif

@@ -1,0 +1,389 @@
+/*
+ * serve.c - exporting the unit until a signal says stop (see cli.h): the
+ * export options and their checks, the exports themselves, the signals,
+ * and readiness (pid file, sd_notify). Every export is set up before the
+ * pid file appears and READY=1 is sent, so whoever waits for either finds
+ * the disk ready.
+ *
+ * This is the one file of the device CLI that calls the export API.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "spd/fuse.h"
+#include "spd/iscsi.h"
+#include "spd/nbd.h"
+
+/* ------------------------------------------------------------------ */
+/* Options                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Stand-in for spd_iscsi_name_check() of the export API to come (replace
+ * it with that call): an iSCSI name as RFC 7143 section 4.2.7 has it. */
+static int iscsi_name_check(const char *name, const char **why)
+{
+    size_t len = strlen(name);
+    *why = "longer than 223 bytes";
+    if (len > 223)
+        return -EINVAL;
+    *why = "not an iSCSI name: iqn.YYYY-MM.reversed.domain[:anything], "
+           "eui. and 16 hex digits, or naa. and 16 or 32 hex digits";
+    if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+               "0123456789-.:") != len)
+        return -EINVAL;
+    if (!strncasecmp(name, "eui.", 4) || !strncasecmp(name, "naa.", 4)) {
+        size_t hex = strspn(name + 4, "0123456789abcdefABCDEF");
+        bool naa = name[0] == 'n' || name[0] == 'N';
+        return hex == len - 4 && (hex == 16 || (naa && hex == 32)) ? 0
+                                                                   : -EINVAL;
+    }
+    /* iqn.YYYY-MM.domain: a date, then a naming authority. */
+    const char *p = name + 4;
+    if (strncasecmp(name, "iqn.", 4) || len < 12 ||
+        strspn(p, "0123456789") != 4 || p[4] != '-' ||
+        strspn(p + 5, "0123456789") != 2 || p[7] != '.' ||
+        (p[5] - '0') * 10 + (p[6] - '0') < 1 ||
+        (p[5] - '0') * 10 + (p[6] - '0') > 12 || !p[8] || p[8] == ':' ||
+        p[8] == '.')
+        return -EINVAL;
+    return 0;
+}
+
+/* ADDR:PORT, [V6]:PORT, ADDR, :PORT or iscsi://ADDR[:PORT][/]: the port,
+ * when there is one, a number up to 65535. */
+static bool iscsi_portal_check(const char *portal)
+{
+    if (!strncmp(portal, "iscsi://", 8))
+        portal += 8;
+    const char *end = portal[0] == '[' ? strchr(portal, ']') : portal;
+    if (!end || !*portal)
+        return false;
+    const char *colon = strchr(end, ':');
+    if (!colon)
+        return true;
+    const char *port = colon + 1;
+    size_t digits = strspn(port, "0123456789");
+    if (!digits || digits > 5 || (port[digits] && strcmp(port + digits, "/")))
+        return false;
+    return atoi(port) <= 65535;
+}
+
+/* A pid file goes in a folder that exists: found now, not after the
+ * exports are up. */
+static bool folder_exists(const char *path)
+{
+    char copy[4096];
+    struct stat st;
+    snprintf(copy, sizeof copy, "%s", path);
+    return !stat(dirname(copy), &st) && S_ISDIR(st.st_mode);
+}
+
+int cli_export_option(struct cli_config *cfg, const char *name,
+                      const char *arg)
+{
+    struct cli_exports *e = &cfg->exports;
+    const char *why;
+    if (!strcmp(name, "nbd")) {
+        char export_name[4097];
+        if (e->nbd_count == CLI_MAX_NBD)
+            return cli_usage_error(cfg, "at most %d --nbd options",
+                                   CLI_MAX_NBD);
+        if (spd_nbd_uri_export_name(arg, export_name, sizeof export_name))
+            return cli_usage_error(cfg, "--nbd %s: %s", arg, spd_errmsg());
+        e->nbd_uris[e->nbd_count++] = arg;
+    } else if (!strcmp(name, "fuse")) {
+        /* One file per program: the FUSE export takes one path today. */
+        if (e->fuse_path)
+            return cli_usage_error(cfg, "--fuse %s: only one --fuse (already "
+                                   "%s)", arg, e->fuse_path);
+        e->fuse_path = arg;
+    } else if (!strcmp(name, "iscsi")) {
+        if (e->iscsi)
+            return cli_usage_error(cfg, "only one --iscsi");
+        if (arg && !iscsi_portal_check(arg))
+            return cli_usage_error(cfg, "--iscsi %s: not ADDR:PORT with a "
+                                   "port from 0 to 65535", arg);
+        e->iscsi = true;
+        e->iscsi_portal = arg;
+    } else if (!strcmp(name, "iscsi-target")) {
+        if (iscsi_name_check(arg, &why))
+            return cli_usage_error(cfg, "--iscsi-target %s: %s", arg, why);
+        e->iscsi_target = arg;
+    } else if (!strcmp(name, "chap-file")) {
+        if (access(arg, R_OK))
+            return cli_usage_error(cfg, "--chap-file %s: %s", arg,
+                                   strerror(errno));
+        e->chap_file = arg;
+    } else if (!strcmp(name, "pid-file")) {
+        if (!*arg || !folder_exists(arg))
+            return cli_usage_error(cfg, "--pid-file %s: no such folder", arg);
+        e->pid_file = arg;
+    }
+    return 0;
+}
+
+bool cli_exports_wanted(const struct cli_exports *e)
+{
+    return e->nbd_count || e->fuse_path || e->iscsi;
+}
+
+/* ------------------------------------------------------------------ */
+/* Signals                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Every signal whose default action ends the process and that is not a
+ * fault of the program itself (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT,
+ * SIGTRAP and SIGSYS keep their default), plus SIGHUP. */
+static void stop_signals(sigset_t *set)
+{
+    static const int signals[] = {
+        SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM,
+        SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGIO, SIGPWR, SIGSTKFLT,
+    };
+    sigemptyset(set);
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
+        sigaddset(set, signals[i]);
+    for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
+        sigaddset(set, s);
+}
+
+void cli_block_signals(void)
+{
+    sigset_t set;
+    stop_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* A client vanishing must not kill the server. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Log rotation: the debug log's file descriptor now points to a new file
+ * at the same path, under the same FILE, so no thread ever sees it
+ * closed. */
+static void debug_log_reopen(const struct cli_config *cfg, FILE *file)
+{
+    if (!file)
+        return;
+    int fd = open(cfg->debug_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+                  0666);
+    fflush(file);
+    if (fd < 0 || dup2(fd, fileno(file)) < 0)
+        fprintf(stderr, "%s: SIGHUP: reopening --debug-log %s: %s\n",
+                cfg->dev->name, cfg->debug_log, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Wait for a signal that ends the program; SIGHUP reopens the log. */
+static int wait_for_stop(const struct cli_config *cfg, FILE *debug_file)
+{
+    sigset_t set;
+    int sig = 0;
+    stop_signals(&set);
+    for (;;) {
+        if (sigwait(&set, &sig))
+            continue;
+        if (sig != SIGHUP)
+            return sig;
+        debug_log_reopen(cfg, debug_file);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Readiness                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Written whole to a new file of its own beside the pid file (O_EXCL,
+ * O_NOFOLLOW: never through someone's link), then renamed over it: a
+ * reader never sees half a number. */
+static int pid_file_write(const char *path, const char *program)
+{
+    char tmp[4096], text[32];
+    int n = snprintf(text, sizeof text, "%d\n", (int)getpid());
+    snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0644);
+    bool ok = fd >= 0 && write(fd, text, (size_t)n) == n;
+    if (fd >= 0 && close(fd))
+        ok = false;
+    if (ok && !rename(tmp, path))
+        return 0;
+    fprintf(stderr, "%s: --pid-file %s: %s\n", program, path, strerror(errno));
+    if (fd >= 0)
+        unlink(tmp);
+    return -1;
+}
+
+/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET, a path
+ * or, starting with '@', a name in the abstract namespace. */
+static void notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    size_t len = path ? strlen(path) : 0;
+    if (!len || (path[0] != '/' && path[0] != '@') ||
+        len >= sizeof addr.sun_path)
+        return;
+    memcpy(addr.sun_path, path, len);
+    if (path[0] == '@')
+        addr.sun_path[0] = '\0';
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr,
+           (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+    close(fd);
+}
+
+/* ------------------------------------------------------------------ */
+/* Exports                                                             */
+/*                                                                     */
+/* The calls below use today's export API; marked lines change with     */
+/* the lifecycle of include/spd/server.h (create(options), add(unit,    */
+/* name), listen, listener_uri, start, stop, destroy).                 */
+/* ------------------------------------------------------------------ */
+
+/* Stand-in for spd_*_listener_uri(): the address as given, with a port 0
+ * replaced by the port the first listener got. */
+static void real_address(char *buf, size_t size, const char *given, int port)
+{
+    const char *host = strstr(given, "://");
+    host = host ? host + 3 : given;
+    const char *end = host[0] == '[' ? strchr(host, ']') : host;
+    const char *colon = end ? strchr(end, ':') : NULL;
+    const char *slash = strchr(host, '/');
+    if (colon && (!slash || colon < slash) && colon[1] == '0' &&
+        (!colon[2] || colon[2] == '/'))
+        snprintf(buf, size, "%.*s:%d%s", (int)(colon - given), given, port,
+                 colon + 2);
+    else
+        snprintf(buf, size, "%s", given);
+}
+
+/* NBD: one server, the unit exported under each URI's name. */
+static spd_nbd_server *nbd_start(spd_unit *unit, const struct cli_config *cfg)
+{
+    const struct cli_exports *e = &cfg->exports;
+    const char *program = cfg->dev->name;
+    spd_nbd_server *server = spd_nbd_server_create();          /* API */
+    if (!server)
+        goto fail;
+    for (unsigned i = 0; i < e->nbd_count; i++) {
+        char name[4097];
+        spd_nbd_uri_export_name(e->nbd_uris[i], name, sizeof name);
+        int r = spd_nbd_server_add(server, name, unit, program);  /* API */
+        if ((r && r != -EEXIST) ||
+            spd_nbd_server_listen(server, e->nbd_uris[i]))
+            goto fail;
+    }
+    if (spd_nbd_server_start(server))
+        goto fail;
+    for (unsigned i = 0; i < e->nbd_count; i++) {
+        char uri[4200];
+        real_address(uri, sizeof uri, e->nbd_uris[i],
+                     spd_nbd_server_port(server));       /* listener_uri */
+        fprintf(stderr, "%s: serving %s\n", program, uri);
+    }
+    return server;
+fail:
+    fprintf(stderr, "%s: NBD: %s\n", program, spd_errmsg());
+    spd_nbd_server_destroy(server);
+    return NULL;
+}
+
+/* iSCSI: the unit as LUN 0 of one target. Without --iscsi-target the name
+ * is made from the program and the unit's UUID, so a rawdisk keeps it. */
+static spd_iscsi_target *iscsi_start(spd_unit *unit,
+                                     const struct cli_config *cfg)
+{
+    const struct cli_exports *e = &cfg->exports;
+    const char *program = cfg->dev->name;
+    const char *portal = e->iscsi_portal ? e->iscsi_portal : "127.0.0.1:3260";
+    char iqn[224], uuid[37], address[300], listen[300];
+    spd_uuid_format(spd_unit_params(unit)->uuid, uuid);
+    if (e->iscsi_target)
+        snprintf(iqn, sizeof iqn, "%s", e->iscsi_target);
+    else
+        snprintf(iqn, sizeof iqn, "iqn.2026-11.org.spd:%s.%.8s",
+                 strncmp(program, "spd-", 4) ? program : program + 4, uuid);
+    for (char *c = iqn; *c; c++)        /* iSCSI names are lower case */
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c + 32);
+    /* Today's listen() takes ADDR:PORT, not the URI. */
+    snprintf(listen, sizeof listen, "%s", strncmp(portal, "iscsi://", 8)
+             ? portal : portal + 8);
+    listen[strcspn(listen, "/")] = '\0';
+
+    spd_iscsi_target *tgt = spd_iscsi_target_create();            /* API */
+    if (!tgt || spd_iscsi_target_add_lun(tgt, iqn, 0, unit) ||    /* API */
+        (e->chap_file && spd_iscsi_target_set_chap(tgt, NULL, e->chap_file)) ||
+        spd_iscsi_target_listen(tgt, listen) ||
+        spd_iscsi_target_start(tgt)) {
+        fprintf(stderr, "%s: iSCSI: %s\n", program, spd_errmsg());
+        spd_iscsi_target_destroy(tgt);
+        return NULL;
+    }
+    if (!strchr(listen[0] == '[' ? strchr(listen, ']') : listen, ':'))
+        strcat(listen, ":3260");         /* ADDR alone: the default port */
+    real_address(address, sizeof address, listen,
+                 spd_iscsi_target_port(tgt));            /* listener_uri */
+    fprintf(stderr, "%s: serving iscsi://%s/%s/0%s\n", program, address, iqn,
+            e->chap_file ? " (CHAP required)" : "");
+    return tgt;
+}
+
+int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file)
+{
+    const struct cli_exports *e = &cfg->exports;
+    const char *program = cfg->dev->name;
+    spd_nbd_server *nbd = NULL;
+    spd_iscsi_target *iscsi = NULL;
+    spd_fuse_export *fuse = NULL;
+    bool pid_written = false;
+    int status = SPD_EXIT_FAILURE;
+
+    if (e->nbd_count && !(nbd = nbd_start(unit, cfg)))
+        goto out;
+    if (e->iscsi && !(iscsi = iscsi_start(unit, cfg)))
+        goto out;
+    if (e->fuse_path) {
+        if (!(fuse = spd_fuse_export_start(unit, e->fuse_path))) { /* API */
+            fprintf(stderr, "%s: FUSE: %s\n", program, spd_errmsg());
+            goto out;
+        }
+        fprintf(stderr, "%s: serving the file %s\n", program, e->fuse_path);
+    }
+    if (e->pid_file && pid_file_write(e->pid_file, program))
+        goto out;
+    pid_written = e->pid_file;
+    notify("READY=1");
+
+    int sig = wait_for_stop(cfg, debug_file);
+    fprintf(stderr, "%s: %s: stopping\n", program, strsignal(sig));
+    notify("STOPPING=1");
+    status = SPD_EXIT_OK;
+out:
+    /* Clients first (their requests finish), then make the data stable. */
+    spd_nbd_server_destroy(nbd);                                 /* API */
+    spd_iscsi_target_destroy(iscsi);                             /* API */
+    if (fuse)
+        spd_fuse_export_stop(fuse);                              /* API */
+    spd_request flush = { SPD_REQUEST_INIT, .op = SPD_OP_FLUSH };
+    spd_status st = spd_unit_run(unit, &flush);
+    if (!spd_status_good(&st)) {
+        fprintf(stderr, "%s: the final flush failed\n", program);
+        status = SPD_EXIT_FAILURE;
+    }
+    if (pid_written)
+        unlink(e->pid_file);
+    return status;
+}

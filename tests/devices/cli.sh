@@ -1,0 +1,103 @@
+#!/bin/sh
+# The device command line as users of nbdkit and qemu-nbd expect it:
+# -r is read-only, options that conflict or would be ignored are refused,
+# every value is checked before anything is served, --iscsi takes its
+# address after a space, and the "serving" lines are addresses a client
+# can use.
+. "$(dirname "$0")/../lib.sh"
+
+OUT=$WORK/out
+ERR=$WORK/err
+
+# Must exit 2 with one line on stderr holding the words, and serve nothing.
+refused() {  # program words args...
+    program=$1 words=$2
+    shift 2
+    status=0
+    "$program" "$@" >"$OUT" 2>"$ERR" </dev/null || status=$?
+    expect_eq "$status" 2 "exit status of $(basename "$program") $*"
+    grep -q -- "$words" "$ERR" || { cat "$ERR" >&2; fail "$*: the message does not say '$words'"; }
+    expect_eq "$(wc -l <"$ERR")" 1 "lines of the message for $*"
+    grep -q ": serving " "$ERR" "$OUT" && fail "$*: something was served"
+    return 0
+}
+
+# --- -r is --read-only; the product revision is long-only -------------
+sock=$WORK/ro.sock
+start_device "$RAMDISK" --size 1M -r --nbd "nbd+unix:///?socket=$sock"
+nbdinfo --json "nbd+unix:///?socket=$sock" >"$OUT" || fail "nbdinfo"
+grep -q '"is_read_only": true' "$OUT" || { cat "$OUT" >&2; fail "-r: the export is writable"; }
+stop_device "$SERVER_PID"
+"$RAMDISK" --size 1M --read-only --check >"$OUT" || fail "--read-only --check"
+grep -q 'WP 1 (write protected)' "$OUT" || fail "--read-only: the unit is writable"
+refused "$RAMDISK" "unexpected argument '2.5'" -r 2.5 --check
+"$RAMDISK" --size 1M --product-revision 2.5 --check >"$OUT" || fail "--product-revision"
+grep -q 'revision "2.5"' "$OUT" || fail "--product-revision did not reach INQUIRY"
+ok "-r and --read-only serve read-only; --product-revision is long-only"
+
+# --- conflicting or ignored options ------------------------------------
+refused "$RAMDISK" "--check" --check --nbd nbd://127.0.0.1:0/
+refused "$RAMDISK" "--check" --check --fuse "$WORK/f"
+refused "$RAMDISK" "--pid-file" --check --pid-file "$WORK/pid"
+refused "$RAMDISK" "--iscsi-target needs an iSCSI export" --nbd nbd://127.0.0.1:0/ \
+    --iscsi-target iqn.2026-11.org.example:disk
+printf 'alice a-secret-of-sixteen\n' >"$WORK/secrets"
+chmod 600 "$WORK/secrets"
+refused "$RAMDISK" "--chap-file needs an iSCSI export" --nbd nbd://127.0.0.1:0/ \
+    --chap-file "$WORK/secrets"
+refused "$RAMDISK" "only one --fuse" --fuse "$WORK/a" --fuse "$WORK/b"
+refused "$RAMDISK" "only one --iscsi" --iscsi 127.0.0.1:0 --iscsi 127.0.0.1:0
+refused "$RAWDISK" "only one --file" --file "$WORK/a.img" --file "$WORK/b.img" --check
+refused "$RAMDISK" "no export given"
+[ ! -e "$WORK/a" ] && [ ! -e "$WORK/a.img" ] || fail "a refused command line created a file"
+ok "--check with exports, --iscsi-target/--chap-file without --iscsi, a second --fuse/--iscsi/--file: exit 2"
+
+# --- every value checked before anything is served ---------------------
+refused "$RAMDISK" "--iscsi 127.0.0.1:99999" --iscsi 127.0.0.1:99999
+refused "$RAMDISK" "--iscsi 127.0.0.1:port" --iscsi=127.0.0.1:port
+for iqn in disk iqn.26-11.org.example iqn.2026-13.org.example \
+        iqn.2026-11. eui.0123 naa.0123456789abcdef01 'iqn.2026-11.org.ex ample' \
+        "iqn.2026-11.org.$(head -c 220 /dev/zero | tr '\0' x)"; do
+    refused "$RAMDISK" "--iscsi-target" --iscsi 127.0.0.1:0 --iscsi-target "$iqn"
+done
+refused "$RAMDISK" "--pid-file $WORK/missing/pid: no such folder" \
+    --nbd nbd://127.0.0.1:0/ --pid-file "$WORK/missing/pid"
+refused "$RAMDISK" "--nbd" --nbd http://example.com/
+refused "$RAMDISK" "--chap-file" --iscsi 127.0.0.1:0 --chap-file "$WORK/absent"
+refused "$RAMDISK" "--size 99999999999T: too large" --size 99999999999T --check
+refused "$RAMDISK" "--size 99999999999999999999: too large" --size 99999999999999999999 --check
+refused "$RAMDISK" "too large" --block-count 18446744073709551615 --check
+ok "a bad port, IQN, pid-file folder, URI or size: exit 2, nothing served"
+
+# Good names of each form pass the check.
+for iqn in iqn.2026-11.org.example:disk.1 eui.0123456789ABCDEF \
+        naa.0123456789abcdef naa.0123456789abcdef0123456789abcdef; do
+    "$RAMDISK" --iscsi 127.0.0.1:0 --iscsi-target "$iqn" --help >/dev/null ||
+        fail "--iscsi-target $iqn refused"
+done
+ok "iqn., eui. and naa. names are taken"
+
+# --- never a backing file under /dev -----------------------------------
+absent=/dev/spd-test-absent-$$
+refused "$RAWDISK" "never created under /dev" --file "$absent" --size 4M --check
+[ ! -e "$absent" ] || { rm -f "$absent"; fail "$absent was created"; }
+ok "spd-rawdisk --file /dev/... --size 4M refuses to create a file in /dev"
+
+# --- the serving lines: addresses a client can use ---------------------
+need iscsi-inq
+start_device "$RAMDISK" --size 1M --nbd nbd://127.0.0.1:0/ --iscsi 127.0.0.1:0 \
+    --iscsi-target iqn.2026-11.org.Example:Disk
+nbd=$(sed -n 's/^spd-ramdisk: serving \(nbd:.*\)/\1/p' "$WORK/server.log")
+iscsi=$(sed -n 's/^spd-ramdisk: serving \(iscsi:.*\)/\1/p' "$WORK/server.log")
+case $nbd in nbd://127.0.0.1:[1-9]*/) ;; *) fail "NBD serving line: '$nbd'" ;; esac
+case $iscsi in iscsi://127.0.0.1:[1-9]*/iqn.2026-11.org.example:disk/0) ;;
+    *) fail "iSCSI serving line: '$iscsi'" ;; esac
+nbdinfo --size "$nbd" >"$OUT" || fail "nbdinfo $nbd"
+expect_eq "$(cat "$OUT")" 1048576 "size over $nbd"
+iscsi-inq "$iscsi" | grep -q DIRECT_ACCESS || fail "iscsi-inq $iscsi"
+stop_device "$SERVER_PID"
+ok "--iscsi ADDR:PORT after a space; the lines name the real ports: $nbd $iscsi"
+
+# A bare --iscsi leaves the next option alone.
+refused "$RAMDISK" "--check" --iscsi --check
+ok "a bare --iscsi does not take the option after it"
