@@ -1,0 +1,45 @@
+# lib.sh - sourced by the tests in cases/, which run inside the guest (as
+# root, on a Linux 6.12 kernel with nbd, iscsi_tcp and ublk_drv): the
+# shared shell helpers of tests/lib.sh, plus what the guest's tests share.
+. "$(dirname "$0")/../../lib.sh"
+
+# A file tree on the file system mounted at $1, its checksums kept in
+# $WORK/sums: files of many sizes in a few directories.
+fill_tree() {
+    i=0
+    while [ $i -lt 60 ]; do
+        d=$1/dir$((i % 4))
+        mkdir -p "$d"
+        head -c $(( (i * 7919) % 400000 + 1 )) /dev/urandom >"$d/file$i"
+        i=$((i + 1))
+    done
+    (cd "$1" && find . -type f -name 'file*' | sort | xargs sha256sum) >"$WORK/sums"
+}
+
+# ext4 on block device $1: made, mounted, filled, unmounted, checked by
+# e2fsck -fn, mounted again and compared.
+ext4_roundtrip() {
+    dev=$1
+    mkdir -p "$WORK/mnt"
+    mkfs.ext4 -q -F "$dev" || fail "mkfs.ext4 $dev"
+    mount "$dev" "$WORK/mnt" || fail "mount $dev"
+    at_exit "umount '$WORK/mnt' 2>/dev/null"
+    fill_tree "$WORK/mnt"
+    umount "$WORK/mnt" || fail "umount $dev"
+    e2fsck -fn "$dev" >"$WORK/fsck" 2>&1 || { cat "$WORK/fsck"; fail "e2fsck -fn $dev"; }
+    mount "$dev" "$WORK/mnt" || fail "mount $dev again"
+    (cd "$WORK/mnt" && sha256sum -c --quiet "$WORK/sums") || fail "checksums after remount"
+    umount "$WORK/mnt" || fail "umount $dev"
+    ok "ext4 on $dev: files written, fsck clean, checksums equal after remount"
+}
+
+# fio writes 4 KiB blocks at random offsets of block device $1 with
+# crc32c checksums and reads them all back: a short run.
+fio_verify() {
+    fio --name=verify --filename="$1" --direct=1 --ioengine=libaio \
+        --rw=randwrite --bs=4k --iodepth=8 --size=24M --verify=crc32c \
+        --verify_fatal=1 --do_verify=1 --output="$WORK/fio" >/dev/null 2>&1 ||
+        { cat "$WORK/fio"; fail "fio verify on $1"; }
+    grep -q 'err= 0' "$WORK/fio" || { cat "$WORK/fio"; fail "fio reported errors on $1"; }
+    ok "fio: 24 MiB of 4 KiB random writes verified with crc32c on $1"
+}
