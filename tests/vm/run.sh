@@ -51,7 +51,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-"$VIRTIOFSD" --socket-path="$WORK/vfs.sock" -o source=/ -o cache=none \
+"$VIRTIOFSD" --socket-path="$WORK/vfs.sock" -o source=/ -o cache=always \
     -o sandbox=chroot >"$WORK/virtiofsd.log" 2>&1 &
 VFS_PID=$!
 i=0
