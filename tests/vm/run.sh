@@ -1,5 +1,5 @@
 #!/bin/sh
-# run.sh [TEST...] - boot a Linux 6.12 guest under qemu (software
+# run.sh [TEST|GROUP...] - boot a Linux 6.12 guest under qemu (software
 # emulation) and run tests/vm/cases/TEST.sh inside it, all of them by
 # default, in one boot. The guest sees the host's root read-only over
 # virtiofs, so it runs the host's tools and $BUILD's programs; servers and
@@ -19,12 +19,17 @@ VIRTIOFSD=${VIRTIOFSD:-/usr/lib/qemu/virtiofsd}
 
 skip() { echo "SKIP - $*"; exit 77; }
 
-if [ $# -eq 0 ]; then
-    set -- $(cd "$here/cases" && ls *.sh | sed 's/\.sh$//')
-fi
-for t in "$@"; do
-    [ -f "$here/cases/$t.sh" ] || { echo "run.sh: no test $t in $here/cases" >&2; exit 1; }
+# Each argument names a test, or a group: nbd means every nbd_*.sh.
+[ $# -gt 0 ] || set -- $(cd "$here/cases" && ls *.sh | sed 's/\.sh$//')
+names=""
+for arg in "$@"; do
+    found=$arg
+    [ -f "$here/cases/$arg.sh" ] ||
+        found=$(cd "$here/cases" && ls "${arg}"_*.sh 2>/dev/null | sed 's/\.sh$//')
+    [ -n "$found" ] || { echo "run.sh: no test $arg in $here/cases" >&2; exit 1; }
+    names="$names $found"
 done
+set -- $names
 
 for cmd in qemu-system-x86_64 busybox cpio xz gzip dpkg-deb apt-get; do
     command -v "$cmd" >/dev/null 2>&1 || skip "$cmd is not installed"
@@ -63,7 +68,6 @@ done
 
 tests=$(echo "$@" | tr ' ' ,)
 start=$(date +%s)
-status=0
 timeout -k 10 $(( LIMIT * $# + 120 )) qemu-system-x86_64 \
     -accel tcg,thread=multi -cpu max -m 2048 -smp 2 \
     -nographic -no-reboot -nic none \
@@ -72,7 +76,7 @@ timeout -k 10 $(( LIMIT * $# + 120 )) qemu-system-x86_64 \
     -device vhost-user-fs-pci,chardev=vfs,tag=host \
     -kernel "$kernel" -initrd "$initrd" \
     -append "console=ttyS0 panic=-1 quiet spdvm_dir=$here spdvm_build=$BUILD spdvm_tests=$tests spdvm_timeout=$LIMIT" \
-    </dev/null 2>&1 | tee "$WORK/console" || status=$?
+    </dev/null 2>&1 | tee "$WORK/console"
 echo "vm: guest ran $(( $(date +%s) - start )) s"
 
 # One verdict per test from its SPD-VM-RESULT line; a test on the list of
