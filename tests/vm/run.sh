@@ -19,7 +19,7 @@ VIRTIOFSD=${VIRTIOFSD:-/usr/lib/qemu/virtiofsd}
 
 skip() { echo "SKIP - $*"; exit 77; }
 
-# Each argument names a test, or a group: nbd means every nbd_*.sh.
+# Each argument names a test (nbd_512), or a group (nbd: every nbd_*.sh).
 [ $# -gt 0 ] || set -- $(cd "$here/cases" && ls *.sh | sed 's/\.sh$//')
 names=""
 for arg in "$@"; do
