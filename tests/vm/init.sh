@@ -26,6 +26,12 @@ for arg in $(cat /proc/cmdline); do
 done
 
 mount -t virtiofs host /host -o ro || halt "ERROR virtiofs mount failed"
+# The source and build trees may lie under a folder that gets a tmpfs
+# below: keep them aside and put them back where they were.
+src=${spdvm_dir%/tests/vm}
+mkdir -p /keep/src /keep/build
+mount --bind "/host$src" /keep/src
+mount --bind "/host$spdvm_build" /keep/build
 mount -t proc proc /host/proc
 mount -t sysfs sysfs /host/sys
 mount -t devtmpfs devtmpfs /host/dev
@@ -36,6 +42,10 @@ for d in tmp run var/tmp; do
     mount -t tmpfs tmpfs "/host/$d"
 done
 mkdir -p /host/run/lock
+for t in "src $src" "build $spdvm_build"; do
+    set -- $t
+    [ -d "/host$2" ] || { mkdir -p "/host$2" && mount --move "/keep/$1" "/host$2"; }
+done
 
 chroot /host /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp \
     TERM=dumb /bin/sh "$spdvm_dir/guest.sh" "$spdvm_build" "$spdvm_timeout" \

@@ -83,6 +83,9 @@ echo "vm: guest ran $(( $(date +%s) - start )) s"
 # known failures that fails is reported as such, and one that passes is a
 # failure until it comes off the list.
 failed=0 ran=0
+if tr -d '\r' <"$WORK/console" | grep '^SPD-VM-ERROR'; then
+    failed=1   # the guest could not be set up as the tests expect
+fi
 for t in "$@"; do
     line=$(tr -d '\r' <"$WORK/console" | grep "^SPD-VM-RESULT $t " | tail -1) || true
     set -- $line
