@@ -7,6 +7,9 @@ BUILD=$1 limit=$2
 shift 2
 here=$(dirname "$0")
 export BUILD
+# A sanitizer build stops at its first report, as on the host.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 # Kernel messages that mean a test went wrong, whatever its own verdict:
 # failed I/O, SCSI errors and error handling, transport failures, hangs,

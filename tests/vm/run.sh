@@ -82,6 +82,7 @@ echo "vm: guest ran $(( $(date +%s) - start )) s"
 # One verdict per test from its SPD-VM-RESULT line; a test on the list of
 # known failures that fails is reported as such, and one that passes is a
 # failure until it comes off the list.
+set -f   # kernel log lines in reasons hold [ ]
 failed=0 ran=0
 if tr -d '\r' <"$WORK/console" | grep '^SPD-VM-ERROR'; then
     failed=1   # the guest could not be set up as the tests expect
