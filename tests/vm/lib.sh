@@ -73,3 +73,53 @@ nbd_detach() {
     nbd-client -d /dev/nbd0 || fail "nbd-client -d /dev/nbd0"
     stop_device "$SERVER_PID"
 }
+
+ISCSI_PORTAL=127.0.0.1:3260
+
+# Serve spd-rawdisk over iSCSI on the guest's loopback (the options are
+# its own: file, size, block length) and log the kernel's initiator in
+# with open-iscsi; logged out at exit. Sets ISCSI_IQN and ISCSI_DEV.
+iscsi_attach() {
+    need iscsiadm iscsid
+    # open-iscsi writes its state under /etc/iscsi, /var/lib/iscsi and
+    # /run, read-only here: tmpfs over them, /etc/iscsi seeded from the
+    # host's.
+    mkdir -p "$WORK/etc-iscsi"
+    cp -a /etc/iscsi/. "$WORK/etc-iscsi/"
+    mount -t tmpfs tmpfs /etc/iscsi
+    at_exit "umount /etc/iscsi"
+    cp -a "$WORK/etc-iscsi/." /etc/iscsi/
+    echo "InitiatorName=iqn.2026-11.org.spd:vm-initiator" >/etc/iscsi/initiatorname.iscsi
+    mount -t tmpfs tmpfs /var/lib
+    at_exit "umount /var/lib"
+    mkdir -p /var/lib/iscsi /run/lock/iscsi
+    # Its own session: iscsid signals its process group as it stops.
+    setsid iscsid -f >"$WORK/iscsid.log" 2>&1 &
+    PIDS="$! $PIDS"
+
+    start_device "$RAWDISK" "$@" --iscsi="$ISCSI_PORTAL"
+    wait_until 10 iscsiadm -m discovery -t sendtargets -p "$ISCSI_PORTAL" >"$WORK/targets" ||
+        { cat "$WORK/iscsid.log"; fail "discovery on $ISCSI_PORTAL"; }
+    ISCSI_IQN=$(awk '{print $2; exit}' "$WORK/targets")
+    [ -n "$ISCSI_IQN" ] || fail "no target in the discovery reply"
+    iscsiadm -m node -T "$ISCSI_IQN" -p "$ISCSI_PORTAL" --login >/dev/null ||
+        fail "login to $ISCSI_IQN"
+    at_exit "iscsiadm -m node -T '$ISCSI_IQN' -p '$ISCSI_PORTAL' --logout >/dev/null 2>&1"
+    wait_until 30 iscsi_disk >/dev/null || fail "no block device for the iSCSI session"
+    ISCSI_DEV=/dev/$(iscsi_disk)
+    wait_until 10 test -b "$ISCSI_DEV" || fail "no $ISCSI_DEV"
+    ok "logged in to $ISCSI_IQN: $ISCSI_DEV"
+}
+
+# The disk of the (only) iSCSI session.
+iscsi_disk() {
+    ls /sys/class/iscsi_session/session*/device/target*/*:*:*:*/block/ 2>/dev/null |
+        head -1 | grep .
+}
+
+iscsi_detach() {
+    iscsiadm -m node -T "$ISCSI_IQN" -p "$ISCSI_PORTAL" --logout >/dev/null ||
+        fail "logout from $ISCSI_IQN"
+    stop_device "$SERVER_PID"
+    ok "logged out, server stopped cleanly"
+}
