@@ -20,7 +20,7 @@ ok "sg_inq, sg_vpd -p bl, sg_readcap -l: Spd disk, 262144 blocks of 512 bytes, u
 head -c 65536 /dev/urandom >"$WORK/pattern"
 dd if="$WORK/pattern" of="$dev" bs=64k count=1 oflag=direct 2>/dev/null || fail "write before unmap"
 sg_unmap --force --lba=0 --num=128 "$dev" || fail "sg_unmap $dev"
-if grep -q 'LBPRZ=1' "$WORK/cap"; then
+if grep -qi 'lbprz=1' "$WORK/cap"; then
     dd if="$dev" bs=64k count=1 iflag=direct 2>/dev/null | cmp -s -n 65536 - /dev/zero ||
         fail "blocks read after UNMAP are not zeros (LBPRZ=1)"
     ok "sg_unmap of 128 blocks: read back as zeros (LBPRZ=1)"
