@@ -31,7 +31,7 @@ static void test_unknown_opcodes(void)
         spd_data_dir dir = SPD_DIR_IN;
         uint32_t len = 7;
         spd_status st;
-        EXPECT_EQ(scsi_plan(&f.lu, cdbs[i], 16, &dir, &len, &st), SPD_CHECK);
+        EXPECT_EQ(fx_lu_plan(&f.lu, cdbs[i], 16, &dir, &len, &st), SPD_CHECK);
         EXPECT_SENSE(st, SPD_KEY_ILLEGAL_REQUEST,
                      SPD_ASC_INVALID_COMMAND_OPERATION_CODE);
         EXPECT_EQ(dir, SPD_DIR_NONE);
@@ -93,7 +93,7 @@ static void test_reserved_bits_pointer(void)
     spd_data_dir dir;
     uint32_t len;
     spd_status st;
-    EXPECT_EQ(scsi_plan(&f.lu, w10, 10, &dir, &len, &st), SPD_CHECK);
+    EXPECT_EQ(fx_lu_plan(&f.lu, w10, 10, &dir, &len, &st), SPD_CHECK);
     EXPECT_FIELD(st, true, 1, 1);
     fx_fini(&f);
 }
@@ -205,7 +205,7 @@ static void test_plan_directions(void)
         spd_data_dir dir = 99;
         uint32_t len = 99;
         spd_status st;
-        int r = scsi_plan(&f.lu, cases[i].cdb, cases[i].len, &dir, &len, &st);
+        int r = fx_lu_plan(&f.lu, cases[i].cdb, cases[i].len, &dir, &len, &st);
         if (!EXPECT_EQ(r, 0))
             fprintf(stderr, "  case %zu: opcode %02x: %s %02x%02x\n", i,
                     cases[i].cdb[0], spd_sense_key_name(st.sense_key),
@@ -339,7 +339,7 @@ static void test_inquiry_allocation_length(void)
         spd_data_dir dir;
         uint32_t len;
         spd_status st;
-        EXPECT_EQ(scsi_plan(&f.lu, cdb, 6, &dir, &len, &st), 0);
+        EXPECT_EQ(fx_lu_plan(&f.lu, cdb, 6, &dir, &len, &st), 0);
         EXPECT_EQ(len, cases[i].alloc);
     }
     /* No buffer at all. */
@@ -369,7 +369,7 @@ static void test_inquiry_errors(void)
     spd_data_dir dir;
     uint32_t len;
     spd_status st;
-    EXPECT_EQ(scsi_plan(&f.lu, cdb, 6, &dir, &len, &st), SPD_CHECK);
+    EXPECT_EQ(fx_lu_plan(&f.lu, cdb, 6, &dir, &len, &st), SPD_CHECK);
     EXPECT_FIELD(st, true, 2, -1);
     cdb[1] = 2;                         /* CMDDT, obsolete */
     cdb[2] = 0;

@@ -27,7 +27,7 @@ static bool sense_is(spd_status st, uint8_t key, uint16_t asc)
 static void roundtrip(uint32_t bl, unsigned threads)
 {
     spd_params p = memunit_params(bl, 256, 3);
-    struct memunit *m = memunit_create(&p, SPD_OPS_PARALLEL);
+    struct memunit *m = memunit_create(&p, SPD_OPS_PARALLEL | SPD_OPS_FUA);
     if (!EXPECT(m != NULL))
         return;
     if (threads)
