@@ -120,6 +120,29 @@ static int mem_unmap(void *ctx, spd_io *io, const spd_unmap_desc *descs,
     return finish(m, io, SPD_OK);
 }
 
+/* Allocation status: a block of zeros counts as unmapped. Synchronous,
+ * but counted among the calls in the device like the others. */
+static bool block_zero(const struct memunit *m, uint64_t lba)
+{
+    size_t bl = m->params.block_length;
+    const uint8_t *b = m->data + lba * bl;
+    return b[0] == 0 && !memcmp(b, b + 1, bl - 1);
+}
+
+static int64_t mem_extent(void *ctx, uint64_t lba, uint32_t blocks,
+                          bool *mapped)
+{
+    struct memunit *m = ctx;
+    enter(m);
+    atomic_fetch_add(&m->extents, 1);
+    *mapped = !block_zero(m, lba);
+    uint32_t run = 1;
+    while (run < blocks && !block_zero(m, lba + run) == *mapped)
+        run++;
+    atomic_fetch_sub(&m->in_device, 1);
+    return run;
+}
+
 static void *completer(void *arg)
 {
     struct memunit *m = arg;
@@ -166,6 +189,7 @@ struct memunit *memunit_create(const spd_params *params, uint32_t ops_flags)
         .write = mem_write,
         .flush = mem_flush,
         .unmap = mem_unmap,
+        .extent = mem_extent,
     };
     struct memunit *m = calloc(1, sizeof *m);
     if (!m)
