@@ -6,6 +6,9 @@
  * Every transport reaches a device through spd_unit_submit(), so range
  * checks, write protection and splitting happen here once; the device's
  * callbacks only ever see in-range pieces of at most max_transfer_length.
+ * Block policy lives here too: how to zero a range (unmap or write), FUA
+ * for a device that cannot do it (a flush after), allocation status within
+ * a call budget, and what a failed request means as an errno.
  */
 #include <errno.h>
 #include <limits.h>
