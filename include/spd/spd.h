@@ -402,7 +402,9 @@ struct spd_scsi_cmd {
     unsigned lun_count;
 
     /* The plan, filled by spd_unit_scsi_plan() and kept with the command
-     * so that spd_unit_scsi() runs it without decoding the CDB again. */
+     * (which may be copied) so that spd_unit_scsi() runs it without
+     * decoding the CDB again. A command reused for another CDB starts
+     * again from SPD_SCSI_CMD_INIT. */
     bool     planned;
     spd_data_dir dir;                /* which way data moves */
     uint32_t transfer_length;        /* bytes the CDB, as sent, transfers */
