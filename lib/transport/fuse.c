@@ -340,7 +340,7 @@ static void read_done(spd_request *req)
 {
     struct fuse_io *io = req->opaque;
     spd_fuse_export *e = io->e;
-    int err = spd_status_errno(&req->status);
+    int err = spd_request_errno(req);
     if (err)
         fuse_reply_err(io->freq, err);
     else
@@ -410,7 +410,7 @@ static void flush_done(spd_request *req)
 {
     struct fuse_io *io = req->opaque;
     spd_fuse_export *e = io->e;
-    fuse_reply_err(io->freq, spd_status_errno(&req->status));
+    fuse_reply_err(io->freq, spd_request_errno(req));
     io_free(io);
     io_replied(e);
 }
