@@ -1,6 +1,8 @@
 /* memunit.c - see memunit.h. */
 #include "memunit.h"
 
+#include "spd/scsi.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +73,10 @@ static int mem_read(void *ctx, spd_io *io, void *buf, uint64_t lba,
         atomic_store(&m->saw_fua, true);
     int r = memunit_of_ctx_check(m, lba, blocks);
     if (r == SPD_CHECK)
-        spd_io_set_sense(io, 0x3, 0x11, 0x00, true, (uint64_t)m->fail_lba);
+        spd_io_set_sense(io, SPD_KEY_MEDIUM_ERROR,
+                         SPD_ASC(SPD_ASC_UNRECOVERED_READ_ERROR),
+                         SPD_ASCQ(SPD_ASC_UNRECOVERED_READ_ERROR), true,
+                         (uint64_t)m->fail_lba);
     if (r == SPD_OK) {
         size_t bl = m->params.block_length;
         memcpy(buf, m->data + lba * bl, (size_t)blocks * bl);
@@ -90,7 +95,10 @@ static int mem_write(void *ctx, spd_io *io, const void *buf, uint64_t lba,
         atomic_store(&m->saw_fua, true);
     int r = memunit_of_ctx_check(m, lba, blocks);
     if (r == SPD_CHECK)
-        spd_io_set_sense(io, 0x3, 0x0c, 0x00, true, (uint64_t)m->fail_lba);
+        spd_io_set_sense(io, SPD_KEY_MEDIUM_ERROR,
+                         SPD_ASC(SPD_ASC_WRITE_ERROR),
+                         SPD_ASCQ(SPD_ASC_WRITE_ERROR), true,
+                         (uint64_t)m->fail_lba);
     if (r == SPD_OK) {
         size_t bl = m->params.block_length;
         memcpy(m->data + lba * bl, buf, (size_t)blocks * bl);

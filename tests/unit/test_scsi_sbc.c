@@ -377,7 +377,9 @@ static void test_io_done_failure(void)
     uint8_t cdb[16];
     uint8_t len = rw_cdb(cdb, &rw_sizes[1], false, 5, 4);
     EXPECT_EQ(fx_run(f, cdb, len, 100), SCSI_IO);
-    spd_status_set_sense(&f->t.io.status, SPD_KEY_MEDIUM_ERROR, 0x11, 0);
+    spd_status_set_sense(&f->t.io.status, SPD_KEY_MEDIUM_ERROR,
+                         SPD_ASC(SPD_ASC_UNRECOVERED_READ_ERROR),
+                         SPD_ASCQ(SPD_ASC_UNRECOVERED_READ_ERROR));
     spd_status_set_info(&f->t.io.status, 7);
     scsi_io_done(&f->lu, &f->t);
     EXPECT_SENSE(f->t.status, SPD_KEY_MEDIUM_ERROR,

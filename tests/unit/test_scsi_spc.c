@@ -1028,7 +1028,9 @@ static void test_sense_bytes(void)
 static void test_sense_information(void)
 {
     spd_status st;
-    spd_status_set_sense(&st, SPD_KEY_MEDIUM_ERROR, 0x11, 0x00);
+    spd_status_set_sense(&st, SPD_KEY_MEDIUM_ERROR,
+                         SPD_ASC(SPD_ASC_UNRECOVERED_READ_ERROR),
+                         SPD_ASCQ(SPD_ASC_UNRECOVERED_READ_ERROR));
     spd_status_set_info(&st, 0x1234);
     uint8_t buf[SPD_SENSE_MAX];
     static const uint8_t fixed[18] = {
