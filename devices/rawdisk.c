@@ -148,7 +148,7 @@ static int64_t rawdisk_extent(void *ctx, uint64_t lba, uint32_t blocks,
 
 static const spd_ops rawdisk_ops = {
     SPD_OPS_INIT,
-    .flags = SPD_OPS_PARALLEL,    /* pread and pwrite need no lock */
+    .flags = SPD_OPS_PARALLEL | SPD_OPS_FUA,  /* no lock; fua by RWF_DSYNC */
     .read = rawdisk_read,
     .write = rawdisk_write,
     .flush = rawdisk_flush,

@@ -79,7 +79,8 @@ static inline bool spd_status_good(const spd_status *st)
 
 /* The errno a status stands for, for transports whose wire speaks errno:
  * 0 for GOOD; ENOSPC (DATA PROTECT, SPACE ALLOCATION FAILED), EROFS (other
- * DATA PROTECT), EINVAL (ILLEGAL REQUEST), ESHUTDOWN (NOT READY), else EIO. */
+ * DATA PROTECT), EINVAL (ILLEGAL REQUEST), ESHUTDOWN (NOT READY), else EIO.
+ * For a block request's outcome spd_request_errno() says more. */
 int spd_status_errno(const spd_status *st);
 
 /* ------------------------------------------------------------------ */
@@ -169,6 +170,10 @@ typedef struct spd_unmap_desc {
 /* The device's callbacks may run in parallel on several dispatcher threads
  * (for different ios). Without it libspd calls them one at a time. */
 #define SPD_OPS_PARALLEL 0x1u
+/* The device honours fua on write itself (the data is stable when the
+ * write completes). Without it libspd passes fua as false and follows a
+ * FUA write with a flush of its range before completing it. */
+#define SPD_OPS_FUA      0x2u
 
 /*
  * The device's code. Initialise with designated initializers and
@@ -186,11 +191,12 @@ typedef struct spd_ops {
     uint32_t flags;     /* SPD_OPS_* */
 
     /* Required. Fill buf with blocks * block_length bytes from lba. With
-     * fua, read from stable media (bypass any cache). */
+     * fua (only with SPD_OPS_FUA), read from stable media. */
     int (*read)(void *ctx, spd_io *io, void *buf, uint64_t lba,
                 uint32_t blocks, bool fua);
-    /* Required unless the unit is write protected. With fua the data must
-     * be on stable media before the io completes. */
+    /* Required unless the unit is write protected. With fua (only with
+     * SPD_OPS_FUA) the data must be on stable media before the io
+     * completes. */
     int (*write)(void *ctx, spd_io *io, const void *buf, uint64_t lba,
                  uint32_t blocks, bool fua);
     /* Optional. Make blocks [lba, lba+blocks) stable; blocks == 0 means to
@@ -203,8 +209,9 @@ typedef struct spd_ops {
     /* Optional. Allocation status, for NBD block status: set *mapped to
      * whether block lba holds data (false: it is unmapped, a hole) and
      * return how many blocks from lba, 1 to blocks, share that state; or
-     * -errno. Called directly on the transport's thread, in parallel with
-     * any other callback. Missing: every block is mapped. */
+     * -errno. Called on dispatcher threads like the other callbacks (one
+     * at a time without SPD_OPS_PARALLEL), for SPD_OP_EXTENTS requests.
+     * Missing: every block is mapped. */
     int64_t (*extent)(void *ctx, uint64_t lba, uint32_t blocks, bool *mapped);
 } spd_ops;
 
@@ -276,14 +283,35 @@ typedef enum spd_op {
     SPD_OP_WRITE_SAME,   /* buf holds one block, written to every block */
     SPD_OP_FLUSH,
     SPD_OP_UNMAP,
+    SPD_OP_WRITE_ZEROES, /* zeros over [lba, lba+blocks): see SPD_REQ_* */
+    SPD_OP_EXTENTS,      /* allocation status of [lba, lba+blocks) */
 } spd_op;
+
+/* Request flags (spd_request.flags), for SPD_OP_WRITE_ZEROES. */
+/* The core may unmap instead of writing when unmapped blocks read back as
+ * zeros (unmap_reads_zero). */
+#define SPD_REQ_MAY_UNMAP 0x1u
+/* Only a fast zero will do: when the range would have to be written, fail
+ * at once (spd_request_errno() gives ENOTSUP) instead. */
+#define SPD_REQ_FAST_ZERO 0x2u
+
+/* A run of blocks sharing an allocation state (SPD_OP_EXTENTS). */
+typedef struct spd_extent {
+    uint64_t blocks;
+    bool     mapped;    /* false: unmapped (a hole; zeros with LBPRZ) */
+} spd_extent;
+
+/* Device extent calls one SPD_OP_EXTENTS request may make: a device may
+ * answer a block at a time, and one request must not cost billions of
+ * calls. When spent the answer ends with what is known. */
+#define SPD_EXTENT_CALLS 1024
 
 typedef struct spd_request spd_request;
 struct spd_request {
     uint32_t size;                   /* SPD_REQUEST_INIT */
     spd_op   op;
-    bool     fua;                    /* READ, WRITE, WRITE_SAME */
-    uint64_t lba;                    /* READ, WRITE, WRITE_SAME, FLUSH */
+    bool     fua;                    /* data stable before completion */
+    uint64_t lba;                    /* all but UNMAP */
     uint64_t blocks;                 /* FLUSH: 0 means to the end */
     void    *buf;                    /* READ: filled; WRITE(_SAME): data */
     const spd_unmap_desc *descs;     /* UNMAP */
@@ -293,6 +321,12 @@ struct spd_request {
     void   (*done)(spd_request *req);
     void    *opaque;                 /* the submitter's */
     spd_status status;               /* the result */
+    uint32_t flags;                  /* SPD_REQ_* */
+    /* EXTENTS: room for extent_max runs from lba; extent_count of them are
+     * filled, merged (neighbours differ), covering at most blocks. */
+    spd_extent *extents;
+    uint32_t extent_max;
+    uint32_t extent_count;
 };
 
 /* Start a spd_request initializer with this (see SPD_PARAMS_INIT). */
@@ -307,9 +341,17 @@ void spd_unit_submit(spd_unit *unit, spd_request *req);
  * It uses req->done and req->opaque itself. */
 spd_status spd_unit_run(spd_unit *unit, spd_request *req);
 
-/* Allocation status from lba (see spd_ops.extent): how many blocks, 1 to
- * blocks, share *mapped; or -EINVAL when the range is outside the unit or
- * blocks is 0, or the device's -errno. */
+/* The errno a completed request's status stands for, as transports that
+ * speak errno need it: 0 for GOOD; a range outside the unit ENOSPC for a
+ * write (WRITE, WRITE_SAME, WRITE_ZEROES), else EINVAL; write protected
+ * EROFS; an op the unit does not support (UNMAP without unmap_supported)
+ * EOPNOTSUPP; a fast zero refused ENOTSUP; not ready ESHUTDOWN; else as
+ * spd_status_errno(). */
+int spd_request_errno(const spd_request *req);
+
+/* Allocation status from lba, an SPD_OP_EXTENTS request run and waited
+ * for: how many blocks, 1 to blocks, share *mapped; or -EINVAL when the
+ * range is outside the unit or blocks is 0, or -EIO. */
 int64_t spd_unit_extent(spd_unit *unit, uint64_t lba, uint32_t blocks,
                         bool *mapped);
 
@@ -327,6 +369,14 @@ typedef enum spd_data_dir {
 } spd_data_dir;
 
 typedef struct spd_scsi_cmd spd_scsi_cmd;
+
+/* A target's logical unit: its LUN and unit. A target hands the engine
+ * its list (sorted by lun) for REPORT LUNS. */
+typedef struct spd_scsi_lun {
+    unsigned  lun;                   /* SAM LUN, below 16384 */
+    spd_unit *unit;
+} spd_scsi_lun;
+
 struct spd_scsi_cmd {
     uint32_t size;                   /* SPD_SCSI_CMD_INIT */
     uint8_t  cdb[SPD_CDB_MAX];
@@ -345,26 +395,59 @@ struct spd_scsi_cmd {
     uint8_t  sense[SPD_SENSE_MAX];
     uint8_t  sense_len;
     spd_status status;               /* the same outcome, decoded */
+
+    /* In, optional: the target's logical units for REPORT LUNS (NULL: the
+     * unit alone, as LUN 0). Read while the command is planned or run. */
+    const spd_scsi_lun *luns;
+    unsigned lun_count;
+
+    /* The plan, filled by spd_unit_scsi_plan() and kept with the command
+     * (which may be copied) so that spd_unit_scsi() runs it without
+     * decoding the CDB again. A command reused for another CDB starts
+     * again from SPD_SCSI_CMD_INIT. */
+    bool     planned;
+    spd_data_dir dir;                /* which way data moves */
+    uint32_t transfer_length;        /* bytes the CDB, as sent, transfers */
+    uint32_t buffer_length;          /* bytes of data the command uses:
+                                        data-out to collect, or data-in
+                                        room */
+    uint64_t plan_state[8];          /* libspd's: the decoded CDB */
 };
 
 /* Start a spd_scsi_cmd initializer with this (see SPD_PARAMS_INIT). */
 #define SPD_SCSI_CMD_INIT .size = sizeof(spd_scsi_cmd)
 
 /* Execute a CDB; completion through cmd->done (possibly before this
- * returns). */
+ * returns). A planned command runs its plan: unit is the one it was
+ * planned for (NULL for a LUN the target does not have). */
 void spd_unit_scsi(spd_unit *unit, spd_scsi_cmd *cmd);
 
 /* Execute and wait; returns cmd->scsi_status. It uses cmd->done and
  * cmd->opaque itself. */
 int spd_unit_scsi_run(spd_unit *unit, spd_scsi_cmd *cmd);
 
-/* What a CDB expects to transfer, before any data moves (what iSCSI needs
- * to ask for Data-Out): direction and length in bytes. Returns 0, or
- * SPD_CHECK with *status set when the CDB is already known to fail (bad
- * opcode, bad field, LBA out of range, write protected). */
-int spd_unit_scsi_plan(spd_unit *unit, const uint8_t *cdb, uint8_t cdb_len,
-                       spd_data_dir *dir, uint32_t *length,
-                       spd_status *status);
+/* No data-out limit for spd_unit_scsi_plan(). */
+#define SPD_SCSI_NO_LIMIT UINT32_MAX
+
+/*
+ * Plan a command before any data moves (what iSCSI needs to ask for
+ * Data-Out): decode and check cmd->cdb once for unit (NULL: the target has
+ * no such LUN: INQUIRY answers "no device", REPORT LUNS lists cmd->luns,
+ * anything else fails LOGICAL UNIT NOT SUPPORTED), and fill dir,
+ * transfer_length and buffer_length. data_out is the data-out the
+ * initiator will send: less than a block write wants shortens the write to
+ * the whole blocks within it (FCP-4), other commands fail INVALID FIELD IN
+ * COMMAND INFORMATION UNIT. Returns 0, or SPD_CHECK when the command fails
+ * whatever the data: its outcome (status and sense) is then set, and
+ * spd_unit_scsi() completes it as it is.
+ */
+int spd_unit_scsi_plan(spd_unit *unit, spd_scsi_cmd *cmd, uint32_t data_out);
+
+/* Make status the outcome of cmd, with sense in the format unit has chosen
+ * (MODE SELECT D_SENSE; NULL: fixed): for commands a transport ends
+ * itself (a protocol error, no room); cmd->done is not called. */
+void spd_scsi_cmd_set_status(spd_unit *unit, spd_scsi_cmd *cmd,
+                             const spd_status *status);
 
 #ifdef __cplusplus
 }

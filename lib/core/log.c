@@ -113,7 +113,10 @@ static unsigned request_debug_bit(spd_op op)
         return SPD_DEBUG_READ;
     case SPD_OP_WRITE:
     case SPD_OP_WRITE_SAME:
+    case SPD_OP_WRITE_ZEROES:
         return SPD_DEBUG_WRITE;
+    case SPD_OP_EXTENTS:
+        return SPD_DEBUG_READ;
     case SPD_OP_FLUSH:
         return SPD_DEBUG_FLUSH;
     case SPD_OP_UNMAP:
@@ -127,7 +130,8 @@ void log_request(spd_unit *unit, const spd_request *req)
     static const char *const op_names[] = {
         [SPD_OP_READ] = "READ", [SPD_OP_WRITE] = "WRITE",
         [SPD_OP_WRITE_SAME] = "WRITE SAME", [SPD_OP_FLUSH] = "FLUSH",
-        [SPD_OP_UNMAP] = "UNMAP",
+        [SPD_OP_UNMAP] = "UNMAP", [SPD_OP_WRITE_ZEROES] = "WRITE ZEROES",
+        [SPD_OP_EXTENTS] = "EXTENTS",
     };
     if (!(atomic_load(&unit->debug_mask) & request_debug_bit(req->op)))
         return;
@@ -148,6 +152,10 @@ void log_request(spd_unit *unit, const spd_request *req)
         line_add(line, sizeof line, &len, " lba %llu blocks %llu%s",
                  (unsigned long long)req->lba,
                  (unsigned long long)req->blocks, req->fua ? " fua" : "");
+        if (req->op == SPD_OP_WRITE_ZEROES && req->flags)
+            line_add(line, sizeof line, &len, "%s%s",
+                     req->flags & SPD_REQ_MAY_UNMAP ? " may-unmap" : "",
+                     req->flags & SPD_REQ_FAST_ZERO ? " fast" : "");
     }
     line_add(line, sizeof line, &len, ": ");
     status_add(line, sizeof line, &len, &req->status);

@@ -6,6 +6,9 @@
  * Every transport reaches a device through spd_unit_submit(), so range
  * checks, write protection and splitting happen here once; the device's
  * callbacks only ever see in-range pieces of at most max_transfer_length.
+ * Block policy lives here too: how to zero a range (unmap or write), FUA
+ * for a device that cannot do it (a flush after), allocation status within
+ * a call budget, and what a failed request means as an errno.
  */
 #include <errno.h>
 #include <limits.h>
@@ -156,10 +159,7 @@ spd_unit *spd_unit_create(const spd_params *params, const spd_ops *ops,
     unit->ctx = ctx;
     unit->max_blocks = unit->params.max_transfer_length /
                        unit->params.block_length;
-    unit->lu = (struct scsi_lu){ .params = &unit->params,
-                                 .max_transfer_blocks = unit->max_blocks,
-                                 .extent = scsi_unit_extent,
-                                 .extent_ctx = unit };
+    scsi_lu_init(&unit->lu, &unit->params, unit->max_blocks);
     pthread_mutex_init(&unit->lock, NULL);
     pthread_mutex_init(&unit->ops_lock, NULL);
     pthread_cond_init(&unit->work, NULL);
@@ -170,6 +170,7 @@ spd_unit *spd_unit_create(const spd_params *params, const spd_ops *ops,
         pthread_mutex_destroy(&unit->ops_lock);
         pthread_cond_destroy(&unit->work);
         pthread_cond_destroy(&unit->idle);
+        scsi_lu_fini(&unit->lu);
         free(unit);
         errno = saved;
         return NULL;
@@ -224,6 +225,7 @@ void spd_unit_destroy(spd_unit *unit)
     pthread_mutex_destroy(&unit->ops_lock);
     pthread_cond_destroy(&unit->work);
     pthread_cond_destroy(&unit->idle);
+    scsi_lu_fini(&unit->lu);
     free(unit);
 }
 
@@ -276,7 +278,8 @@ static void status_from_errno(spd_status *st, int err, spd_op op)
 {
     switch (err) {
     case EIO:
-        set_sense(st, SPD_KEY_MEDIUM_ERROR, op == SPD_OP_READ
+        set_sense(st, SPD_KEY_MEDIUM_ERROR,
+                  op == SPD_OP_READ || op == SPD_OP_EXTENTS
                   ? SPD_ASC_UNRECOVERED_READ_ERROR : SPD_ASC_WRITE_ERROR);
         break;
     case EROFS:
@@ -310,10 +313,45 @@ int spd_status_errno(const spd_status *st)
     }
 }
 
+static bool status_is(const spd_status *st, uint8_t key, uint16_t asc)
+{
+    return st->scsi_status == SPD_STATUS_CHECK_CONDITION &&
+           st->sense_key == key && st->asc == SPD_ASC(asc) &&
+           st->ascq == SPD_ASCQ(asc);
+}
+
+/* A fast zero refused (see request_check): how the status says it. */
+#define FAST_ZERO_REFUSED SPD_ASC_INVALID_FIELD_IN_CDB
+
+int spd_request_errno(const spd_request *req)
+{
+    const spd_status *st = &req->status;
+    bool writes = req->op == SPD_OP_WRITE || req->op == SPD_OP_WRITE_SAME ||
+                  req->op == SPD_OP_WRITE_ZEROES;
+
+    if (status_is(st, SPD_KEY_ILLEGAL_REQUEST, SPD_ASC_LBA_OUT_OF_RANGE))
+        return writes ? ENOSPC : EINVAL;
+    if (status_is(st, SPD_KEY_ILLEGAL_REQUEST,
+                  SPD_ASC_INVALID_COMMAND_OPERATION_CODE))
+        return EOPNOTSUPP;
+    if (req->op == SPD_OP_WRITE_ZEROES && (req->flags & SPD_REQ_FAST_ZERO) &&
+        status_is(st, SPD_KEY_ILLEGAL_REQUEST, FAST_ZERO_REFUSED))
+        return ENOTSUP;
+    return spd_status_errno(st);
+}
+
 static bool range_ok(const spd_unit *unit, uint64_t lba, uint64_t blocks)
 {
     uint64_t count = unit->params.block_count;
     return lba < count && blocks <= count - lba;
+}
+
+/* WRITE_ZEROES may unmap instead of writing: when the submitter allows it
+ * and unmapped blocks read back as zeros. */
+static bool zero_by_unmap(const spd_unit *unit, const spd_request *req)
+{
+    return req->op == SPD_OP_WRITE_ZEROES &&
+           (req->flags & SPD_REQ_MAY_UNMAP) && unit->params.unmap_reads_zero;
 }
 
 /* Check a request against the unit; false with *st set when it must fail. */
@@ -322,12 +360,19 @@ static bool request_check(const spd_unit *unit, const spd_request *req,
 {
     const spd_params *p = &unit->params;
     bool writes = req->op == SPD_OP_WRITE || req->op == SPD_OP_WRITE_SAME ||
-                  req->op == SPD_OP_UNMAP;
+                  req->op == SPD_OP_UNMAP || req->op == SPD_OP_WRITE_ZEROES;
+    uint32_t flags = req->op == SPD_OP_WRITE_ZEROES
+                     ? SPD_REQ_MAY_UNMAP | SPD_REQ_FAST_ZERO : 0;
 
-    if (req->op > SPD_OP_UNMAP ||
+    if (req->op > SPD_OP_EXTENTS ||
         (req->op == SPD_OP_UNMAP && !p->unmap_supported)) {
         set_sense(st, SPD_KEY_ILLEGAL_REQUEST,
                   SPD_ASC_INVALID_COMMAND_OPERATION_CODE);
+        return false;
+    }
+    if ((req->flags & ~flags) ||
+        (req->op == SPD_OP_EXTENTS && (!req->extents || !req->extent_max))) {
+        set_sense(st, SPD_KEY_ILLEGAL_REQUEST, SPD_ASC_INVALID_FIELD_IN_CDB);
         return false;
     }
     if (writes && p->write_protected) {
@@ -343,6 +388,12 @@ static bool request_check(const spd_unit *unit, const spd_request *req,
     }
     if (!in_range) {
         set_sense(st, SPD_KEY_ILLEGAL_REQUEST, SPD_ASC_LBA_OUT_OF_RANGE);
+        return false;
+    }
+    /* Writing zeros block by block is not the fast zeroing asked for. */
+    if (req->op == SPD_OP_WRITE_ZEROES && (req->flags & SPD_REQ_FAST_ZERO) &&
+        !zero_by_unmap(unit, req)) {
+        set_sense(st, SPD_KEY_ILLEGAL_REQUEST, FAST_ZERO_REFUSED);
         return false;
     }
     return true;
@@ -367,8 +418,10 @@ struct request_track {
     uint64_t done;                  /* pieces complete */
     uint64_t failed_index;          /* first failed piece so far */
     bool issuing;                   /* a thread is in track_issue() */
+    bool by_unmap;                  /* WRITE_ZEROES: pieces unmap */
+    bool flush_after;               /* FUA the device does not do itself */
     struct spd_io *free;            /* slots not in use, linked by next */
-    void *pattern;                  /* WRITE_SAME: the block, repeated */
+    void *pattern;                  /* WRITE_SAME/ZEROES: a chunk of it */
     struct spd_io ios[];            /* min(pieces, UNIT_WINDOW) slots */
 };
 
@@ -379,16 +432,25 @@ static void request_done(spd_unit *unit, spd_request *req)
     unit_end(unit);
 }
 
+/* Blocks one unmap piece of a WRITE_ZEROES covers (spd_unmap_desc). */
+#define UNMAP_PIECE UINT32_MAX
+
 /* How many device calls a request takes. */
 static uint64_t request_io_count(const spd_unit *unit, const spd_request *req)
 {
     uint64_t total = 0;
     switch (req->op) {
+    case SPD_OP_WRITE_ZEROES:
+        if (zero_by_unmap(unit, req))
+            return req->blocks / UNMAP_PIECE + (req->blocks % UNMAP_PIECE != 0);
+        /* fall through */
     case SPD_OP_READ:
     case SPD_OP_WRITE:
     case SPD_OP_WRITE_SAME:
         return req->blocks / unit->max_blocks +
                (req->blocks % unit->max_blocks != 0);
+    case SPD_OP_EXTENTS:
+        return req->blocks ? 1 : 0;
     case SPD_OP_FLUSH:
         return unit->ops.flush ? 1 : 0;
     case SPD_OP_UNMAP:
@@ -399,16 +461,42 @@ static uint64_t request_io_count(const spd_unit *unit, const spd_request *req)
     return 0;
 }
 
-/* A chunk-sized buffer holding WRITE SAME's block over and over. */
+/* A chunk-sized buffer holding WRITE SAME's block over and over, or
+ * zeros for WRITE_ZEROES: the one zero buffer every transport's zeroing
+ * uses. */
 static void *pattern_fill(const spd_unit *unit, const spd_request *req)
 {
     size_t bl = unit->params.block_length;
     uint64_t blocks = req->blocks < unit->max_blocks ? req->blocks
                                                       : unit->max_blocks;
+    if (req->op == SPD_OP_WRITE_ZEROES)
+        return calloc(blocks, bl);
     uint8_t *pattern = malloc(blocks * bl);
     for (uint64_t i = 0; pattern && i < blocks; i++)
         memcpy(pattern + i * bl, req->buf, bl);
     return pattern;
+}
+
+/* FUA, handled here once: an unmap cannot carry it, and a device without
+ * SPD_OPS_FUA gets plain writes; either way a flush follows. */
+static bool needs_flush_after(const spd_unit *unit, const spd_request *req,
+                              bool by_unmap)
+{
+    if (!req->fua || !unit->ops.flush)
+        return false;
+    switch (req->op) {
+    case SPD_OP_UNMAP:
+        return true;
+    case SPD_OP_WRITE_ZEROES:
+        if (by_unmap)
+            return true;
+        /* fall through */
+    case SPD_OP_WRITE:
+    case SPD_OP_WRITE_SAME:
+        return !(unit->ops.flags & SPD_OPS_FUA);
+    default:
+        return false;
+    }
 }
 
 static struct request_track *track_new(spd_unit *unit, spd_request *req,
@@ -421,7 +509,11 @@ static struct request_track *track_new(spd_unit *unit, spd_request *req,
     t->req = req;
     t->pieces = pieces;
     t->failed_index = UINT64_MAX;
-    if (req->op == SPD_OP_WRITE_SAME && !(t->pattern = pattern_fill(unit, req))) {
+    t->by_unmap = zero_by_unmap(unit, req);
+    t->flush_after = needs_flush_after(unit, req, t->by_unmap);
+    if ((req->op == SPD_OP_WRITE_SAME ||
+         (req->op == SPD_OP_WRITE_ZEROES && !t->by_unmap)) &&
+        !(t->pattern = pattern_fill(unit, req))) {
         free(t);
         return NULL;
     }
@@ -442,7 +534,8 @@ static void piece_init(spd_unit *unit, struct request_track *t,
     uint64_t left = req->blocks - offset;
     *io = (struct spd_io){
         .unit = unit, .track = t, .index = i, .op = req->op,
-        .fua = req->fua, .lba = req->lba + offset,
+        .fua = req->fua && (unit->ops.flags & SPD_OPS_FUA),
+        .lba = req->lba + offset,
         .blocks = (uint32_t)(left < unit->max_blocks ? left
                                                      : unit->max_blocks),
     };
@@ -451,9 +544,26 @@ static void piece_init(spd_unit *unit, struct request_track *t,
     case SPD_OP_WRITE:
         io->buf = (uint8_t *)req->buf + offset * bl;
         break;
+    case SPD_OP_WRITE_ZEROES:
+        if (t->by_unmap) {
+            offset = i * UNMAP_PIECE;
+            left = req->blocks - offset;
+            io->op = SPD_OP_UNMAP;
+            io->fua = false;
+            io->desc = (spd_unmap_desc){ .lba = req->lba + offset,
+                .blocks = (uint32_t)(left < UNMAP_PIECE ? left : UNMAP_PIECE) };
+            io->descs = &io->desc;
+            io->desc_count = 1;
+            io->lba = io->blocks = 0;
+            break;
+        }
+        /* fall through */
     case SPD_OP_WRITE_SAME:
         io->op = SPD_OP_WRITE;
         io->buf = t->pattern;
+        break;
+    case SPD_OP_EXTENTS:
+        io->fua = false;
         break;
     case SPD_OP_FLUSH:
         io->lba = req->lba;
@@ -467,9 +577,52 @@ static void piece_init(spd_unit *unit, struct request_track *t,
     }
 }
 
+/* The range a request touched, as a flush's lba and blocks (0: to the
+ * end). */
+static void request_span(const spd_request *req, uint64_t *lba,
+                         uint32_t *blocks)
+{
+    uint64_t first = req->lba, end = req->lba + req->blocks;
+    if (req->op == SPD_OP_UNMAP) {
+        first = UINT64_MAX, end = 0;
+        for (uint32_t i = 0; i < req->desc_count; i++) {
+            const spd_unmap_desc *d = &req->descs[i];
+            if (d->lba < first)
+                first = d->lba;
+            if (d->lba + d->blocks > end)
+                end = d->lba + d->blocks;
+        }
+    }
+    *lba = first;
+    *blocks = end - first > UINT32_MAX ? 0 : (uint32_t)(end - first);
+}
+
+/* After a good FUA write the device could not make stable itself: one
+ * more piece, a flush of the range, in a slot now free. False when there
+ * is nothing to flush. */
+static bool track_flush_after(spd_unit *unit, struct request_track *t)
+{
+    if (!t->flush_after || !spd_status_good(&t->req->status))
+        return false;
+    t->flush_after = false;
+    struct spd_io *io = t->free;
+    pthread_mutex_lock(&unit->lock);
+    t->free = io->next;
+    t->pieces++;
+    t->next++;
+    pthread_mutex_unlock(&unit->lock);
+    *io = (struct spd_io){ .unit = unit, .track = t, .index = t->pieces - 1,
+                           .op = SPD_OP_FLUSH };
+    request_span(t->req, &io->lba, &io->blocks);
+    dispatch_io(unit, io);
+    return true;
+}
+
 static void track_finish(spd_unit *unit, struct request_track *t)
 {
     spd_request *req = t->req;
+    if (track_flush_after(unit, t))
+        return;
     free(t->pattern);
     free(t);
     request_done(unit, req);
@@ -519,6 +672,8 @@ static void track_issue(spd_unit *unit, struct request_track *t)
 void spd_unit_submit(spd_unit *unit, spd_request *req)
 {
     req->status = (spd_status){ 0 };
+    if (req->size >= sizeof *req && req->op == SPD_OP_EXTENTS)
+        req->extent_count = 0;
     if (req->size < sizeof *req) {
         /* Built against other headers: nothing in it can be trusted
          * beyond the fields every version has. */
@@ -582,6 +737,47 @@ void unit_fail_io(struct spd_io *io, const spd_status *status)
     io_finish(io);
 }
 
+/* The allocation status of the request's range, merged runs into its
+ * extents, within SPD_EXTENT_CALLS device calls. On the dispatcher like
+ * any device call, so a serial device never sees extent beside another
+ * call. SPD_OK, or a -errno when not even the first run is known. */
+static int run_extents(spd_unit *unit, spd_request *req)
+{
+    uint64_t lba = req->lba, end = req->lba + req->blocks;
+    unsigned calls = SPD_EXTENT_CALLS;
+    uint32_t n = 0;
+
+    if (!unit->ops.extent) {
+        req->extents[0] = (spd_extent){ .blocks = req->blocks, .mapped = true };
+        req->extent_count = 1;
+        return SPD_OK;
+    }
+    while (lba < end && calls--) {
+        uint64_t left = end - lba;
+        uint32_t want = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+        bool mapped = true;
+        int64_t run = unit->ops.extent(unit->ctx, lba, want, &mapped);
+        if (run <= 0) {
+            if (n)
+                break;
+            return run < 0 && run >= -4095 ? (int)run : -EIO;
+        }
+        /* Keep a device's mistake from overrunning the range. */
+        if (run > want)
+            run = want;
+        if (n && req->extents[n - 1].mapped == mapped)
+            req->extents[n - 1].blocks += (uint64_t)run;
+        else if (n == req->extent_max)
+            break;
+        else
+            req->extents[n++] = (spd_extent){ .blocks = (uint64_t)run,
+                                              .mapped = mapped };
+        lba += (uint64_t)run;
+    }
+    req->extent_count = n;
+    return SPD_OK;
+}
+
 void unit_run_io(struct spd_io *io)
 {
     spd_unit *unit = io->unit;
@@ -604,6 +800,11 @@ void unit_run_io(struct spd_io *io)
         break;
     case SPD_OP_UNMAP:
         r = ops->unmap(unit->ctx, io, io->descs, io->desc_count);
+        break;
+    case SPD_OP_EXTENTS:
+        r = run_extents(unit, io->track->req);
+        break;
+    case SPD_OP_WRITE_ZEROES:
         break;
     }
     if (serial)
@@ -711,15 +912,15 @@ int spd_unit_scsi_run(spd_unit *unit, spd_scsi_cmd *cmd)
 int64_t spd_unit_extent(spd_unit *unit, uint64_t lba, uint32_t blocks,
                         bool *mapped)
 {
+    spd_extent extent;
+    spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_EXTENTS, .lba = lba,
+                        .blocks = blocks, .extents = &extent,
+                        .extent_max = 1 };
     if (!blocks || !range_ok(unit, lba, blocks))
         return -EINVAL;
-    if (!unit->ops.extent) {
-        *mapped = true;
-        return blocks;
-    }
-    int64_t run = unit->ops.extent(unit->ctx, lba, blocks, mapped);
-    /* Keep a device's mistake from making a transport loop or overrun. */
-    if (run > blocks)
-        run = blocks;
-    return run == 0 ? -EIO : run;
+    spd_status st = spd_unit_run(unit, &req);
+    if (!spd_status_good(&st) || !req.extent_count)
+        return spd_status_errno(&st) == ESHUTDOWN ? -ESHUTDOWN : -EIO;
+    *mapped = extent.mapped;
+    return (int64_t)extent.blocks;
 }

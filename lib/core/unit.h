@@ -20,13 +20,14 @@ struct spd_io {
     spd_unit *unit;
     struct request_track *track;    /* the request this io is part of */
     uint64_t index;                 /* its place there, for combining statuses */
-    spd_op op;                      /* READ, WRITE, FLUSH or UNMAP */
-    bool fua;
+    spd_op op;                      /* READ, WRITE, FLUSH, UNMAP or EXTENTS */
+    bool fua;                       /* passed to the device */
     uint64_t lba;
     uint32_t blocks;
     void *buf;
     const spd_unmap_desc *descs;
     uint32_t desc_count;
+    spd_unmap_desc desc;            /* WRITE_ZEROES by unmap: its range */
     spd_status status;              /* sense from spd_io_set_sense() */
 };
 

@@ -1,7 +1,8 @@
 /*
- * unit_scsi.c - SCSI commands on a unit: the engine decodes the CDB, the
- * unit core runs the block request it asks for, the engine finishes the
- * status, and the sense is built in the format the unit has chosen.
+ * unit_scsi.c - SCSI commands on a unit: the engine decodes the CDB (once:
+ * a planned command keeps its decoding), the unit core runs the block
+ * request it asks for, the engine finishes the status, and the sense is
+ * built in the format the unit has chosen.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +17,33 @@ struct scsi_run {
     spd_unit *unit;
 };
 
+_Static_assert(sizeof ((spd_scsi_cmd *)0)->plan_state >= SCSI_STATE_SIZE,
+               "spd_scsi_cmd.plan_state too small");
+
+/* The engine's logical unit for a command: a missing LUN has a stand-in. */
+static struct scsi_lu *cmd_lu(spd_unit *unit)
+{
+    return unit ? &unit->lu : scsi_absent_lu();
+}
+
+void spd_scsi_cmd_set_status(spd_unit *unit, spd_scsi_cmd *cmd,
+                             const spd_status *status)
+{
+    cmd->status = *status;
+    cmd->scsi_status = status->scsi_status;
+    cmd->data_in_len = 0;
+    cmd->sense_len = scsi_sense_build(status, scsi_lu_d_sense(cmd_lu(unit)),
+                                      cmd->sense, sizeof cmd->sense);
+}
+
 static void cmd_finish(spd_unit *unit, spd_scsi_cmd *cmd)
 {
     cmd->scsi_status = cmd->status.scsi_status;
-    cmd->sense_len = scsi_sense_build(&cmd->status, unit->lu.d_sense,
+    cmd->sense_len = scsi_sense_build(&cmd->status,
+                                      scsi_lu_d_sense(cmd_lu(unit)),
                                       cmd->sense, sizeof cmd->sense);
-    log_scsi(unit, cmd);
+    if (unit)
+        log_scsi(unit, cmd);
     cmd->done(cmd);
 }
 
@@ -35,7 +57,8 @@ static void run_complete(struct scsi_run *run)
     scsi_task_fini(&run->task);
     free(run);
     cmd_finish(unit, cmd);
-    unit_end(unit);
+    if (unit)
+        unit_end(unit);
 }
 
 static void run_io_done(spd_request *req)
@@ -45,9 +68,14 @@ static void run_io_done(spd_request *req)
     run_complete(run);
 }
 
+/* A plan that failed: the command ends as planned. */
+static bool plan_failed(const spd_scsi_cmd *cmd)
+{
+    return cmd->planned && !spd_status_good(&cmd->status);
+}
+
 void spd_unit_scsi(spd_unit *unit, spd_scsi_cmd *cmd)
 {
-    cmd->status = (spd_status){ 0 };
     cmd->data_in_len = 0;
     if (cmd->size < sizeof *cmd) {
         /* Built against other headers (see SPD_SCSI_CMD_INIT). */
@@ -57,7 +85,20 @@ void spd_unit_scsi(spd_unit *unit, spd_scsi_cmd *cmd)
         cmd_finish(unit, cmd);
         return;
     }
-    if (!unit_begin(unit)) {
+    if (plan_failed(cmd)) {
+        cmd_finish(unit, cmd);
+        return;
+    }
+    cmd->status = (spd_status){ 0 };
+    if (!unit && !cmd->planned) {
+        /* Only a plan knows what a missing LUN answers. */
+        spd_status_set_sense(&cmd->status, SPD_KEY_ILLEGAL_REQUEST,
+                             SPD_ASC(SPD_ASC_LOGICAL_UNIT_NOT_SUPPORTED),
+                             SPD_ASCQ(SPD_ASC_LOGICAL_UNIT_NOT_SUPPORTED));
+        cmd_finish(unit, cmd);
+        return;
+    }
+    if (unit && !unit_begin(unit)) {
         unit_not_ready(&cmd->status);
         cmd_finish(unit, cmd);
         return;
@@ -68,7 +109,8 @@ void spd_unit_scsi(spd_unit *unit, spd_scsi_cmd *cmd)
                              SPD_ASC(SPD_ASC_INTERNAL_TARGET_FAILURE),
                              SPD_ASCQ(SPD_ASC_INTERNAL_TARGET_FAILURE));
         cmd_finish(unit, cmd);
-        unit_end(unit);
+        if (unit)
+            unit_end(unit);
         return;
     }
     run->cmd = cmd;
@@ -77,8 +119,15 @@ void spd_unit_scsi(spd_unit *unit, spd_scsi_cmd *cmd)
     run->task.cdb_len = cmd->cdb_len < SPD_CDB_MAX ? cmd->cdb_len : SPD_CDB_MAX;
     run->task.data = cmd->data;
     run->task.data_len = cmd->data ? cmd->data_len : 0;
+    run->task.luns = cmd->luns;
+    run->task.lun_count = cmd->lun_count;
 
-    if (scsi_execute(&unit->lu, &run->task) == SCSI_DONE) {
+    struct scsi_lu *lu = cmd_lu(unit);
+    enum scsi_action action =
+        cmd->planned ? scsi_execute_planned(lu, &run->task, cmd->plan_state)
+                     : scsi_execute(lu, &run->task);
+    /* A missing LUN's answers are immediate. */
+    if (action == SCSI_DONE || !unit) {
         run_complete(run);
         return;
     }
@@ -87,12 +136,22 @@ void spd_unit_scsi(spd_unit *unit, spd_scsi_cmd *cmd)
     spd_unit_submit(unit, &run->task.io);
 }
 
-int spd_unit_scsi_plan(spd_unit *unit, const uint8_t *cdb, uint8_t cdb_len,
-                       spd_data_dir *dir, uint32_t *length,
-                       spd_status *status)
+int spd_unit_scsi_plan(spd_unit *unit, spd_scsi_cmd *cmd, uint32_t data_out)
 {
-    *status = (spd_status){ 0 };
-    return scsi_plan(&unit->lu, cdb,
-                     cdb_len < SPD_CDB_MAX ? cdb_len : SPD_CDB_MAX, dir,
-                     length, status);
+    struct scsi_plan plan;
+    uint8_t cdb_len = cmd->cdb_len < SPD_CDB_MAX ? cmd->cdb_len : SPD_CDB_MAX;
+
+    if (cmd->size < sizeof *cmd)
+        return SPD_CHECK;
+    cmd->planned = true;
+    cmd->status = (spd_status){ 0 };
+    int r = scsi_plan(cmd_lu(unit), cmd->cdb, cdb_len, data_out,
+                      cmd->luns ? cmd->lun_count : 0, &plan, cmd->plan_state,
+                      &cmd->status);
+    cmd->dir = plan.dir;
+    cmd->transfer_length = plan.transfer_length;
+    cmd->buffer_length = plan.buffer_length;
+    if (r)
+        spd_scsi_cmd_set_status(unit, cmd, &cmd->status);
+    return r;
 }

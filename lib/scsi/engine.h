@@ -9,6 +9,7 @@
 #ifndef SPD_SCSI_ENGINE_H
 #define SPD_SCSI_ENGINE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,19 +20,20 @@
 struct scsi_lu {
     const spd_params *params;          /* validated */
     uint32_t max_transfer_blocks;      /* params->max_transfer_length / block_length */
-    /* Control mode page D_SENSE: descriptor-format sense. Changeable by
-     * MODE SELECT; read and written only on the caller's serialised path. */
-    bool d_sense;
-    /* Allocation status for GET LBA STATUS, as spd_unit_extent(): how many
-     * blocks from lba (1 to blocks) share *mapped, or -errno. Called from
-     * scsi_execute() on the caller's thread; NULL: every block mapped. */
-    int64_t (*extent)(void *ctx, uint64_t lba, uint32_t blocks, bool *mapped);
-    void *extent_ctx;
+    bool absent;                       /* the stand-in for a LUN a target lacks */
+    /* Mode parameters, the engine's alone: MODE SELECT changes them while
+     * other commands of the unit run, on any thread. */
+    pthread_mutex_t mode_lock;
+    bool d_sense;                      /* control page D_SENSE; mode_lock */
 };
 
-/* An extent callback for a unit core's scsi_lu: ctx is the spd_unit. */
-int64_t scsi_unit_extent(void *ctx, uint64_t lba, uint32_t blocks,
-                         bool *mapped);
+void scsi_lu_init(struct scsi_lu *lu, const spd_params *params,
+                  uint32_t max_transfer_blocks);
+void scsi_lu_fini(struct scsi_lu *lu);
+/* Whether sense is built in descriptor format now (D_SENSE). */
+bool scsi_lu_d_sense(struct scsi_lu *lu);
+/* The logical unit standing in for a LUN a target does not have. */
+struct scsi_lu *scsi_absent_lu(void);
 
 enum scsi_action {
     SCSI_DONE,   /* status and data_in_len are final */
@@ -44,6 +46,8 @@ struct scsi_task {
     uint8_t  cdb_len;
     void    *data;
     uint32_t data_len;
+    const spd_scsi_lun *luns;     /* REPORT LUNS: NULL for LUN 0 alone */
+    unsigned lun_count;
 
     /* Out. */
     spd_status status;
@@ -56,15 +60,36 @@ struct scsi_task {
     void *owned;          /* engine allocation (unmap descriptors, pattern, bounce) */
     bool compare;         /* VERIFY BYTCHK 01b: io.buf (owned) is compared
                              with data in scsi_io_done() */
+    uint64_t alloc;       /* GET LBA STATUS: the allocation length */
 };
 
+/* The outcome of planning (scsi_plan), kept with the command. */
+struct scsi_plan {
+    spd_data_dir dir;
+    uint32_t transfer_length;     /* what the CDB as sent transfers */
+    uint32_t buffer_length;       /* data the command uses */
+};
+
+/* Room for the decoded CDB a plan keeps (spd_scsi_cmd.plan_state). */
+#define SCSI_STATE_SIZE 64
+
 /*
- * Direction and length in bytes a CDB will transfer. Returns 0, or
- * SPD_CHECK with *status set when the command will fail whatever the data
- * (unknown opcode, bad field, LBA out of range, write protected).
+ * Decode and check a CDB once, for scsi_execute_planned(): direction and
+ * bytes it transfers, the buffer it needs with data_out bytes of data-out
+ * (SPD_SCSI_NO_LIMIT: as the CDB says; less shortens a block write, FCP-4)
+ * and the luns a REPORT LUNS lists (count of them). state (SCSI_STATE_SIZE
+ * bytes, 8-aligned) keeps the decoded CDB. Returns 0, or SPD_CHECK with
+ * *status set when the command will fail whatever the data.
  */
 int scsi_plan(const struct scsi_lu *lu, const uint8_t *cdb, uint8_t cdb_len,
-              spd_data_dir *dir, uint32_t *length, spd_status *status);
+              uint32_t data_out, unsigned lun_count, struct scsi_plan *plan,
+              void *state, spd_status *status);
+
+/* Execute a CDB scsi_plan() accepted, from its state (task->cdb the same
+ * CDB). */
+enum scsi_action scsi_execute_planned(struct scsi_lu *lu,
+                                      struct scsi_task *task,
+                                      const void *state);
 
 /* Decode and execute a CDB (see enum scsi_action). */
 enum scsi_action scsi_execute(struct scsi_lu *lu, struct scsi_task *task);

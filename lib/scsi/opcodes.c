@@ -369,28 +369,89 @@ bool scsi_decode(const struct scsi_lu *lu, const uint8_t *cdb,
 /* Entry points                                                         */
 /* ------------------------------------------------------------------ */
 
+_Static_assert(sizeof(struct scsi_args) <= SCSI_STATE_SIZE,
+               "SCSI_STATE_SIZE too small for the decoded CDB");
+
+/* FCP-4 (which iSCSI follows for residuals): with less data-out than the
+ * CDB says, the command runs without the data beyond it. A block write is
+ * cut down to the whole blocks within it (none: nothing is written, GOOD);
+ * other commands fail. */
+static bool shorten_write(const struct scsi_lu *lu, struct scsi_args *a,
+                          uint32_t data_out, spd_status *st)
+{
+    if (a->row->xfer != XFER_BLOCKS) {
+        scsi_illegal(st, SPD_ASC_INVALID_FIELD_IN_CIU);
+        return false;
+    }
+    a->blocks = data_out / lu->params->block_length;
+    a->length = (uint32_t)a->blocks * lu->params->block_length;
+    return true;
+}
+
+/* The data-in room a command needs: what its answer can hold at most. */
+static uint32_t data_in_room(const struct scsi_lu *lu,
+                             const struct scsi_args *a, unsigned lun_count)
+{
+    uint32_t most = a->length;
+    if (a->row->handler == spc_report_luns)
+        most = 8 + 8 * (lun_count ? lun_count : 1);
+    else if (lu->absent && a->row->handler == spc_inquiry)
+        most = scsi_absent_inquiry_len(a->cdb);
+    return most < a->length ? most : a->length;
+}
+
 int scsi_plan(const struct scsi_lu *lu, const uint8_t *cdb, uint8_t cdb_len,
-              spd_data_dir *dir, uint32_t *length, spd_status *status)
+              uint32_t data_out, unsigned lun_count, struct scsi_plan *plan,
+              void *state, spd_status *status)
 {
     struct scsi_args a;
-    *dir = SPD_DIR_NONE;
-    *length = 0;
+    *plan = (struct scsi_plan){ 0 };
     *status = (spd_status){ 0 };
+    /* A LUN the target lacks answers INQUIRY and REPORT LUNS only. */
+    if (lu->absent && cdb_len &&
+        cdb[0] != SPD_SCSI_INQUIRY && cdb[0] != SPD_SCSI_REPORT_LUNS) {
+        scsi_illegal(status, SPD_ASC_LOGICAL_UNIT_NOT_SUPPORTED);
+        return SPD_CHECK;
+    }
     if (!scsi_decode(lu, cdb, cdb_len, &a, status))
         return SPD_CHECK;
-    *dir = a.dir;
-    *length = a.length;
+    plan->dir = a.dir;
+    plan->transfer_length = a.length;
+    if (a.dir == SPD_DIR_OUT && data_out < a.length &&
+        !shorten_write(lu, &a, data_out, status)) {
+        *plan = (struct scsi_plan){ 0 };
+        return SPD_CHECK;
+    }
+    plan->buffer_length = a.dir == SPD_DIR_IN ? data_in_room(lu, &a, lun_count)
+                                              : a.length;
+    memcpy(state, &a, sizeof a);
     return 0;
 }
 
-enum scsi_action scsi_execute(struct scsi_lu *lu, struct scsi_task *task)
+static void task_start(struct scsi_task *task)
 {
-    struct scsi_args a;
     task->status = (spd_status){ 0 };
     task->data_in_len = 0;
     task->io = (spd_request){ SPD_REQUEST_INIT };
     if (!task->data)
         task->data_len = 0;
+}
+
+enum scsi_action scsi_execute_planned(struct scsi_lu *lu,
+                                      struct scsi_task *task,
+                                      const void *state)
+{
+    struct scsi_args a;
+    memcpy(&a, state, sizeof a);
+    a.cdb = task->cdb;      /* the state may have moved with its command */
+    task_start(task);
+    return a.row->handler(lu, task, &a);
+}
+
+enum scsi_action scsi_execute(struct scsi_lu *lu, struct scsi_task *task)
+{
+    struct scsi_args a;
+    task_start(task);
     if (!scsi_decode(lu, task->cdb, task->cdb_len, &a, &task->status))
         return SCSI_DONE;
     return a.row->handler(lu, task, &a);

@@ -106,9 +106,18 @@ static void verify_compare(const struct scsi_lu *lu, struct scsi_task *task)
     spd_status_set_info(&task->status, off);
 }
 
+static void gls_answer(struct scsi_task *task);
+
 void scsi_io_done(const struct scsi_lu *lu, struct scsi_task *task)
 {
     task->status = task->io.status;
+    if (task->io.op == SPD_OP_EXTENTS) {
+        if (spd_status_good(&task->status))
+            gls_answer(task);
+        else if (task->status.sense_key == SPD_KEY_MEDIUM_ERROR)
+            spd_status_set_info(&task->status, task->io.lba);
+        return;
+    }
     if (task->io.op != SPD_OP_READ || !spd_status_good(&task->status))
         return;
     if (task->compare) {
@@ -225,36 +234,29 @@ static bool all_zero(const uint8_t *p, size_t len)
     return true;
 }
 
-/* With UNMAP set, SBC-3 (WRITE SAME, and "Unmapping LBAs") lets the
- * device server unmap instead of
- * writing when the blocks then read back as the data would have: only when
- * unmapped blocks read zero and the block is zeros. */
+/* Zeros (a zero block, or NDOB) are the core's WRITE_ZEROES. With UNMAP
+ * set, SBC-3 (WRITE SAME, and "Unmapping LBAs") lets the device server
+ * unmap instead of writing when the blocks then read back as the data
+ * would have: the core does when unmapped blocks read zero. */
 enum scsi_action sbc_write_same(struct scsi_lu *lu, struct scsi_task *task,
                                 const struct scsi_args *a)
 {
     size_t bl = lu->params->block_length;
-    void *block = task->data;
 
     if (!a->ndob && task->data_len < bl) {
         scsi_invalid_field(&task->status, true, a->row->count.off, -1);
         return SCSI_DONE;
     }
-    bool zero = a->ndob || all_zero(block, bl);
-    if (a->unmap && lu->params->unmap_reads_zero && zero) {
-        spd_unmap_desc *desc = malloc(sizeof *desc);
-        if (!(task->owned = desc))
-            return no_memory(task);
-        *desc = (spd_unmap_desc){ .lba = a->lba,
-                                  .blocks = (uint32_t)a->blocks };
-        task->io = (spd_request){ SPD_REQUEST_INIT, .op = SPD_OP_UNMAP, .descs = desc,
-                                  .desc_count = 1 };
+    if (a->ndob || all_zero(task->data, bl)) {
+        task->io = (spd_request){ SPD_REQUEST_INIT,
+            .op = SPD_OP_WRITE_ZEROES, .lba = a->lba, .blocks = a->blocks,
+            .flags = a->unmap ? SPD_REQ_MAY_UNMAP : 0,
+        };
         return SCSI_IO;
     }
-    if (a->ndob && !(block = task->owned = calloc(1, bl)))
-        return no_memory(task);
     task->io = (spd_request){ SPD_REQUEST_INIT,
         .op = SPD_OP_WRITE_SAME, .lba = a->lba, .blocks = a->blocks,
-        .buf = block,
+        .buf = task->data,
     };
     return SCSI_IO;
 }
@@ -395,18 +397,6 @@ enum scsi_action sbc_read_capacity16(struct scsi_lu *lu,
 #define GLS_DESC_LEN   16
 #define GLS_MAPPED      0x0     /* PROVISIONING STATUS: mapped */
 #define GLS_DEALLOCATED 0x1     /* PROVISIONING STATUS: deallocated */
-/* Device extent calls one GET LBA STATUS may make. Joining the pieces of
- * a run costs a call per piece, and a device may answer a block at a time:
- * without a bound one CDB on a large unit makes billions of calls. When the
- * budget is spent the answer ends with what is known, the last run maybe
- * shorter than the device's; the initiator asks again from there. */
-#define GLS_MAX_CALLS   1024
-
-int64_t scsi_unit_extent(void *ctx, uint64_t lba, uint32_t blocks,
-                         bool *mapped)
-{
-    return spd_unit_extent(ctx, lba, blocks, mapped);
-}
 
 /* The STARTING LOGICAL BLOCK ADDRESS must lie within the medium. */
 bool sbc_get_lba_status_check(const struct scsi_lu *lu, struct scsi_args *a,
@@ -419,80 +409,60 @@ bool sbc_get_lba_status_check(const struct scsi_lu *lu, struct scsi_args *a,
     return true;
 }
 
-/* One run of blocks from lba sharing a status, at most UINT32_MAX blocks
- * (the descriptor's field); runs the device reports in pieces are joined
- * while *calls (device calls left, at least one) lasts. Returns its
- * length, or -errno. */
-static int64_t lba_status_run(const struct scsi_lu *lu, uint64_t lba,
-                              bool *mapped, unsigned *calls)
+/* Descriptors that fit the allocation length (and the reply buffer), at
+ * least one; the allocation length then truncates the answer. */
+static size_t gls_fit(uint64_t alloc)
 {
-    uint64_t left = lu->params->block_count - lba;
-    uint32_t want = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
-    if (!lu->extent) {
-        *mapped = true;
-        return want;
-    }
-    (*calls)--;
-    int64_t run = lu->extent(lu->extent_ctx, lba, want, mapped);
-    if (run <= 0)
-        return run < 0 ? run : -EIO;
-    if (run > want)
-        run = want;
-    while ((uint64_t)run < want && *calls) {
-        (*calls)--;
-        bool next_mapped;
-        int64_t more = lu->extent(lu->extent_ctx, lba + (uint64_t)run,
-                                  (uint32_t)(want - (uint64_t)run),
-                                  &next_mapped);
-        if (more <= 0 || next_mapped != *mapped)
-            break;
-        run += more;
-        if (run > want)
-            run = want;
-    }
-    return run;
+    size_t max = (SCSI_REPLY_MAX - GLS_HEADER_LEN) / GLS_DESC_LEN;
+    uint64_t fit = alloc > GLS_HEADER_LEN
+                       ? (alloc - GLS_HEADER_LEN) / GLS_DESC_LEN : 0;
+    return fit < 1 ? 1 : fit > max ? max : (size_t)fit;
 }
 
-/* LBA status descriptors from the starting LBA as far as the allocation
- * length (and the reply buffer) hold, at least one; the allocation length
- * then truncates the answer. */
+/* The allocation status from the starting LBA to the end of the medium,
+ * asked of the unit core as an EXTENTS request (which bounds the device
+ * calls it costs); gls_answer() formats it. */
 enum scsi_action sbc_get_lba_status(struct scsi_lu *lu,
                                     struct scsi_task *task,
                                     const struct scsi_args *a)
 {
-    uint8_t buf[SCSI_REPLY_MAX];
-    size_t max = (SCSI_REPLY_MAX - GLS_HEADER_LEN) / GLS_DESC_LEN;
-    size_t fit = a->count > GLS_HEADER_LEN
-                     ? (a->count - GLS_HEADER_LEN) / GLS_DESC_LEN : 0;
-    if (fit < 1)
-        fit = 1;
-    if (fit > max)
-        fit = max;
+    size_t fit = gls_fit(a->count);
+    spd_extent *extents = task->owned = malloc(fit * sizeof *extents);
+    if (!extents)
+        return no_memory(task);
+    task->alloc = a->count;
+    task->io = (spd_request){ SPD_REQUEST_INIT,
+        .op = SPD_OP_EXTENTS, .lba = a->lba,
+        .blocks = lu->params->block_count - a->lba,
+        .extents = extents, .extent_max = (uint32_t)fit,
+    };
+    return SCSI_IO;
+}
 
-    uint64_t lba = a->lba;
-    size_t n = 0;
-    unsigned calls = GLS_MAX_CALLS;
+/* LBA status descriptors from the extents; a run longer than a
+ * descriptor holds (UINT32_MAX blocks) takes several. */
+static void gls_answer(struct scsi_task *task)
+{
+    const spd_request *req = &task->io;
+    uint8_t buf[SCSI_REPLY_MAX];
+    size_t fit = gls_fit(task->alloc), n = 0;
+    uint64_t lba = req->lba;
+
     memset(buf, 0, GLS_HEADER_LEN);
-    while (n < fit && lba < lu->params->block_count && calls) {
-        bool mapped;
-        int64_t run = lba_status_run(lu, lba, &mapped, &calls);
-        if (run < 0) {
-            if (n)
-                break;
-            scsi_sense_set(&task->status, SPD_KEY_MEDIUM_ERROR,
-                           SPD_ASC_UNRECOVERED_READ_ERROR);
-            spd_status_set_info(&task->status, lba);
-            return SCSI_DONE;
+    for (uint32_t i = 0; i < req->extent_count && n < fit; i++) {
+        uint64_t left = req->extents[i].blocks;
+        while (left && n < fit) {
+            uint32_t run = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+            uint8_t *d = buf + GLS_HEADER_LEN + n++ * GLS_DESC_LEN;
+            memset(d, 0, GLS_DESC_LEN);
+            put_be64(d, lba);
+            put_be32(d + 8, run);
+            d[12] = req->extents[i].mapped ? GLS_MAPPED : GLS_DEALLOCATED;
+            lba += run;
+            left -= run;
         }
-        uint8_t *d = buf + GLS_HEADER_LEN + n * GLS_DESC_LEN;
-        memset(d, 0, GLS_DESC_LEN);
-        put_be64(d, lba);
-        put_be32(d + 8, (uint32_t)run);
-        d[12] = mapped ? GLS_MAPPED : GLS_DEALLOCATED;
-        lba += (uint64_t)run;
-        n++;
     }
     size_t len = GLS_HEADER_LEN + n * GLS_DESC_LEN;
     put_be32(buf, (uint32_t)(len - 4));     /* PARAMETER DATA LENGTH */
-    return scsi_reply(task, buf, len, a->count);
+    scsi_reply(task, buf, len, (uint32_t)task->alloc);
 }

@@ -145,6 +145,9 @@ void scsi_illegal(spd_status *st, uint16_t asc);
 uint8_t scsi_sense_write(const spd_status *st, bool descriptor, uint8_t *buf,
                          uint8_t cap);
 
+/* spc.c: the bytes INQUIRY answers for a LUN a target lacks. */
+uint32_t scsi_absent_inquiry_len(const uint8_t *cdb);
+
 /* spc.c checks and handlers. */
 scsi_check_fn spc_inquiry_check, spc_mode_sense_check, spc_mode_select_check,
     spc_report_luns_check, spc_prevent_check;

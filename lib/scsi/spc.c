@@ -245,10 +245,35 @@ bool spc_inquiry_check(const struct scsi_lu *lu, struct scsi_args *a,
     return true;
 }
 
+/* INQUIRY for a LUN a target lacks: peripheral qualifier 3 (SPC-4: not
+ * capable of supporting a device on this logical unit), type 1Fh; a VPD
+ * page asked for comes back empty. */
+uint32_t scsi_absent_inquiry_len(const uint8_t *cdb)
+{
+    return cdb[1] & 0x01 ? 4 : 36;
+}
+
+static size_t inquiry_absent(const uint8_t *cdb, uint8_t *buf)
+{
+    memset(buf, 0, 36);
+    buf[0] = 0x7f;
+    if (cdb[1] & 0x01) {
+        buf[1] = cdb[2];
+    } else {
+        buf[2] = 0x06;              /* SPC-4 */
+        buf[3] = 0x02;              /* response data format 2 */
+        buf[4] = 31;
+        memset(buf + 8, ' ', 28);
+    }
+    return scsi_absent_inquiry_len(cdb);
+}
+
 enum scsi_action spc_inquiry(struct scsi_lu *lu, struct scsi_task *task,
                              const struct scsi_args *a)
 {
     uint8_t buf[SCSI_REPLY_MAX];
+    if (lu->absent)
+        return scsi_reply(task, buf, inquiry_absent(a->cdb, buf), a->count);
     size_t n = (a->cdb[1] & 0x01) ? vpd_find(a->cdb[2])->build(lu, buf)
                                   : inquiry_standard(lu, buf);
     return scsi_reply(task, buf, n, a->count);
@@ -394,9 +419,11 @@ enum scsi_action spc_mode_sense(struct scsi_lu *lu, struct scsi_task *task,
     if (!dbd)
         bdl = block_descriptor(lu, long_lba, buf + header);
     size_t n = header + bdl;
+    pthread_mutex_lock(&lu->mode_lock);
     for (size_t i = 0; i < MODE_PAGE_COUNT; i++)
         if (page == ALL_PAGES || page == mode_pages[i].code)
             n += mode_page_put(lu, &mode_pages[i], pc, buf + n);
+    pthread_mutex_unlock(&lu->mode_lock);
 
     /* DEVICE-SPECIFIC PARAMETER (SBC-3): WP, DPOFUA. */
     uint8_t dsp = (uint8_t)((lu->params->write_protected ? 0x80 : 0) | 0x10);
@@ -531,8 +558,11 @@ enum scsi_action spc_mode_select(struct scsi_lu *lu, struct scsi_task *task,
     size_t len = a->count < task->data_len ? a->count : task->data_len;
     if (a->count == 0)
         return SCSI_DONE;
+    /* Checked and applied whole under the lock: no command sees half. */
+    pthread_mutex_lock(&lu->mode_lock);
     mode_select_parse(lu, task->data, len, a->row->cdb_len == 10,
                       &task->status);
+    pthread_mutex_unlock(&lu->mode_lock);
     return SCSI_DONE;
 }
 
@@ -555,14 +585,79 @@ bool spc_report_luns_check(const struct scsi_lu *lu, struct scsi_args *a,
     return true;
 }
 
-/* One logical unit, LUN 0; it is not a well-known LU, so SELECT REPORT 01h
- * (well-known LUs only) gets an empty list. */
+/* SAM-5 peripheral (LUN < 256) and flat (up to 16383) addressing. */
+static void lun_encode(unsigned lun, uint8_t *f)
+{
+    memset(f, 0, 8);
+    if (lun < 256) {
+        f[1] = (uint8_t)lun;
+    } else {
+        f[0] = (uint8_t)(0x40 | (lun >> 8 & 0x3f));
+        f[1] = (uint8_t)lun;
+    }
+}
+
+/* The target's LUNs (task->luns; without them LUN 0 alone). None is a
+ * well-known LU, so SELECT REPORT 01h (well-known LUs only) gets an empty
+ * list. Entries are written as far as the buffer goes; the LUN LIST
+ * LENGTH counts them all. */
 enum scsi_action spc_report_luns(struct scsi_lu *lu, struct scsi_task *task,
                                  const struct scsi_args *a)
 {
     (void)lu;
-    uint8_t buf[16] = { 0 };
-    uint32_t list = a->cdb[2] == 0x01 ? 0 : 8;
-    put_be32(buf, list);
-    return scsi_reply(task, buf, 8 + list, a->count);
+    unsigned count = a->cdb[2] == 0x01 ? 0 : task->luns ? task->lun_count : 1;
+    uint32_t cap = a->count < task->data_len ? a->count : task->data_len;
+    uint8_t entry[8] = { 0 };
+    uint8_t *out = task->data;
+    uint32_t n = 0;
+
+    put_be32(entry, 8 * count);
+    for (unsigned l = 0; l <= count && n < cap; l++) {
+        if (l)
+            lun_encode(task->luns ? task->luns[l - 1].lun : 0, entry);
+        uint32_t take = cap - n < 8 ? cap - n : 8;
+        memcpy(out + n, entry, take);
+        n += take;
+    }
+    task->data_in_len = n;
+    return SCSI_DONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* The logical unit's state                                             */
+/* ------------------------------------------------------------------ */
+
+void scsi_lu_init(struct scsi_lu *lu, const spd_params *params,
+                  uint32_t max_transfer_blocks)
+{
+    *lu = (struct scsi_lu){ .params = params,
+                            .max_transfer_blocks = max_transfer_blocks };
+    pthread_mutex_init(&lu->mode_lock, NULL);
+}
+
+void scsi_lu_fini(struct scsi_lu *lu)
+{
+    pthread_mutex_destroy(&lu->mode_lock);
+}
+
+bool scsi_lu_d_sense(struct scsi_lu *lu)
+{
+    pthread_mutex_lock(&lu->mode_lock);
+    bool d_sense = lu->d_sense;
+    pthread_mutex_unlock(&lu->mode_lock);
+    return d_sense;
+}
+
+/* Any LUN a target lacks: fixed sense, nothing to change. */
+struct scsi_lu *scsi_absent_lu(void)
+{
+    static const spd_params params = {
+        SPD_PARAMS_INIT, .uuid = { 1 }, .block_count = 1,
+        .block_length = 512, .max_transfer_length = 512,
+    };
+    static struct scsi_lu absent = {
+        .params = &params, .max_transfer_blocks = 1, .absent = true,
+        .mode_lock = PTHREAD_MUTEX_INITIALIZER,
+    };
+    return &absent;
 }

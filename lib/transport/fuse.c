@@ -49,8 +49,6 @@
 #define FUSE_POOL_SLOTS 64
 /* The file's attributes never change: the kernel may keep them long. */
 #define FUSE_ATTR_TIMEOUT 3600.0
-/* Blocks per unmap descriptor (its count is 32 bits). */
-#define FUSE_UNMAP_CHUNK (1u << 30)
 
 struct spd_fuse_export {
     spd_unit *unit;
@@ -98,19 +96,16 @@ struct fuse_io {
     size_t data_len;
 };
 
-/* ZERO_RANGE without unmap writes this block over the range. */
-static uint8_t zero_block[65536];
-
 /* ------------------------------------------------------------------ */
-/* Requests (statuses become errnos by spd_status_errno(), the one     */
+/* Requests (statuses become errnos by spd_request_errno(), the one    */
 /* mapping every errno-speaking transport shares)                      */
 /* ------------------------------------------------------------------ */
 
 /* Run a block request and wait for it: 0 or -errno. */
 static int run(spd_fuse_export *e, spd_request *req)
 {
-    spd_status st = spd_unit_run(e->unit, req);
-    return -spd_status_errno(&st);
+    spd_unit_run(e->unit, req);
+    return -spd_request_errno(req);
 }
 
 static int run_blocks(spd_fuse_export *e, spd_op op, uint64_t lba,
@@ -261,24 +256,14 @@ static int write_partial(spd_fuse_export *e, const void *buf, size_t size,
     return r;
 }
 
-/* Zero whole blocks: unmap where that reads back as zeros, else write
- * zeros (the core repeats the block). 0 or -errno. */
+/* Zero whole blocks: the core unmaps where that reads back as zeros, else
+ * writes zeros. 0 or -errno. */
 static int zero_blocks(spd_fuse_export *e, uint64_t lba, uint64_t blocks)
 {
-    if (!e->unmap_zeroes)
-        return run_blocks(e, SPD_OP_WRITE_SAME, lba, blocks, zero_block);
-    int r = 0;
-    while (!r && blocks) {
-        uint32_t n = blocks < FUSE_UNMAP_CHUNK ? (uint32_t)blocks
-                                               : FUSE_UNMAP_CHUNK;
-        spd_unmap_desc desc = { .lba = lba, .blocks = n };
-        spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_UNMAP, .descs = &desc,
-                            .desc_count = 1 };
-        r = run(e, &req);
-        lba += n;
-        blocks -= n;
-    }
-    return r;
+    spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_WRITE_ZEROES,
+                        .lba = lba, .blocks = blocks,
+                        .flags = SPD_REQ_MAY_UNMAP };
+    return run(e, &req);
 }
 
 /* Zero bytes [off, end) of the disk: whole blocks by zero_blocks(), the
@@ -355,7 +340,7 @@ static void read_done(spd_request *req)
 {
     struct fuse_io *io = req->opaque;
     spd_fuse_export *e = io->e;
-    int err = spd_status_errno(&req->status);
+    int err = spd_request_errno(req);
     if (err)
         fuse_reply_err(io->freq, err);
     else
@@ -425,7 +410,7 @@ static void flush_done(spd_request *req)
 {
     struct fuse_io *io = req->opaque;
     spd_fuse_export *e = io->e;
-    fuse_reply_err(io->freq, spd_status_errno(&req->status));
+    fuse_reply_err(io->freq, spd_request_errno(req));
     io_free(io);
     io_replied(e);
 }

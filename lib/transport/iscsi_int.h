@@ -227,10 +227,9 @@ struct iscsi_chap {
     size_t mutual_len;
 };
 
-struct iscsi_lu {
-    unsigned lun;
-    spd_unit *unit;
-};
+/* A LUN and its unit: the engine's spd_scsi_lun, so that a node's list is
+ * the one REPORT LUNS reports. */
+#define iscsi_lu spd_scsi_lun
 
 /* One target name and its logical units (sorted by LUN). */
 struct iscsi_node {
@@ -465,20 +464,11 @@ int iscsi_recv_segment(struct iscsi_conn *conn, uint8_t *dst, uint32_t keep,
                        uint32_t len);
 
 /* iscsi_plan.c */
-enum iscsi_synthetic {
-    ISCSI_SYN_NONE,
-    ISCSI_SYN_REPORT_LUNS,
-    ISCSI_SYN_INQUIRY,          /* for a LUN that does not exist */
-    ISCSI_SYN_NOTHING,          /* a write cut down to no block: GOOD */
-};
-
 /* What a command will do. */
 struct iscsi_plan {
     const struct iscsi_lu *lu;  /* NULL: no such LUN */
     spd_unit *unit;             /* the LUN's unit, or NULL */
-    bool failed;                /* status says how, before any data */
-    spd_status status;
-    uint8_t synthetic;          /* enum iscsi_synthetic */
+    bool failed;                /* the command's outcome is set already */
     spd_data_dir dir;
     uint32_t spdtl;             /* bytes the CDB (as sent) transfers */
     uint32_t buf_len;           /* the buffer the command needs */
@@ -492,14 +482,12 @@ static inline uint32_t min_u32(uint32_t a, uint32_t b)
 
 /* SAM peripheral and flat LUN addressing: false for other forms. */
 bool iscsi_lun_decode(const uint8_t *field, unsigned *lun);
-/* Plan a command; may rewrite the CDB (a write cut down to what the
- * initiator announced). */
-void iscsi_plan_command(struct iscsi_conn *conn, uint8_t *cdb, uint8_t cdb_len,
+/* Plan a command (the plan stays in cmd for spd_unit_scsi()); a write is
+ * cut down to the Data-Out the initiator announced. */
+void iscsi_plan_command(struct iscsi_conn *conn, spd_scsi_cmd *cmd,
                         const uint8_t *lun_field, uint32_t edtl_out,
                         struct iscsi_plan *p);
-/* The data of a synthetic answer, at most cap bytes: its length. */
-uint32_t iscsi_synthetic_answer(const struct iscsi_conn *conn, int synthetic,
-                                const uint8_t *cdb, uint8_t *buf, uint32_t cap);
+
 
 /* iscsi_scsi.c */
 /* The PDU handlers: 0 to go on, -1 to close the connection. hdr is the

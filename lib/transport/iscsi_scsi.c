@@ -13,16 +13,14 @@
  * good; otherwise a SCSI Response carries status and sense. Residuals
  * compare the initiator's expected length with what the CDB moves.
  *
- * The transport itself answers REPORT LUNS (the target's LUN list), and
- * for a LUN that does not exist: INQUIRY with peripheral qualifier 3,
- * anything else CHECK CONDITION LOGICAL UNIT NOT SUPPORTED.
+ * The engine answers REPORT LUNS from the target's LUN list, and the
+ * commands for a LUN that does not exist.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "transport/iscsi_int.h"
 #include "spd/scsi.h"
-#include "core/unit.h"           /* lu.d_sense: the sense format of the unit */
 
 enum task_state {
     TASK_DATA,              /* collecting Data-Out */
@@ -50,12 +48,11 @@ struct iscsi_task {
     uint32_t itt;
     uint8_t lun[8];
     uint8_t state;                  /* enum task_state */
-    uint8_t synthetic;              /* enum iscsi_synthetic */
     bool immediate;
     bool in_window;                 /* holds a place in the CmdSN window */
     bool retired;                   /* place given back */
     bool aborted;
-    bool failed;                    /* status decided before execution */
+    bool failed;                    /* outcome set before execution */
     struct iscsi_tmf *tmf;
     spd_data_dir dir;
     uint32_t spdtl;                 /* what the CDB transfers */
@@ -72,7 +69,6 @@ struct iscsi_task {
     unsigned r2t_count;
     struct iscsi_r2t r2t[ISCSI_MAX_R2T];
 
-    spd_status status;              /* with failed */
     spd_scsi_cmd cmd;
     uint8_t *buf;
     uint32_t buf_len;
@@ -371,21 +367,6 @@ static void task_execute(struct iscsi_task *t)
     spd_scsi_cmd *cmd = &t->cmd;
     t->state = TASK_RUNNING;
     if (t->failed) {
-        cmd->scsi_status = t->status.scsi_status;
-        cmd->sense_len = 0;
-        cmd->data_in_len = 0;
-        if (cmd->scsi_status == SPD_STATUS_CHECK_CONDITION)
-            cmd->sense_len = scsi_sense_build(&t->status,
-                                              t->unit && t->unit->lu.d_sense,
-                                              cmd->sense, sizeof cmd->sense);
-        task_respond(t);
-        return;
-    }
-    if (t->synthetic) {
-        cmd->scsi_status = SPD_STATUS_GOOD;
-        cmd->sense_len = 0;
-        cmd->data_in_len = iscsi_synthetic_answer(t->conn, t->synthetic,
-                                                  cmd->cdb, t->buf, t->buf_len);
         task_respond(t);
         return;
     }
@@ -518,16 +499,16 @@ int iscsi_scsi_command(struct iscsi_conn *conn, const uint8_t *hdr)
     uint32_t edtl_out = wr ? edtl : 0;
     uint32_t edtl_in = rd ? (wr ? bidi : edtl) : 0;
     struct iscsi_plan p;
-    iscsi_plan_command(conn, cmd.cdb, cmd.cdb_len, hdr + 8, edtl_out, &p);
+    iscsi_plan_command(conn, &cmd, hdr + 8, edtl_out, &p);
 
     pthread_mutex_lock(&conn->lock);
     if (p.buf_len && conn->buffer_bytes &&
         conn->buffer_bytes + p.buf_len > ISCSI_CONN_BUDGET) {
+        spd_status full = { .scsi_status = ISCSI_STATUS_TASK_SET_FULL };
+        spd_scsi_cmd_set_status(p.unit, &cmd, &full);
         p.failed = true;
-        p.status = (spd_status){ .scsi_status = ISCSI_STATUS_TASK_SET_FULL };
         p.dir = SPD_DIR_NONE;
         p.buf_len = p.need = 0;
-        p.synthetic = ISCSI_SYN_NONE;
     }
     conn->buffer_bytes += p.buf_len;
     struct iscsi_task *t = cache_take(conn, p.buf_len);
@@ -543,11 +524,9 @@ int iscsi_scsi_command(struct iscsi_conn *conn, const uint8_t *hdr)
     t->unit = p.unit;
     t->itt = itt;
     memcpy(t->lun, hdr + 8, 8);
-    t->synthetic = p.synthetic;
     t->immediate = immediate;
     t->in_window = !immediate;
     t->failed = p.failed;
-    t->status = p.status;
     t->dir = p.dir;
     t->spdtl = p.spdtl;
     t->edtl_in = edtl_in;
@@ -585,15 +564,18 @@ int iscsi_scsi_command(struct iscsi_conn *conn, const uint8_t *hdr)
  * never ends a task by itself); the connection goes on.
  */
 static int data_out_error(struct iscsi_conn *conn, const uint8_t *hdr,
-                          struct iscsi_task *t, uint8_t reason, uint8_t asc,
-                          uint8_t ascq, bool skip)
+                          struct iscsi_task *t, uint8_t reason, uint16_t asc,
+                          bool skip)
 {
     iscsi_reject(conn, hdr, reason);
     if (skip && skip_segment(conn, get_be24(hdr + 5)))
         return -1;
     if (t && t->state == TASK_DATA) {
+        spd_status st;
+        spd_status_set_sense(&st, SPD_KEY_ABORTED_COMMAND, SPD_ASC(asc),
+                             SPD_ASCQ(asc));
+        spd_scsi_cmd_set_status(t->unit, &t->cmd, &st);
         t->failed = true;
-        spd_status_set_sense(&t->status, SPD_KEY_ABORTED_COMMAND, asc, ascq);
         task_execute(t);
     }
     return 0;
@@ -613,8 +595,8 @@ int iscsi_data_out(struct iscsi_conn *conn, const uint8_t *hdr)
     if (!t)
         return skip_segment(conn, dsl);  /* for an aborted task: dropped */
     if (!collecting)                     /* data after all was in */
-        return data_out_error(conn, hdr, NULL, ISCSI_REJECT_PROTOCOL, 0, 0,
-                              true);
+        return data_out_error(conn, hdr, NULL, ISCSI_REJECT_PROTOCOL,
+                              SPD_ASC_NO_ADDITIONAL_SENSE, true);
 
     /* DataPDUInOrder and DataSequenceInOrder are Yes: data comes at
      * increasing offsets, each sequence numbered from 0. */
@@ -623,7 +605,7 @@ int iscsi_data_out(struct iscsi_conn *conn, const uint8_t *hdr)
     if (ttt == ISCSI_RSVD_TAG) {
         if (!t->unsol_open)              /* unexpected unsolicited data */
             return data_out_error(conn, hdr, t, ISCSI_REJECT_PROTOCOL,
-                                  0x0c, 0x0c, true);
+                                  SPD_ASC_UNEXPECTED_UNSOLICITED_DATA, true);
         limit = t->unsol_end;
         expect_sn = t->unsol_datasn;
     } else {
@@ -632,19 +614,19 @@ int iscsi_data_out(struct iscsi_conn *conn, const uint8_t *hdr)
                 r = &t->r2t[i];
         if (!r || t->unsol_open)         /* INVALID TARGET PORT TRANSFER TAG */
             return data_out_error(conn, hdr, t, ISCSI_REJECT_INVALID_FIELD,
-                                  0x4b, 0x01, true);
+                                  SPD_ASC_INVALID_TARGET_PORT_TRANSFER_TAG, true);
         limit = r->offset + r->length;
         expect_sn = r->datasn;
     }
     if (datasn != expect_sn)             /* DATA PHASE ERROR */
-        return data_out_error(conn, hdr, t, ISCSI_REJECT_PROTOCOL, 0x4b, 0x00,
-                              true);
+        return data_out_error(conn, hdr, t, ISCSI_REJECT_PROTOCOL,
+                              SPD_ASC_DATA_PHASE_ERROR, true);
     if (offset != t->received)           /* DATA OFFSET ERROR */
-        return data_out_error(conn, hdr, t, ISCSI_REJECT_PROTOCOL, 0x4b, 0x05,
-                              true);
+        return data_out_error(conn, hdr, t, ISCSI_REJECT_PROTOCOL,
+                              SPD_ASC_DATA_OFFSET_ERROR, true);
     if (dsl > limit - offset)            /* TOO MUCH WRITE DATA */
-        return data_out_error(conn, hdr, t, ISCSI_REJECT_PROTOCOL, 0x4b, 0x02,
-                              true);
+        return data_out_error(conn, hdr, t, ISCSI_REJECT_PROTOCOL,
+                              SPD_ASC_TOO_MUCH_WRITE_DATA, true);
 
     uint32_t keep = offset < t->need ? min_u32(dsl, t->need - offset) : 0;
     int rr = iscsi_recv_segment(conn, keep ? t->buf + offset : NULL, keep,
@@ -652,8 +634,7 @@ int iscsi_data_out(struct iscsi_conn *conn, const uint8_t *hdr)
     if (rr < 0)
         return -1;
     if (rr > 0)                          /* PROTOCOL SERVICE CRC ERROR */
-        return data_out_error(conn, hdr, t, ISCSI_REJECT_DIGEST, 0x47, 0x05,
-                              false);
+        return data_out_error(conn, hdr, t, ISCSI_REJECT_DIGEST, SPD_ASC_CRC_ERROR, false);
     t->received += dsl;
     if (!r) {
         t->unsol_datasn++;
@@ -667,7 +648,7 @@ int iscsi_data_out(struct iscsi_conn *conn, const uint8_t *hdr)
             t->r2t_count--;
         } else if (final) {              /* a short sequence */
             return data_out_error(conn, hdr, t, ISCSI_REJECT_PROTOCOL,
-                                  0x0c, 0x0d, false);
+                                  SPD_ASC_NOT_ENOUGH_UNSOLICITED_DATA, false);
         }
     }
     return task_advance(conn, t);

@@ -23,6 +23,8 @@
 #define NBD_INPUT_BUFFER (256u * 1024)
 /* At most this many extents in one block status reply. */
 #define NBD_MAX_EXTENTS 1024
+/* A block status request's data: the reply's extents, then the unit's. */
+#define NBD_EXTENTS_AT  ((4 + 8 * NBD_MAX_EXTENTS + 15) & ~(size_t)15)
 /* Replies gathered into one sendmsg(). */
 #define NBD_SEND_BATCH 256
 /* Buffers this large are kept for the next request instead of freed: a
@@ -46,7 +48,6 @@ struct nbd_reply {
     uint32_t length;
     uint16_t type;
     uint16_t flags;
-    bool flush_after;                 /* TRIM/WRITE_ZEROES by unmap, with FUA */
     uint32_t error;                   /* NBD error, 0 for success */
     uint8_t hdr[32];                  /* the reply header, built at the end */
     uint32_t hdr_len;
@@ -55,9 +56,6 @@ struct nbd_reply {
     size_t held;                      /* bytes counted in conn->held */
     _Alignas(64) uint8_t data[];      /* READ/WRITE data, or extents */
 };
-
-/* WRITE_ZEROES without a hole writes this block over the range. */
-static uint8_t zero_block[65536];
 
 /* A spare big enough, or NULL. conn->out_lock held. */
 static struct nbd_reply *spare_take(struct nbd_conn *conn, size_t data_len)
@@ -214,27 +212,44 @@ static void reply_error(struct nbd_reply *r, uint32_t error)
 /* Requests                                                            */
 /* ------------------------------------------------------------------ */
 
-/* A unit's status as an NBD error: the protocol's error values are Linux
- * errno values, but a write-protected export answers EPERM. */
-static uint32_t nbd_error(const spd_status *st)
+/* A request's outcome as an NBD error: the protocol's error values are
+ * Linux errno values, but a write-protected export answers EPERM, and a
+ * command the export did not advertise EINVAL. */
+static uint32_t nbd_error(const struct nbd_reply *r)
 {
-    int err = spd_status_errno(st);
-    return err == EROFS ? NBD_EPERM : (uint32_t)err;
+    int err = spd_request_errno(&r->req);
+    if (err == EROFS)
+        return NBD_EPERM;
+    if (err == EOPNOTSUPP && r->type != NBD_CMD_WRITE_ZEROES)
+        return NBD_EINVAL;
+    return (uint32_t)err;
+}
+
+/* base:allocation extents, from the unit's, in the reply's data. */
+static void block_status_reply(struct nbd_reply *r)
+{
+    const spd_params *p = spd_unit_params(r->conn->export->unit);
+    const spd_extent *ext = r->req.extents;
+    uint32_t bl = p->block_length;
+
+    put_be32(r->data, NBD_META_BASE_ALLOCATION_ID);
+    for (uint32_t i = 0; i < r->req.extent_count; i++) {
+        uint8_t *e = r->data + 4 + 8 * i;
+        put_be32(e, (uint32_t)(ext[i].blocks * bl));
+        put_be32(e + 4, ext[i].mapped ? 0 : NBD_STATE_HOLE |
+                 (p->unmap_reads_zero ? NBD_STATE_ZERO : 0));
+    }
+    r->payload_len = 4 + 8 * r->req.extent_count;
 }
 
 static void request_done(spd_request *req)
 {
     struct nbd_reply *r = req->opaque;
-    if (r->flush_after && spd_status_good(&req->status)) {
-        r->flush_after = false;
-        r->req = (spd_request){ SPD_REQUEST_INIT, .op = SPD_OP_FLUSH, .done = request_done,
-                                .opaque = r };
-        spd_unit_submit(r->conn->export->unit, &r->req);
-        return;
-    }
-    r->error = nbd_error(&req->status);
-    if (r->type == NBD_CMD_READ)
+    r->error = nbd_error(r);
+    if (!r->error && r->type == NBD_CMD_READ)
         r->payload_len = r->length;
+    if (!r->error && r->type == NBD_CMD_BLOCK_STATUS)
+        block_status_reply(r);
     reply_queue(r);
 }
 
@@ -247,11 +262,24 @@ static void submit(struct nbd_reply *r, spd_op op, void *buf)
         .blocks = r->length / p->block_length,
         .buf = buf, .done = request_done, .opaque = r,
     };
-    if (op == SPD_OP_UNMAP) {
+    switch (op) {
+    case SPD_OP_UNMAP:
         r->desc = (spd_unmap_desc){ r->req.lba, (uint32_t)r->req.blocks };
         r->req.descs = &r->desc;
         r->req.desc_count = 1;
-        r->flush_after = r->req.fua;
+        break;
+    case SPD_OP_WRITE_ZEROES:
+        r->req.flags = (r->flags & NBD_CMD_FLAG_NO_HOLE ? 0 : SPD_REQ_MAY_UNMAP) |
+                       (r->flags & NBD_CMD_FLAG_FAST_ZERO ? SPD_REQ_FAST_ZERO : 0);
+        break;
+    case SPD_OP_EXTENTS:
+        r->req.buf = NULL;
+        r->req.extents = (spd_extent *)(void *)(r->data + NBD_EXTENTS_AT);
+        r->req.extent_max = r->flags & NBD_CMD_FLAG_REQ_ONE ? 1
+                                                            : NBD_MAX_EXTENTS;
+        break;
+    default:
+        break;
     }
     spd_unit_submit(r->conn->export->unit, &r->req);
 }
@@ -274,15 +302,13 @@ static uint16_t allowed_flags(uint16_t type, bool structured)
     }
 }
 
-/* Check a request's flags, alignment, range and permission: 0 or the NBD
+/* The protocol's own checks (flags, alignment, lengths); ranges,
+ * permissions and what the unit supports are the core's: 0 or the NBD
  * error to answer. */
 static uint32_t request_check(const struct nbd_reply *r)
 {
     const struct nbd_conn *conn = r->conn;
     const spd_params *p = spd_unit_params(conn->export->unit);
-    uint64_t size = p->block_count * p->block_length;
-    bool writes = r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM ||
-                  r->type == NBD_CMD_WRITE_ZEROES;
 
     if (r->flags & ~allowed_flags(r->type, conn->structured))
         return NBD_EINVAL;
@@ -291,76 +317,9 @@ static uint32_t request_check(const struct nbd_reply *r)
     if (!r->length || r->offset % p->block_length ||
         r->length % p->block_length)
         return NBD_EINVAL;
-    if (writes && p->write_protected)
-        return NBD_EPERM;
-    if (r->offset > size || r->length > size - r->offset)
-        return r->type == NBD_CMD_WRITE || r->type == NBD_CMD_WRITE_ZEROES
-               ? NBD_ENOSPC : NBD_EINVAL;
-    if (r->type == NBD_CMD_TRIM && !p->unmap_supported)
+    if (r->type == NBD_CMD_BLOCK_STATUS && !conn->base_allocation)
         return NBD_EINVAL;
     return 0;
-}
-
-static void do_write_zeroes(struct nbd_reply *r)
-{
-    const spd_params *p = spd_unit_params(r->conn->export->unit);
-    bool may_trim = !(r->flags & NBD_CMD_FLAG_NO_HOLE) &&
-                    p->unmap_supported && p->unmap_reads_zero;
-    if (may_trim) {
-        submit(r, SPD_OP_UNMAP, NULL);
-        return;
-    }
-    /* Writing zeros block by block is not the fast zeroing asked for. */
-    if (r->flags & NBD_CMD_FLAG_FAST_ZERO) {
-        reply_error(r, NBD_ENOTSUP);
-        return;
-    }
-    submit(r, SPD_OP_WRITE_SAME, zero_block);
-}
-
-/* base:allocation extents of the request's range, straight from the
- * device; answered at once. */
-static void do_block_status(struct nbd_reply *r)
-{
-    spd_unit *unit = r->conn->export->unit;
-    const spd_params *p = spd_unit_params(unit);
-    uint32_t bl = p->block_length, ctx_id = NBD_META_BASE_ALLOCATION_ID;
-    uint64_t lba = r->offset / bl;
-    uint32_t left = r->length / bl, n = 0, max = NBD_MAX_EXTENTS;
-    uint32_t prev_flags = UINT32_MAX;
-
-    if (!r->conn->base_allocation) {
-        reply_error(r, NBD_EINVAL);
-        return;
-    }
-    if (r->flags & NBD_CMD_FLAG_REQ_ONE)
-        max = 1;
-    put_be32(r->data, ctx_id);
-    while (left) {
-        bool mapped;
-        int64_t run = spd_unit_extent(unit, lba, left, &mapped);
-        if (run < 0) {
-            reply_error(r, NBD_EIO);
-            return;
-        }
-        uint32_t flags = mapped ? 0 : NBD_STATE_HOLE |
-                         (p->unmap_reads_zero ? NBD_STATE_ZERO : 0);
-        uint8_t *e = r->data + 4 + 8 * (n ? n - 1 : 0);
-        if (n && flags == prev_flags) {
-            put_be32(e, get_be32(e) + (uint32_t)run * bl);   /* merge */
-        } else if (n == max) {
-            break;
-        } else {
-            e = r->data + 4 + 8 * n++;
-            put_be32(e, (uint32_t)run * bl);
-            put_be32(e + 4, flags);
-            prev_flags = flags;
-        }
-        lba += (uint64_t)run;
-        left -= (uint32_t)run;
-    }
-    r->payload_len = 4 + 8 * n;
-    reply_queue(r);
 }
 
 static void request_start(struct nbd_reply *r)
@@ -386,10 +345,10 @@ static void request_start(struct nbd_reply *r)
         submit(r, SPD_OP_UNMAP, NULL);
         break;
     case NBD_CMD_WRITE_ZEROES:
-        do_write_zeroes(r);
+        submit(r, SPD_OP_WRITE_ZEROES, NULL);
         break;
     case NBD_CMD_BLOCK_STATUS:
-        do_block_status(r);
+        submit(r, SPD_OP_EXTENTS, NULL);
         break;
     default:
         reply_error(r, NBD_EINVAL);
@@ -411,7 +370,7 @@ static size_t request_data_len(const uint8_t *hdr)
     if (type == NBD_CMD_READ || type == NBD_CMD_WRITE)
         return length <= NBD_MAX_PAYLOAD ? length : 0;
     if (type == NBD_CMD_BLOCK_STATUS)
-        return 4 + 8 * NBD_MAX_EXTENTS;
+        return NBD_EXTENTS_AT + NBD_MAX_EXTENTS * sizeof(spd_extent);
     return 0;
 }
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spd/scsi.h"
 #include "spd/spd.h"
 
 /* Abort with a message when a promise is broken (never compiled out,
@@ -70,7 +71,10 @@ static inline int fuzz_device_fault(struct fuzz_device *d, spd_io *io,
         return SPD_OK;
     if (!write)
         return -EIO;
-    return spd_io_set_sense(io, 0x3, 0x0c, 0x00, true, (uint64_t)d->fail_lba);
+    return spd_io_set_sense(io, SPD_KEY_MEDIUM_ERROR,
+                            SPD_ASC(SPD_ASC_WRITE_ERROR),
+                            SPD_ASCQ(SPD_ASC_WRITE_ERROR), true,
+                            (uint64_t)d->fail_lba);
 }
 
 static inline int fuzz_device_read(void *ctx, spd_io *io, void *buf,

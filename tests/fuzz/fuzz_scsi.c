@@ -281,13 +281,11 @@ static void run_one(struct fuzz_device *d, const uint8_t **p,
             take(p, end, cmd.data, cmd.data_len);
     }
 
-    spd_data_dir dir;
-    uint32_t length;
-    spd_status planned;
-    int plan = spd_unit_scsi_plan(d->unit, cmd.cdb, cmd.cdb_len, &dir,
-                                  &length, &planned);
+    spd_scsi_cmd plan_cmd = cmd;
+    int plan = spd_unit_scsi_plan(d->unit, &plan_cmd, SPD_SCSI_NO_LIMIT);
     int rc = spd_unit_scsi_run(d->unit, &cmd);
-    check_command(d, &cmd, rc, plan, dir, length, &planned);
+    check_command(d, &cmd, rc, plan, plan_cmd.dir, plan_cmd.transfer_length,
+                  &plan_cmd.status);
     free(cmd.data);
 }
 

@@ -1,6 +1,8 @@
 /* memunit.c - see memunit.h. */
 #include "memunit.h"
 
+#include "spd/scsi.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +73,10 @@ static int mem_read(void *ctx, spd_io *io, void *buf, uint64_t lba,
         atomic_store(&m->saw_fua, true);
     int r = memunit_of_ctx_check(m, lba, blocks);
     if (r == SPD_CHECK)
-        spd_io_set_sense(io, 0x3, 0x11, 0x00, true, (uint64_t)m->fail_lba);
+        spd_io_set_sense(io, SPD_KEY_MEDIUM_ERROR,
+                         SPD_ASC(SPD_ASC_UNRECOVERED_READ_ERROR),
+                         SPD_ASCQ(SPD_ASC_UNRECOVERED_READ_ERROR), true,
+                         (uint64_t)m->fail_lba);
     if (r == SPD_OK) {
         size_t bl = m->params.block_length;
         memcpy(buf, m->data + lba * bl, (size_t)blocks * bl);
@@ -90,7 +95,10 @@ static int mem_write(void *ctx, spd_io *io, const void *buf, uint64_t lba,
         atomic_store(&m->saw_fua, true);
     int r = memunit_of_ctx_check(m, lba, blocks);
     if (r == SPD_CHECK)
-        spd_io_set_sense(io, 0x3, 0x0c, 0x00, true, (uint64_t)m->fail_lba);
+        spd_io_set_sense(io, SPD_KEY_MEDIUM_ERROR,
+                         SPD_ASC(SPD_ASC_WRITE_ERROR),
+                         SPD_ASCQ(SPD_ASC_WRITE_ERROR), true,
+                         (uint64_t)m->fail_lba);
     if (r == SPD_OK) {
         size_t bl = m->params.block_length;
         memcpy(m->data + lba * bl, buf, (size_t)blocks * bl);
@@ -118,6 +126,29 @@ static int mem_unmap(void *ctx, spd_io *io, const spd_unmap_desc *descs,
         atomic_fetch_add(&m->unmapped_blocks, descs[i].blocks);
     }
     return finish(m, io, SPD_OK);
+}
+
+/* Allocation status: a block of zeros counts as unmapped. Synchronous,
+ * but counted among the calls in the device like the others. */
+static bool block_zero(const struct memunit *m, uint64_t lba)
+{
+    size_t bl = m->params.block_length;
+    const uint8_t *b = m->data + lba * bl;
+    return b[0] == 0 && !memcmp(b, b + 1, bl - 1);
+}
+
+static int64_t mem_extent(void *ctx, uint64_t lba, uint32_t blocks,
+                          bool *mapped)
+{
+    struct memunit *m = ctx;
+    enter(m);
+    atomic_fetch_add(&m->extents, 1);
+    *mapped = !block_zero(m, lba);
+    uint32_t run = 1;
+    while (run < blocks && !block_zero(m, lba + run) == *mapped)
+        run++;
+    atomic_fetch_sub(&m->in_device, 1);
+    return run;
 }
 
 static void *completer(void *arg)
@@ -166,6 +197,7 @@ struct memunit *memunit_create(const spd_params *params, uint32_t ops_flags)
         .write = mem_write,
         .flush = mem_flush,
         .unmap = mem_unmap,
+        .extent = mem_extent,
     };
     struct memunit *m = calloc(1, sizeof *m);
     if (!m)

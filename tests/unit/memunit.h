@@ -28,7 +28,7 @@ struct memunit {
     int fail_result;               /* what that failure returns (-EIO, SPD_CHECK) */
 
     /* Observations. */
-    atomic_uint reads, writes, flushes, unmaps;
+    atomic_uint reads, writes, flushes, unmaps, extents;
     atomic_uint max_blocks;        /* largest read/write one call was given */
     atomic_uint in_device;         /* calls running right now */
     atomic_uint max_in_device;     /* most calls seen running at once */

@@ -56,8 +56,7 @@ static inline void fx_init(struct fx *f, uint32_t bl, uint64_t blocks,
     f->p.unmap_reads_zero = flags & FX_LBPRZ;
     f->p.cache_supported = flags & FX_CACHE;
     f->p.max_transfer_length = SPD_DEFAULT_MAX_TRANSFER;
-    f->lu.params = &f->p;
-    f->lu.max_transfer_blocks = SPD_DEFAULT_MAX_TRANSFER / bl;
+    scsi_lu_init(&f->lu, &f->p, SPD_DEFAULT_MAX_TRANSFER / bl);
 }
 
 /* Free what the engine allocated for the last task. */
@@ -124,10 +123,23 @@ static inline void fx_complete(struct fx *f, uint8_t pattern)
     scsi_io_done(&f->lu, &f->t);
 }
 
+/* The engine's plan without a data-out limit: direction and bytes. */
+static inline int fx_lu_plan(const struct scsi_lu *lu, const uint8_t *cdb,
+                             uint8_t len, spd_data_dir *dir, uint32_t *bytes,
+                             spd_status *st)
+{
+    struct scsi_plan plan;
+    uint64_t state[SCSI_STATE_SIZE / 8];
+    int r = scsi_plan(lu, cdb, len, SPD_SCSI_NO_LIMIT, 0, &plan, state, st);
+    *dir = plan.dir;
+    *bytes = plan.transfer_length;
+    return r;
+}
+
 static inline int fx_plan(struct fx *f, const uint8_t *cdb, uint8_t len,
                           spd_data_dir *dir, uint32_t *bytes, spd_status *st)
 {
-    return scsi_plan(&f->lu, cdb, len, dir, bytes, st);
+    return fx_lu_plan(&f->lu, cdb, len, dir, bytes, st);
 }
 
 /* ------------------------------------------------------------------ */

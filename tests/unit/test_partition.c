@@ -682,7 +682,7 @@ static void test_tools_read_the_tables(void)
 static void test_unit_write_gpt(void)
 {
     spd_params params = memunit_params(512, 16384, 7);
-    struct memunit *m = memunit_create(&params, SPD_OPS_PARALLEL);
+    struct memunit *m = memunit_create(&params, SPD_OPS_PARALLEL | SPD_OPS_FUA);
     if (!EXPECT(m != NULL))
         return;
     spd_partition p = { 0 };

@@ -377,7 +377,9 @@ static void test_io_done_failure(void)
     uint8_t cdb[16];
     uint8_t len = rw_cdb(cdb, &rw_sizes[1], false, 5, 4);
     EXPECT_EQ(fx_run(f, cdb, len, 100), SCSI_IO);
-    spd_status_set_sense(&f->t.io.status, SPD_KEY_MEDIUM_ERROR, 0x11, 0);
+    spd_status_set_sense(&f->t.io.status, SPD_KEY_MEDIUM_ERROR,
+                         SPD_ASC(SPD_ASC_UNRECOVERED_READ_ERROR),
+                         SPD_ASCQ(SPD_ASC_UNRECOVERED_READ_ERROR));
     spd_status_set_info(&f->t.io.status, 7);
     scsi_io_done(&f->lu, &f->t);
     EXPECT_SENSE(f->t.status, SPD_KEY_MEDIUM_ERROR,
@@ -619,20 +621,67 @@ static int64_t fake_extent(void *ctx, uint64_t lba, uint32_t blocks,
     return (int64_t)run;
 }
 
-static void gls_run(struct fx *f, uint64_t lba, uint32_t alloc)
+/* GET LBA STATUS runs through a unit core (the engine asks it for the
+ * extents): a unit whose device answers from a fake map. */
+struct gls {
+    spd_unit *unit;
+    struct fake_map map;
+    struct { spd_status status; uint32_t data_in_len; } t;
+    uint8_t data[4096];
+};
+
+static int gls_read(void *ctx, spd_io *io, void *buf, uint64_t lba,
+                    uint32_t blocks, bool fua)
 {
-    uint8_t cdb[16] = { SPD_SCSI_SERVICE_ACTION_IN_16, SPD_SA_GET_LBA_STATUS };
-    put_be64(cdb + 2, lba);
-    put_be32(cdb + 10, alloc);
-    memset(f->data, 0xee, 4096);
-    fx_done(f, cdb, 16, 4096);
+    (void)ctx; (void)io; (void)lba; (void)fua;
+    memset(buf, 0, (size_t)blocks * 512);
+    return SPD_OK;
+}
+
+static int gls_unmap(void *ctx, spd_io *io, const spd_unmap_desc *descs,
+                     uint32_t count)
+{
+    (void)ctx; (void)io; (void)descs; (void)count;
+    return SPD_OK;
+}
+
+static struct gls *gls_new(uint64_t blocks, bool with_extent)
+{
+    struct gls *g = calloc(1, sizeof *g);
+    spd_params p = memunit_params(512, blocks, 77);
+    p.write_protected = true;
+    spd_ops ops = { SPD_OPS_INIT, .read = gls_read, .unmap = gls_unmap,
+                    .extent = with_extent ? fake_extent : NULL };
+    g->unit = spd_unit_create(&p, &ops, &g->map);
+    EXPECT(g->unit != NULL);
+    return g;
+}
+
+static void gls_free(struct gls *g)
+{
+    spd_unit_destroy(g->unit);
+    free(g);
+}
+
+static void gls_run(struct gls *g, uint64_t lba, uint32_t alloc)
+{
+    spd_scsi_cmd cmd = { SPD_SCSI_CMD_INIT, .cdb_len = 16, .data = g->data,
+                         .data_len = sizeof g->data };
+    cmd.cdb[0] = SPD_SCSI_SERVICE_ACTION_IN_16;
+    cmd.cdb[1] = SPD_SA_GET_LBA_STATUS;
+    put_be64(cmd.cdb + 2, lba);
+    put_be32(cmd.cdb + 10, alloc);
+    memset(g->data, 0xee, sizeof g->data);
+    spd_unit_scsi_run(g->unit, &cmd);
+    g->t.status = cmd.status;
+    g->t.data_in_len = cmd.data_in_len;
 }
 
 /* Descriptor i of the answer is (lba, blocks, status). */
-static void expect_desc_at(const struct fx *f, unsigned i, uint64_t lba,
+static void expect_desc_at(const uint8_t *data, unsigned i, uint64_t lba,
                            uint32_t blocks, uint8_t status, int line)
 {
-    const uint8_t *d = f->data + 8 + 16 * i;
+    const uint8_t *d = data + 8 + 16 * i;
     bool ok = get_be64(d) == lba && get_be32(d + 8) == blocks &&
               d[12] == status && d[13] == 0 && d[14] == 0 && d[15] == 0;
     if (!ok)
@@ -642,16 +691,14 @@ static void expect_desc_at(const struct fx *f, unsigned i, uint64_t lba,
     harness_check(ok, "lba status descriptor", __FILE__, line);
 }
 #define EXPECT_DESC(f, i, lba, blocks, status) \
-    expect_desc_at(f, i, lba, blocks, status, __LINE__)
+    expect_desc_at((f)->data, i, lba, blocks, status, __LINE__)
 
 static void test_get_lba_status(void)
 {
-    struct fx *f = fx_new(512, 1000, FX_UNMAP);
+    struct gls *f = gls_new(1000, true);
     /* Mapped 0-99, hole 100-349, mapped 350-399, hole 400-999. */
-    struct fake_map map = { .bounds = { 100, 350, 400, 1000 }, .runs = 4,
-                            .piece = 30 };
-    f->lu.extent = fake_extent;
-    f->lu.extent_ctx = &map;
+    f->map = (struct fake_map){ .bounds = { 100, 350, 400, 1000 }, .runs = 4,
+                                .piece = 30 };
 
     gls_run(f, 0, 4096);
     EXPECT_GOOD(f->t.status);
@@ -699,56 +746,65 @@ static void test_get_lba_status(void)
     EXPECT_OUT_OF_RANGE(f->t.status);
 
     /* The device fails: an error for the first descriptor. */
-    map.fail = -EIO;
+    f->map.fail = -EIO;
     gls_run(f, 0, 4096);
     EXPECT_SENSE(f->t.status, SPD_KEY_MEDIUM_ERROR,
                  SPD_ASC_UNRECOVERED_READ_ERROR);
+    EXPECT(f->t.status.info_valid && f->t.status.information == 0);
+    gls_free(f);
 
     /* Without an extent callback: everything mapped. */
-    f->lu.extent = NULL;
+    f = gls_new(1000, false);
     gls_run(f, 10, 4096);
     EXPECT_EQ(f->t.data_in_len, 8 + 16);
     EXPECT_DESC(f, 0, 10, 990, 0);
+    gls_free(f);
 
     /* Reserved bits; the plan is data in of the allocation length. */
+    struct fx *x = fx_new(512, 1000, FX_UNMAP);
     uint8_t cdb[16] = { SPD_SCSI_SERVICE_ACTION_IN_16, SPD_SA_GET_LBA_STATUS };
     put_be32(cdb + 10, 24);
     spd_data_dir dir;
     uint32_t plan_len;
     spd_status st;
-    EXPECT_EQ(fx_plan(f, cdb, 16, &dir, &plan_len, &st), 0);
+    EXPECT_EQ(fx_plan(x, cdb, 16, &dir, &plan_len, &st), 0);
     EXPECT_EQ(dir, SPD_DIR_IN);
     EXPECT_EQ(plan_len, 24);
     cdb[14] = 0x01;
-    fx_done(f, cdb, 16, 4096);
-    EXPECT_FIELD(f->t.status, true, 14, 0);
+    fx_done(x, cdb, 16, 4096);
+    EXPECT_FIELD(x->t.status, true, 14, 0);
     EXPECT(!strcmp(spd_cdb_name(cdb, 16), "GET LBA STATUS"));
-    fx_free(f);
+    /* The engine asks the core for extents; it does not call a device. */
+    cdb[14] = 0;
+    EXPECT_EQ(fx_run(x, cdb, 16, 4096), SCSI_IO);
+    EXPECT_EQ(x->t.io.op, SPD_OP_EXTENTS);
+    EXPECT_EQ(x->t.io.lba, 0);
+    EXPECT_EQ(x->t.io.blocks, 1000);
+    EXPECT_EQ(x->t.io.extent_max, 1);
+    fx_free(x);
 }
 
-/* A device that answers a block at a time on a large unit: the engine
- * stops after its budget of calls and answers with the run so far, rather
- * than making a call per block of 2^32-block runs. */
+/* A device that answers a block at a time on a large unit: the core stops
+ * after its budget of calls and the answer has the run so far, rather
+ * than a call per block of 2^32-block runs. */
 static void test_get_lba_status_call_budget(void)
 {
-    struct fx *f = fx_new(512, 1ull << 40, FX_UNMAP);
-    struct fake_map map = { .bounds = { 1ull << 40 }, .runs = 1,
-                            .piece = 1 };
-    f->lu.extent = fake_extent;
-    f->lu.extent_ctx = &map;
+    struct gls *f = gls_new(1ull << 40, true);
+    f->map = (struct fake_map){ .bounds = { 1ull << 40 }, .runs = 1,
+                                .piece = 1 };
     gls_run(f, 0, 4096);
     EXPECT_GOOD(f->t.status);
-    EXPECT_EQ(map.calls, 1024);
+    EXPECT_EQ(f->map.calls, SPD_EXTENT_CALLS);
     EXPECT_EQ(f->t.data_in_len, 8 + 16);
     EXPECT_DESC(f, 0, 0, 1024, 0);
     /* Asking again from there goes on. */
-    map.calls = 0;
-    map.piece = 512;
+    f->map.calls = 0;
+    f->map.piece = 512;
     gls_run(f, 1024, 4096);
-    EXPECT_EQ(map.calls, 1024);
+    EXPECT_EQ(f->map.calls, SPD_EXTENT_CALLS);
     EXPECT_EQ(f->t.data_in_len, 8 + 16);
     EXPECT_DESC(f, 0, 1024, 1024 * 512, 0);
-    fx_free(f);
+    gls_free(f);
 }
 
 /* Without logical block provisioning (LBPME 0) the command does not
@@ -756,7 +812,9 @@ static void test_get_lba_status_call_budget(void)
 static void test_get_lba_status_unsupported(void)
 {
     struct fx *f = fx_new(512, 1000, 0);
-    gls_run(f, 0, 4096);
+    uint8_t gls[16] = { SPD_SCSI_SERVICE_ACTION_IN_16, SPD_SA_GET_LBA_STATUS,
+                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0 };
+    fx_done(f, gls, 16, 4096);
     EXPECT_SENSE(f->t.status, SPD_KEY_ILLEGAL_REQUEST,
                  SPD_ASC_INVALID_COMMAND_OPERATION_CODE);
     uint8_t rsoc[12] = { SPD_SCSI_MAINTENANCE_IN,
@@ -874,17 +932,19 @@ static void test_write_same_writes(void)
     EXPECT_EQ(dir, SPD_DIR_NONE);
     EXPECT_EQ(bytes, 0);
     EXPECT_EQ(fx_run(f, cdb, len, 0), SCSI_IO);
-    EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_SAME);
-    EXPECT(f->t.io.buf != NULL && f->t.io.buf == f->t.owned);
-    static const uint8_t zeros[512];
-    EXPECT(!memcmp(f->t.io.buf, zeros, 512));
+    EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_ZEROES);
+    EXPECT_EQ(f->t.io.flags, 0);
+    EXPECT_EQ(f->t.io.lba, 10);
+    EXPECT_EQ(f->t.io.blocks, 4);
     len = ws_cdb(cdb, false, WS_NDOB, 10, 4);     /* reserved in (10) */
     fx_run(f, cdb, len, 512);
     EXPECT_FIELD(f->t.status, true, 1, 0);
     fx_free(f);
 }
 
-/* The UNMAP bit unmaps only when that reads back as the data would. */
+/* Zeros are the core's WRITE_ZEROES; the UNMAP bit lets the core unmap
+ * (which it does only when that reads back as zeros: test_unit.c). Other
+ * data is WRITE SAME. */
 static void test_write_same_unmap_decision(void)
 {
     struct fx *f = fx_new(4096, 1000, FX_LBPRZ);
@@ -893,10 +953,10 @@ static void test_write_same_unmap_decision(void)
         uint8_t len = ws_cdb(cdb, sixteen, WS_UNMAP, 20, 30);
         memset(f->data, 0, 4096);
         EXPECT_EQ(fx_run(f, cdb, len, 4096), SCSI_IO);
-        EXPECT_EQ(f->t.io.op, SPD_OP_UNMAP);
-        EXPECT_EQ(f->t.io.desc_count, 1);
-        EXPECT_EQ(f->t.io.descs[0].lba, 20);
-        EXPECT_EQ(f->t.io.descs[0].blocks, 30);
+        EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_ZEROES);
+        EXPECT_EQ(f->t.io.flags, SPD_REQ_MAY_UNMAP);
+        EXPECT_EQ(f->t.io.lba, 20);
+        EXPECT_EQ(f->t.io.blocks, 30);
         fx_complete(f, 0);
         EXPECT_GOOD(f->t.status);
         f->data[4095] = 1;              /* not zeros: written */
@@ -906,28 +966,19 @@ static void test_write_same_unmap_decision(void)
         f->data[4095] = 0;
         len = ws_cdb(cdb, sixteen, 0, 20, 30);  /* no UNMAP bit: written */
         EXPECT_EQ(fx_run(f, cdb, len, 4096), SCSI_IO);
-        EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_SAME);
+        EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_ZEROES);
+        EXPECT_EQ(f->t.io.flags, 0);
         len = ws_cdb(cdb, sixteen, WS_UNMAP, 900, 0);   /* to the end */
         EXPECT_EQ(fx_run(f, cdb, len, 4096), SCSI_IO);
-        EXPECT_EQ(f->t.io.op, SPD_OP_UNMAP);
-        EXPECT_EQ(f->t.io.descs[0].lba, 900);
-        EXPECT_EQ(f->t.io.descs[0].blocks, 100);
+        EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_ZEROES);
+        EXPECT_EQ(f->t.io.lba, 900);
+        EXPECT_EQ(f->t.io.blocks, 100);
     }
     uint8_t len = ws_cdb(cdb, true, WS_UNMAP | WS_NDOB, 5, 6);
     EXPECT_EQ(fx_run(f, cdb, len, 0), SCSI_IO);
-    EXPECT_EQ(f->t.io.op, SPD_OP_UNMAP);
-    EXPECT_EQ(f->t.io.descs[0].blocks, 6);
-
-    /* Unmapped blocks of unknown content: always written. */
-    fx_reinit(f, 4096, 1000, FX_UNMAP);
-    len = ws_cdb(cdb, false, WS_UNMAP, 20, 30);
-    memset(f->data, 0, 4096);
-    EXPECT_EQ(fx_run(f, cdb, len, 4096), SCSI_IO);
-    EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_SAME);
-    len = ws_cdb(cdb, true, WS_UNMAP | WS_NDOB, 5, 6);
-    EXPECT_EQ(fx_run(f, cdb, len, 0), SCSI_IO);
-    EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_SAME);
-    EXPECT(f->t.io.buf == f->t.owned);
+    EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_ZEROES);
+    EXPECT_EQ(f->t.io.flags, SPD_REQ_MAY_UNMAP);
+    EXPECT_EQ(f->t.io.blocks, 6);
     fx_free(f);
 }
 
@@ -945,8 +996,8 @@ static void test_write_same_limit(void)
     len = ws_cdb(cdb, true, WS_UNMAP, (1ull << 33) - 0xffffffffull, 0);
     memset(f->data, 0, 512);
     EXPECT_EQ(fx_run(f, cdb, len, 512), SCSI_IO);
-    EXPECT_EQ(f->t.io.op, SPD_OP_UNMAP);
-    EXPECT_EQ(f->t.io.descs[0].blocks, 0xffffffff);
+    EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_ZEROES);
+    EXPECT_EQ(f->t.io.blocks, 0xffffffff);
     fx_free(f);
 }
 
@@ -1222,7 +1273,7 @@ static void e2e_roundtrip(uint32_t bl)
 {
     spd_params p = memunit_params(bl, 1024, 21);
     p.max_transfer_length = 4 * bl;             /* makes the core split */
-    struct memunit *m = memunit_create(&p, 0);
+    struct memunit *m = memunit_create(&p, SPD_OPS_FUA);
     if (!EXPECT(m != NULL))
         return;
     size_t len = 10 * (size_t)bl;
@@ -1297,7 +1348,7 @@ static void test_e2e_verify_and_lba_status(void)
               SPD_STATUS_CHECK_CONDITION);
     EXPECT_EQ(cmd.sense[12], 0x21);
 
-    /* A memunit has no extent callback: all mapped, one descriptor. */
+    /* A memunit's blocks of zeros count as unmapped: one descriptor. */
     uint8_t gls[16] = { SPD_SCSI_SERVICE_ACTION_IN_16, SPD_SA_GET_LBA_STATUS };
     put_be64(gls + 2, 24);
     put_be32(gls + 10, 64);
@@ -1307,7 +1358,8 @@ static void test_e2e_verify_and_lba_status(void)
     EXPECT_EQ(get_be32(buf), 20);
     EXPECT_EQ(get_be64(buf + 8), 24);
     EXPECT_EQ(get_be32(buf + 16), 1000);
-    EXPECT_EQ(buf[20], 0);
+    EXPECT_EQ(buf[20], 1);
+    EXPECT(atomic_load(&m->extents) >= 1);
     free(out);
     memunit_destroy(m);
 }

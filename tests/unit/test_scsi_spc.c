@@ -6,6 +6,7 @@
  * OPERATION CODES, REQUEST SENSE, sense data byte by byte, names.
  */
 #include "scsi_fixture.h"
+#include "memunit.h"
 
 /* ------------------------------------------------------------------ */
 /* Preamble                                                             */
@@ -31,7 +32,7 @@ static void test_unknown_opcodes(void)
         spd_data_dir dir = SPD_DIR_IN;
         uint32_t len = 7;
         spd_status st;
-        EXPECT_EQ(scsi_plan(&f.lu, cdbs[i], 16, &dir, &len, &st), SPD_CHECK);
+        EXPECT_EQ(fx_lu_plan(&f.lu, cdbs[i], 16, &dir, &len, &st), SPD_CHECK);
         EXPECT_SENSE(st, SPD_KEY_ILLEGAL_REQUEST,
                      SPD_ASC_INVALID_COMMAND_OPERATION_CODE);
         EXPECT_EQ(dir, SPD_DIR_NONE);
@@ -93,7 +94,7 @@ static void test_reserved_bits_pointer(void)
     spd_data_dir dir;
     uint32_t len;
     spd_status st;
-    EXPECT_EQ(scsi_plan(&f.lu, w10, 10, &dir, &len, &st), SPD_CHECK);
+    EXPECT_EQ(fx_lu_plan(&f.lu, w10, 10, &dir, &len, &st), SPD_CHECK);
     EXPECT_FIELD(st, true, 1, 1);
     fx_fini(&f);
 }
@@ -205,7 +206,7 @@ static void test_plan_directions(void)
         spd_data_dir dir = 99;
         uint32_t len = 99;
         spd_status st;
-        int r = scsi_plan(&f.lu, cases[i].cdb, cases[i].len, &dir, &len, &st);
+        int r = fx_lu_plan(&f.lu, cases[i].cdb, cases[i].len, &dir, &len, &st);
         if (!EXPECT_EQ(r, 0))
             fprintf(stderr, "  case %zu: opcode %02x: %s %02x%02x\n", i,
                     cases[i].cdb[0], spd_sense_key_name(st.sense_key),
@@ -339,7 +340,7 @@ static void test_inquiry_allocation_length(void)
         spd_data_dir dir;
         uint32_t len;
         spd_status st;
-        EXPECT_EQ(scsi_plan(&f.lu, cdb, 6, &dir, &len, &st), 0);
+        EXPECT_EQ(fx_lu_plan(&f.lu, cdb, 6, &dir, &len, &st), 0);
         EXPECT_EQ(len, cases[i].alloc);
     }
     /* No buffer at all. */
@@ -369,7 +370,7 @@ static void test_inquiry_errors(void)
     spd_data_dir dir;
     uint32_t len;
     spd_status st;
-    EXPECT_EQ(scsi_plan(&f.lu, cdb, 6, &dir, &len, &st), SPD_CHECK);
+    EXPECT_EQ(fx_lu_plan(&f.lu, cdb, 6, &dir, &len, &st), SPD_CHECK);
     EXPECT_FIELD(st, true, 2, -1);
     cdb[1] = 2;                         /* CMDDT, obsolete */
     cdb[2] = 0;
@@ -1027,7 +1028,9 @@ static void test_sense_bytes(void)
 static void test_sense_information(void)
 {
     spd_status st;
-    spd_status_set_sense(&st, SPD_KEY_MEDIUM_ERROR, 0x11, 0x00);
+    spd_status_set_sense(&st, SPD_KEY_MEDIUM_ERROR,
+                         SPD_ASC(SPD_ASC_UNRECOVERED_READ_ERROR),
+                         SPD_ASCQ(SPD_ASC_UNRECOVERED_READ_ERROR));
     spd_status_set_info(&st, 0x1234);
     uint8_t buf[SPD_SENSE_MAX];
     static const uint8_t fixed[18] = {
@@ -1089,6 +1092,191 @@ static void test_names(void)
     EXPECT(!strcmp(spd_cdb_name(cdb, 0), "UNKNOWN"));
 }
 
+/* ------------------------------------------------------------------ */
+/* Planned commands (spd_unit_scsi_plan), as a target runs them         */
+/* ------------------------------------------------------------------ */
+
+static void cmd_init(spd_scsi_cmd *cmd, const uint8_t *cdb, uint8_t len)
+{
+    *cmd = (spd_scsi_cmd){ SPD_SCSI_CMD_INIT, .cdb_len = len };
+    memcpy(cmd->cdb, cdb, len);
+}
+
+/* The plan travels with the command: execution does not decode the CDB
+ * again (a CDB changed after planning still runs as planned). */
+static void test_plan_once(void)
+{
+    spd_params p = memunit_params(512, 1000, 40);
+    struct memunit *m = memunit_create(&p, 0);
+    uint8_t data[4 * 512];
+    memset(data, 0x77, sizeof data);
+    uint8_t w10[10] = { SPD_SCSI_WRITE_10, 0, 0, 0, 0, 50, 0, 0, 4, 0 };
+    spd_scsi_cmd cmd;
+    cmd_init(&cmd, w10, 10);
+    EXPECT_EQ(spd_unit_scsi_plan(m->unit, &cmd, SPD_SCSI_NO_LIMIT), 0);
+    EXPECT(cmd.planned);
+    EXPECT_EQ(cmd.dir, SPD_DIR_OUT);
+    EXPECT_EQ(cmd.transfer_length, 4 * 512);
+    EXPECT_EQ(cmd.buffer_length, 4 * 512);
+    /* Moved, as a target copies a command into its task. */
+    spd_scsi_cmd moved = cmd;
+    moved.cdb[5] = 60;                  /* not decoded again */
+    moved.data = data;
+    moved.data_len = sizeof data;
+    EXPECT_EQ(spd_unit_scsi_run(m->unit, &moved), SPD_STATUS_GOOD);
+    EXPECT_EQ(m->data[50 * 512], 0x77);
+    EXPECT_EQ(m->data[60 * 512], 0);
+
+    /* A plan that failed ends the command as planned, with no device
+     * call, its sense in the unit's format. */
+    uint8_t r10[10] = { SPD_SCSI_READ_10, 0, 0, 0, 0x03, 0xe8, 0, 0, 1, 0 };
+    cmd_init(&cmd, r10, 10);
+    EXPECT_EQ(spd_unit_scsi_plan(m->unit, &cmd, SPD_SCSI_NO_LIMIT), SPD_CHECK);
+    EXPECT_EQ(cmd.scsi_status, SPD_STATUS_CHECK_CONDITION);
+    EXPECT_EQ(cmd.dir, SPD_DIR_NONE);
+    EXPECT_EQ(cmd.sense[0], 0x70);
+    EXPECT_EQ(cmd.sense[12], SPD_ASC(SPD_ASC_LBA_OUT_OF_RANGE));
+    unsigned reads = atomic_load(&m->reads);
+    EXPECT_EQ(spd_unit_scsi_run(m->unit, &cmd), SPD_STATUS_CHECK_CONDITION);
+    EXPECT_EQ(atomic_load(&m->reads), reads);
+    EXPECT_SENSE(cmd.status, SPD_KEY_ILLEGAL_REQUEST,
+                 SPD_ASC_LBA_OUT_OF_RANGE);
+    memunit_destroy(m);
+}
+
+/* Less data-out than the CDB says (FCP-4): a write shrinks to the whole
+ * blocks sent, other commands fail. */
+static void test_plan_short_write(void)
+{
+    spd_params p = memunit_params(512, 1000, 41);
+    struct memunit *m = memunit_create(&p, 0);
+    uint8_t data[4 * 512];
+    memset(data, 0x66, sizeof data);
+    uint8_t w16[16] = { SPD_SCSI_WRITE_16 };
+    put_be64(w16 + 2, 10);
+    put_be32(w16 + 10, 4);
+    spd_scsi_cmd cmd;
+    cmd_init(&cmd, w16, 16);
+    EXPECT_EQ(spd_unit_scsi_plan(m->unit, &cmd, 2 * 512 + 100), 0);
+    EXPECT_EQ(cmd.transfer_length, 4 * 512);    /* for the residual */
+    EXPECT_EQ(cmd.buffer_length, 2 * 512);
+    cmd.data = data;
+    cmd.data_len = cmd.buffer_length;
+    EXPECT_EQ(spd_unit_scsi_run(m->unit, &cmd), SPD_STATUS_GOOD);
+    EXPECT_EQ(m->data[11 * 512], 0x66);
+    EXPECT_EQ(m->data[12 * 512], 0);
+
+    /* Not a block: GOOD, nothing written. */
+    unsigned writes = atomic_load(&m->writes);
+    cmd_init(&cmd, w16, 16);
+    EXPECT_EQ(spd_unit_scsi_plan(m->unit, &cmd, 100), 0);
+    EXPECT_EQ(cmd.buffer_length, 0);
+    EXPECT_EQ(spd_unit_scsi_run(m->unit, &cmd), SPD_STATUS_GOOD);
+    EXPECT_EQ(atomic_load(&m->writes), writes);
+
+    /* Another data-out command cannot be cut. */
+    uint8_t ms6[6] = { SPD_SCSI_MODE_SELECT_6, 0x10, 0, 0, 12, 0 };
+    cmd_init(&cmd, ms6, 6);
+    EXPECT_EQ(spd_unit_scsi_plan(m->unit, &cmd, 4), SPD_CHECK);
+    EXPECT_SENSE(cmd.status, SPD_KEY_ILLEGAL_REQUEST,
+                 SPD_ASC_INVALID_FIELD_IN_CIU);
+    memunit_destroy(m);
+}
+
+/* REPORT LUNS from the target's list; a LUN the target lacks answers
+ * INQUIRY with "no device" and fails anything else, all from the engine. */
+static void test_target_luns(void)
+{
+    spd_params p = memunit_params(512, 1000, 42);
+    struct memunit *m = memunit_create(&p, 0);
+    spd_scsi_lun luns[3] = { { 0, m->unit }, { 3, m->unit }, { 300, m->unit } };
+    uint8_t data[64];
+    uint8_t rl[12] = { SPD_SCSI_REPORT_LUNS, 0, 0, 0, 0, 0, 0, 0, 0, 64 };
+    for (int absent = 0; absent < 2; absent++) {
+        spd_unit *unit = absent ? NULL : m->unit;
+        spd_scsi_cmd cmd;
+        cmd_init(&cmd, rl, 12);
+        cmd.luns = luns;
+        cmd.lun_count = 3;
+        EXPECT_EQ(spd_unit_scsi_plan(unit, &cmd, 0), 0);
+        EXPECT_EQ(cmd.buffer_length, 8 + 3 * 8);
+        memset(data, 0xee, sizeof data);
+        cmd.data = data;
+        cmd.data_len = cmd.buffer_length;
+        EXPECT_EQ(spd_unit_scsi_run(unit, &cmd), SPD_STATUS_GOOD);
+        EXPECT_EQ(cmd.data_in_len, 32);
+        EXPECT_EQ(get_be32(data), 24);
+        EXPECT_EQ(data[8 + 1], 0);
+        EXPECT_EQ(data[16 + 1], 3);
+        EXPECT_EQ(data[24], 0x41);          /* flat addressing */
+        EXPECT_EQ(data[25], 0x2c);
+    }
+
+    uint8_t inq[6] = { SPD_SCSI_INQUIRY, 0, 0, 0, 255, 0 };
+    spd_scsi_cmd cmd;
+    cmd_init(&cmd, inq, 6);
+    EXPECT_EQ(spd_unit_scsi_plan(NULL, &cmd, 0), 0);
+    EXPECT_EQ(cmd.buffer_length, 36);
+    cmd.data = data;
+    cmd.data_len = cmd.buffer_length;
+    EXPECT_EQ(spd_unit_scsi_run(NULL, &cmd), SPD_STATUS_GOOD);
+    EXPECT_EQ(cmd.data_in_len, 36);
+    EXPECT_EQ(data[0], 0x7f);
+    inq[1] = 1;                             /* a VPD page: empty */
+    inq[2] = 0x80;
+    cmd_init(&cmd, inq, 6);
+    EXPECT_EQ(spd_unit_scsi_plan(NULL, &cmd, 0), 0);
+    cmd.data = data;
+    cmd.data_len = cmd.buffer_length;
+    EXPECT_EQ(spd_unit_scsi_run(NULL, &cmd), SPD_STATUS_GOOD);
+    EXPECT_EQ(cmd.data_in_len, 4);
+    EXPECT_EQ(data[1], 0x80);
+
+    uint8_t tur[6] = { SPD_SCSI_TEST_UNIT_READY };
+    cmd_init(&cmd, tur, 6);
+    EXPECT_EQ(spd_unit_scsi_plan(NULL, &cmd, 0), SPD_CHECK);
+    EXPECT_SENSE(cmd.status, SPD_KEY_ILLEGAL_REQUEST,
+                 SPD_ASC_LOGICAL_UNIT_NOT_SUPPORTED);
+    EXPECT_EQ(spd_unit_scsi_run(NULL, &cmd), SPD_STATUS_CHECK_CONDITION);
+    memunit_destroy(m);
+}
+
+/* A transport ends a command itself in the unit's sense format, which
+ * MODE SELECT chose. */
+static void test_cmd_set_status_d_sense(void)
+{
+    spd_params p = memunit_params(512, 1000, 43);
+    struct memunit *m = memunit_create(&p, 0);
+    spd_status st;
+    spd_status_set_sense(&st, SPD_KEY_ABORTED_COMMAND,
+                         SPD_ASC(SPD_ASC_DATA_OFFSET_ERROR),
+                         SPD_ASCQ(SPD_ASC_DATA_OFFSET_ERROR));
+    spd_scsi_cmd cmd = { SPD_SCSI_CMD_INIT };
+    spd_scsi_cmd_set_status(m->unit, &cmd, &st);
+    EXPECT_EQ(cmd.scsi_status, SPD_STATUS_CHECK_CONDITION);
+    EXPECT_EQ(cmd.sense[0], 0x70);
+    EXPECT_EQ(cmd.sense[12], 0x4b);
+    EXPECT_EQ(cmd.sense[13], 0x05);
+
+    /* Control mode page with D_SENSE set. */
+    uint8_t list[4 + 12] = { 0, 0, 0, 0, 0x0a, 0x0a, 0x04, 0x10 };
+    uint8_t ms6[6] = { SPD_SCSI_MODE_SELECT_6, 0x10, 0, 0, sizeof list, 0 };
+    spd_scsi_cmd sel;
+    EXPECT_EQ(memunit_cdb(m, ms6, 6, list, sizeof list, &sel), SPD_STATUS_GOOD);
+    spd_scsi_cmd_set_status(m->unit, &cmd, &st);
+    EXPECT_EQ(cmd.sense[0], 0x72);
+    EXPECT_EQ(cmd.sense[2], 0x4b);
+    EXPECT_EQ(cmd.sense[3], 0x05);
+    /* No unit: fixed format; no sense for a status without one. */
+    spd_scsi_cmd_set_status(NULL, &cmd, &st);
+    EXPECT_EQ(cmd.sense[0], 0x70);
+    spd_status busy = { .scsi_status = SPD_STATUS_BUSY };
+    spd_scsi_cmd_set_status(m->unit, &cmd, &busy);
+    EXPECT_EQ(cmd.sense_len, 0);
+    EXPECT_EQ(cmd.scsi_status, SPD_STATUS_BUSY);
+    memunit_destroy(m);
+}
+
 int main(void)
 {
     static const struct test_case tests[] = {
@@ -1116,6 +1304,10 @@ int main(void)
         TEST(test_mode_select_block_descriptor),
         TEST(test_mode_select_errors),
         TEST(test_report_luns),
+        TEST(test_plan_once),
+        TEST(test_plan_short_write),
+        TEST(test_target_luns),
+        TEST(test_cmd_set_status_d_sense),
         TEST(test_rsoc_all),
         TEST(test_rsoc_one),
         TEST(test_sense_bytes),

@@ -27,7 +27,7 @@ static bool sense_is(spd_status st, uint8_t key, uint16_t asc)
 static void roundtrip(uint32_t bl, unsigned threads)
 {
     spd_params p = memunit_params(bl, 256, 3);
-    struct memunit *m = memunit_create(&p, SPD_OPS_PARALLEL);
+    struct memunit *m = memunit_create(&p, SPD_OPS_PARALLEL | SPD_OPS_FUA);
     if (!EXPECT(m != NULL))
         return;
     if (threads)
@@ -376,6 +376,312 @@ static void test_debug_log(void)
     memunit_destroy(m);
 }
 
+/* ------------------------------------------------------------------ */
+/* WRITE_ZEROES, FUA, errnos, EXTENTS                                   */
+/* ------------------------------------------------------------------ */
+
+static spd_request zeroes(uint64_t lba, uint64_t blocks, uint32_t flags,
+                          bool fua)
+{
+    return (spd_request){ SPD_REQUEST_INIT, .op = SPD_OP_WRITE_ZEROES,
+                          .lba = lba, .blocks = blocks, .flags = flags,
+                          .fua = fua };
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* May-unmap with LBPRZ unmaps; without the flag, or without LBPRZ, the
+ * core writes zeros, split at the max transfer length. */
+static void test_write_zeroes(void)
+{
+    spd_params p = memunit_params(512, 1000, 20);
+    p.max_transfer_length = 64 * 512;
+    struct memunit *m = memunit_create(&p, SPD_OPS_FUA);
+    memset(m->data, 0xab, 1000 * 512);
+
+    spd_request req = zeroes(10, 100, SPD_REQ_MAY_UNMAP, false);
+    spd_status st = spd_unit_run(m->unit, &req);
+    EXPECT(spd_status_good(&st));
+    EXPECT_EQ(atomic_load(&m->unmaps), 1);
+    EXPECT_EQ(atomic_load(&m->unmapped_blocks), 100);
+    EXPECT_EQ(atomic_load(&m->writes), 0);
+    EXPECT(all_zero(m->data + 10 * 512, 100 * 512));
+    EXPECT_EQ(m->data[110 * 512], 0xab);
+
+    memset(m->data, 0xab, 1000 * 512);
+    req = zeroes(200, 100, 0, false);
+    st = spd_unit_run(m->unit, &req);
+    EXPECT(spd_status_good(&st));
+    EXPECT_EQ(atomic_load(&m->unmaps), 1);
+    EXPECT_EQ(atomic_load(&m->writes), 2);          /* 64 + 36 blocks */
+    EXPECT_EQ(atomic_load(&m->max_blocks), 64);
+    EXPECT(all_zero(m->data + 200 * 512, 100 * 512));
+    EXPECT_EQ(m->data[199 * 512 + 511], 0xab);
+    EXPECT_EQ(m->data[300 * 512], 0xab);
+
+    /* Fast zero: fine by unmap... */
+    req = zeroes(0, 10, SPD_REQ_MAY_UNMAP | SPD_REQ_FAST_ZERO, false);
+    st = spd_unit_run(m->unit, &req);
+    EXPECT(spd_status_good(&st));
+    /* ...refused at once when it would have to write. */
+    unsigned writes = atomic_load(&m->writes);
+    req = zeroes(0, 10, SPD_REQ_FAST_ZERO, false);
+    spd_unit_run(m->unit, &req);
+    EXPECT_EQ(spd_request_errno(&req), ENOTSUP);
+    EXPECT_EQ(atomic_load(&m->writes), writes);
+    /* An unknown flag. */
+    req = zeroes(0, 10, 0x80, false);
+    spd_unit_run(m->unit, &req);
+    EXPECT_EQ(spd_request_errno(&req), EINVAL);
+    memunit_destroy(m);
+
+    /* Unmapped blocks of unknown content: written even when allowed. */
+    p = memunit_params(512, 1000, 21);
+    p.unmap_reads_zero = false;
+    m = memunit_create(&p, SPD_OPS_FUA);
+    memset(m->data, 0xab, 1000 * 512);
+    req = zeroes(10, 20, SPD_REQ_MAY_UNMAP, false);
+    st = spd_unit_run(m->unit, &req);
+    EXPECT(spd_status_good(&st));
+    EXPECT_EQ(atomic_load(&m->unmaps), 0);
+    EXPECT_EQ(atomic_load(&m->writes), 1);
+    EXPECT(all_zero(m->data + 10 * 512, 20 * 512));
+    req = zeroes(10, 20, SPD_REQ_MAY_UNMAP | SPD_REQ_FAST_ZERO, false);
+    spd_unit_run(m->unit, &req);
+    EXPECT_EQ(spd_request_errno(&req), ENOTSUP);
+    memunit_destroy(m);
+}
+
+/* A device without SPD_OPS_FUA gets plain writes and then a flush; with
+ * it, fua passes through and no flush follows. Unmaps and zeroing by
+ * unmap cannot carry fua: a flush follows either way. */
+static void fua(uint32_t flags, bool async)
+{
+    spd_params p = memunit_params(512, 1000, 22);
+    p.max_transfer_length = 8 * 512;
+    struct memunit *m = memunit_create(&p, flags);
+    m->async = async;
+    uint8_t buf[20 * 512];
+    memset(buf, 0x5a, sizeof buf);
+    bool own = flags & SPD_OPS_FUA;
+
+    spd_status st = memunit_io(m, SPD_OP_WRITE, 5, 20, buf, true);
+    EXPECT(spd_status_good(&st));
+    EXPECT_EQ(atomic_load(&m->writes), 3);
+    EXPECT_EQ(atomic_load(&m->saw_fua), own);
+    EXPECT_EQ(atomic_load(&m->flushes), own ? 0 : 1);
+    st = memunit_io(m, SPD_OP_WRITE, 5, 20, buf, false);
+    EXPECT_EQ(atomic_load(&m->flushes), own ? 0 : 1);
+
+    spd_request req = zeroes(0, 10, 0, true);
+    spd_unit_run(m->unit, &req);
+    EXPECT_EQ(atomic_load(&m->flushes), own ? 0 : 2);
+    req = zeroes(0, 10, SPD_REQ_MAY_UNMAP, true);
+    spd_unit_run(m->unit, &req);
+    EXPECT_EQ(atomic_load(&m->flushes), own ? 1 : 3);
+    spd_unmap_desc d = { 3, 4 };
+    req = (spd_request){ SPD_REQUEST_INIT, .op = SPD_OP_UNMAP, .descs = &d,
+                         .desc_count = 1, .fua = true };
+    st = spd_unit_run(m->unit, &req);
+    EXPECT(spd_status_good(&st));
+    EXPECT_EQ(atomic_load(&m->flushes), own ? 2 : 4);
+
+    /* A failed write is not flushed. */
+    m->fail_lba = 7;
+    m->fail_result = -EIO;
+    st = memunit_io(m, SPD_OP_WRITE, 5, 4, buf, true);
+    EXPECT(!spd_status_good(&st));
+    EXPECT_EQ(atomic_load(&m->flushes), own ? 2 : 4);
+    memunit_destroy(m);
+}
+
+static void test_fua_emulated(void) { fua(0, false); }
+static void test_fua_emulated_async(void) { fua(SPD_OPS_PARALLEL, true); }
+static void test_fua_device(void) { fua(SPD_OPS_FUA, false); }
+
+static int request_errno_of(spd_unit *unit, spd_request req)
+{
+    spd_unit_run(unit, &req);
+    return spd_request_errno(&req);
+}
+
+static void test_request_errno(void)
+{
+    spd_params p = memunit_params(512, 100, 23);
+    p.unmap_supported = p.unmap_reads_zero = false;
+    struct memunit *m = memunit_create(&p, 0);
+    uint8_t buf[2 * 512] = { 0 };
+    spd_unit *u = m->unit;
+    spd_request rd = { SPD_REQUEST_INIT, .op = SPD_OP_READ, .lba = 99,
+                       .blocks = 2, .buf = buf };
+    spd_request wr = rd;
+    wr.op = SPD_OP_WRITE;
+    spd_request ws = wr;
+    ws.op = SPD_OP_WRITE_SAME;
+    spd_unmap_desc d = { 0, 1 };
+    spd_request um = { SPD_REQUEST_INIT, .op = SPD_OP_UNMAP, .descs = &d,
+                       .desc_count = 1 };
+
+    EXPECT_EQ(request_errno_of(u, rd), EINVAL);     /* read past the end */
+    EXPECT_EQ(request_errno_of(u, wr), ENOSPC);     /* write past the end */
+    EXPECT_EQ(request_errno_of(u, ws), ENOSPC);
+    EXPECT_EQ(request_errno_of(u, zeroes(99, 2, 0, false)), ENOSPC);
+    spd_extent e;
+    spd_request ex = { SPD_REQUEST_INIT, .op = SPD_OP_EXTENTS, .lba = 100,
+                       .blocks = 1, .extents = &e, .extent_max = 1 };
+    EXPECT_EQ(request_errno_of(u, ex), EINVAL);
+    EXPECT_EQ(request_errno_of(u, um), EOPNOTSUPP);  /* no unmap */
+    EXPECT_EQ(request_errno_of(u, zeroes(0, 2, SPD_REQ_FAST_ZERO, false)),
+              ENOTSUP);
+    rd.lba = 0;
+    EXPECT_EQ(request_errno_of(u, rd), 0);
+    m->fail_lba = 0;
+    m->fail_result = -EIO;
+    EXPECT_EQ(request_errno_of(u, rd), EIO);
+    m->fail_lba = -1;
+    spd_unit_shutdown(u);
+    EXPECT_EQ(request_errno_of(u, rd), ESHUTDOWN);
+    memunit_destroy(m);
+
+    p = memunit_params(512, 100, 24);
+    p.write_protected = true;
+    m = memunit_create(&p, 0);
+    wr.lba = 0;
+    EXPECT_EQ(request_errno_of(m->unit, wr), EROFS);
+    EXPECT_EQ(request_errno_of(m->unit, zeroes(0, 1, 0, false)), EROFS);
+    d.lba = 0;
+    EXPECT_EQ(request_errno_of(m->unit, um), EROFS);
+    memunit_destroy(m);
+}
+
+/* Extents: merged runs of the same state, at most extent_max. */
+static void test_extents(void)
+{
+    spd_params p = memunit_params(512, 1000, 25);
+    struct memunit *m = memunit_create(&p, 0);
+    memset(m->data + 100 * 512, 1, 50 * 512);   /* mapped 100-149 */
+    memset(m->data + 300 * 512, 1, 512);        /* mapped 300 */
+    spd_extent e[8];
+    spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_EXTENTS, .lba = 0,
+                        .blocks = 1000, .extents = e, .extent_max = 8 };
+    spd_status st = spd_unit_run(m->unit, &req);
+    EXPECT(spd_status_good(&st));
+    EXPECT_EQ(req.extent_count, 5);
+    EXPECT(!e[0].mapped && e[0].blocks == 100);
+    EXPECT(e[1].mapped && e[1].blocks == 50);
+    EXPECT(!e[2].mapped && e[2].blocks == 150);
+    EXPECT(e[3].mapped && e[3].blocks == 1);
+    EXPECT(!e[4].mapped && e[4].blocks == 699);
+    req.extent_max = 2;
+    spd_unit_run(m->unit, &req);
+    EXPECT_EQ(req.extent_count, 2);
+    EXPECT_EQ(e[1].blocks, 50);
+    /* The convenience call goes the same way. */
+    bool mapped = false;
+    EXPECT_EQ(spd_unit_extent(m->unit, 120, 100, &mapped), 30);
+    EXPECT(mapped);
+    EXPECT_EQ(spd_unit_extent(m->unit, 1000, 1, &mapped), -EINVAL);
+    /* No room for an answer. */
+    req.extent_max = 0;
+    spd_unit_run(m->unit, &req);
+    EXPECT_EQ(spd_request_errno(&req), EINVAL);
+    memunit_destroy(m);
+}
+
+struct extent_burst {
+    struct memunit *m;
+    unsigned seed;
+    unsigned failures;
+};
+
+static void *extent_thread(void *arg)
+{
+    struct extent_burst *b = arg;
+    uint8_t buf[8 * 512];
+    spd_extent e[4];
+    for (unsigned i = 0; i < 100; i++) {
+        fill(buf, sizeof buf, b->seed + i);
+        spd_status st = memunit_io(b->m, SPD_OP_WRITE, b->seed * 64 + i % 8,
+                                   8, buf, false);
+        b->failures += !spd_status_good(&st);
+        spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_EXTENTS,
+                            .lba = b->seed * 64, .blocks = 64, .extents = e,
+                            .extent_max = 4 };
+        st = spd_unit_run(b->m->unit, &req);
+        b->failures += !spd_status_good(&st) || !req.extent_count;
+    }
+    return NULL;
+}
+
+/* A serial device never sees extent beside another call: the calls go
+ * through the dispatcher like reads and writes. */
+static void test_extents_serial(void)
+{
+    spd_params p = memunit_params(512, 4 * 64, 26);
+    struct memunit *m = memunit_create(&p, 0);
+    spd_unit_start(m->unit, 4);
+    pthread_t threads[4];
+    struct extent_burst bursts[4];
+    for (unsigned i = 0; i < 4; i++) {
+        bursts[i] = (struct extent_burst){ m, i, 0 };
+        pthread_create(&threads[i], NULL, extent_thread, &bursts[i]);
+    }
+    for (unsigned i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        EXPECT_EQ(bursts[i].failures, 0);
+    }
+    EXPECT(atomic_load(&m->extents) >= 400);
+    EXPECT_EQ(atomic_load(&m->max_in_device), 1);
+    memunit_destroy(m);
+}
+
+/* A device answering a block at a time: one request costs at most
+ * SPD_EXTENT_CALLS calls and answers with what it learnt. */
+static unsigned budget_calls;
+
+static int64_t one_block_extent(void *ctx, uint64_t lba, uint32_t blocks,
+                                bool *mapped)
+{
+    (void)ctx; (void)lba; (void)blocks;
+    budget_calls++;
+    *mapped = true;
+    return 1;
+}
+
+static int zero_read(void *ctx, spd_io *io, void *buf, uint64_t lba,
+                     uint32_t blocks, bool fua)
+{
+    (void)ctx; (void)io; (void)lba; (void)fua;
+    memset(buf, 0, (size_t)blocks * 512);
+    return SPD_OK;
+}
+
+static void test_extents_call_budget(void)
+{
+    spd_params p = memunit_params(512, 1ull << 40, 27);
+    p.write_protected = true;
+    p.unmap_supported = p.unmap_reads_zero = false;
+    spd_ops ops = { SPD_OPS_INIT, .read = zero_read,
+                    .extent = one_block_extent };
+    spd_unit *u = spd_unit_create(&p, &ops, NULL);
+    spd_extent e[4];
+    spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_EXTENTS, .lba = 5,
+                        .blocks = (1ull << 40) - 5, .extents = e,
+                        .extent_max = 4 };
+    spd_status st = spd_unit_run(u, &req);
+    EXPECT(spd_status_good(&st));
+    EXPECT_EQ(budget_calls, SPD_EXTENT_CALLS);
+    EXPECT_EQ(req.extent_count, 1);
+    EXPECT_EQ(e[0].blocks, SPD_EXTENT_CALLS);
+    spd_unit_destroy(u);
+}
+
 int main(void)
 {
     static const struct test_case tests[] = {
@@ -388,6 +694,10 @@ int main(void)
         TEST(test_concurrent_serial),     TEST(test_concurrent_async),
         TEST(test_async_inline),          TEST(test_shutdown_in_flight),
         TEST(test_debug_log),
+        TEST(test_write_zeroes),          TEST(test_fua_emulated),
+        TEST(test_fua_emulated_async),    TEST(test_fua_device),
+        TEST(test_request_errno),         TEST(test_extents),
+        TEST(test_extents_serial),        TEST(test_extents_call_budget),
     };
     return RUN_TESTS("unit", tests);
 }
