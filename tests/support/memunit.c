@@ -1,6 +1,8 @@
 /* memunit.c - see memunit.h. */
 #include "memunit.h"
 
+#include "spd/scsi.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,8 +73,9 @@ static int fault(struct memunit *m, spd_io *io, uint64_t lba, uint32_t blocks,
         (uint64_t)m->fail_lba - lba >= blocks)
         return SPD_OK;
     if (m->fail_result == SPD_CHECK)
-        /* MEDIUM ERROR: UNRECOVERED READ ERROR or WRITE ERROR. */
-        return spd_io_set_sense(io, 0x3, write ? 0x0c : 0x11, 0x00, true,
+        /* WRITE ERROR (0C00h) or UNRECOVERED READ ERROR (1100h). */
+        return spd_io_set_sense(io, SPD_KEY_MEDIUM_ERROR,
+                                write ? 0x0c : 0x11, 0x00, true,
                                 (uint64_t)m->fail_lba);
     return m->fail_result;
 }
