@@ -3,7 +3,19 @@
 # with a time limit, and assertions that name what failed.
 #
 # A test sources this, then calls the helpers. Exit status: 0 passed,
-# 1 failed, 77 skipped (meson's convention).
+# 1 failed, 77 skipped (meson's convention). A test that cannot run here
+# (a tool, a kernel module or a privilege missing) skips with the reason;
+# it never passes without having run:
+#
+#   need CMD...             skip unless every command is installed
+#   need_root WHY           skip unless running as root
+#   skip REASON             skip now
+#   skip_part REASON        go on without one part; the test ends SKIP
+#                           (77, with the reasons) rather than passing
+#
+# Servers: start_device / stop_device (device programs, by pid file),
+# serving_uri LOGFILE PREFIX (the address a device says it serves),
+# wait_until SECONDS CMD..., free_port.
 
 set -eu
 # Debian's python3 first: nbdsh runs whatever python3 comes first.
@@ -17,6 +29,7 @@ RAWDISK=$BUILD/devices/spd-rawdisk
 WORK=$(mktemp -d /tmp/spd-test.XXXXXX)
 CLEANUP=""
 PIDS=""
+SKIPPED_PARTS=""
 
 cleanup() {
     status=$?
@@ -26,6 +39,10 @@ cleanup() {
         kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     done
     rm -rf "$WORK"
+    if [ "$status" -eq 0 ] && [ -n "$SKIPPED_PARTS" ]; then
+        printf 'SKIP - not run here:%s\n' "$SKIPPED_PARTS"
+        status=77
+    fi
     exit $status
 }
 trap cleanup EXIT
@@ -38,11 +55,15 @@ ok() { echo "ok - $*"; }
 fail() { echo "FAIL - $*" >&2; exit 1; }
 skip() { echo "SKIP - $*"; exit 77; }
 
+skip_part() { echo "SKIP - $*"; SKIPPED_PARTS="$SKIPPED_PARTS [$*]"; }
+
 need() {
     for cmd in "$@"; do
         command -v "$cmd" >/dev/null 2>&1 || skip "$cmd is not installed"
     done
 }
+
+need_root() { [ "$(id -u)" -eq 0 ] || skip "needs root: $*"; }
 
 # Wait until a command succeeds, at most $1 seconds.
 wait_until() {
@@ -75,6 +96,24 @@ stop_device() {
     wait "$1" || status=$?
     PIDS=$(echo "$PIDS" | sed "s/\b$1\b//")
     [ "$status" -eq 0 ] || { cat "$WORK/server.log" >&2; fail "server exited with $status"; }
+}
+
+# serving_uri LOGFILE PREFIX: wait (at most 30 s) until a device program
+# has written its "PROGRAM: serving URI" line for an export whose URI
+# starts with PREFIX (nbd://, nbd+unix://, iscsi://) into LOGFILE, and
+# print that URI: the real address, with the port the system chose when
+# port 0 was asked for. Fails the test when no such line comes.
+#   start_device "$RAMDISK" --size 16M --nbd nbd://127.0.0.1:0
+#   URI=$(serving_uri "$WORK/server.log" nbd://)
+serving_uri() {
+    wait_until 30 serving_line "$1" "$2" >/dev/null ||
+        { cat "$1" >&2; fail "no '$2' serving line in $1"; }
+    serving_line "$1" "$2"
+}
+
+serving_line() {   # LOGFILE PREFIX: the first matching URI, or status 1
+    awk -v p="$2" '$2 == "serving" && index($3, p) == 1 { print $3; f = 1; exit }
+                   END { exit !f }' "$1"
 }
 
 # A TCP port that nothing listens on now.

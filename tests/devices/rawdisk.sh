@@ -91,7 +91,7 @@ if command -v sfdisk >/dev/null 2>&1; then
     expect_line '"size": 202752,' "partition size"
     ok "--partition mbr on a new image gives one partition spanning the disk"
 else
-    ok "# SKIP --partition: sfdisk is not installed"
+    skip_part "--partition: sfdisk is not installed"
 fi
 
 expect_usage 'already exists' --file "$data" --partition gpt --check
@@ -127,5 +127,5 @@ if [ "$(id -u)" -eq 0 ] && mount -t ramfs ramfs "$fs" 2>/dev/null; then
     expect_eq "$(serial)" "$first" "derived serial number of a second run"
     ok "on ramfs: the UUID is derived from the path, stable; unmap is off"
 else
-    ok "# SKIP ramfs sub-check: needs root and mount"
+    skip_part "ramfs sub-check: needs root and mount"
 fi

@@ -4,7 +4,7 @@
  * checks, replies, and the unit core behind them.
  *
  * The server is created once per process on a Unix socket in a temporary
- * directory, with four exports over in-memory devices (fuzz_device.h):
+ * directory, with four exports over in-memory devices (memunit.h, checking):
  *   ""      512-byte blocks, unmap reading zeros, 16 KiB max transfer
  *   "ro"    4096-byte blocks, write protected
  *   "nz"    512-byte blocks, unmap without zeros, I/O on LBA 5 fails
@@ -40,6 +40,9 @@
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -47,7 +50,7 @@
 #include <unistd.h>
 
 #include "util/bytes.h"
-#include "fuzz_device.h"
+#include "memunit.h"
 #include "spd/nbd.h"
 #include "transport/nbd_int.h"
 
@@ -74,7 +77,7 @@ static struct {
     bool ready;
     char dir[64];
     char path[96];
-    struct fuzz_device devices[4];
+    struct memunit *devices[4];
     spd_nbd_server *server;
     unsigned long inputs;
     unsigned long checks;
@@ -88,30 +91,33 @@ static void teardown(void)
 {
     spd_nbd_server_destroy(fx.server);
     for (int i = 0; i < 4; i++)
-        fuzz_device_fini(&fx.devices[i]);
+        memunit_destroy(fx.devices[i]);
     rmdir(fx.dir);
 }
 
 static void add_export(int i, const char *name, const spd_params *p,
                        int64_t fail_lba)
 {
-    struct fuzz_device *d = &fx.devices[i];
-    fuzz_device_init(d, p, true);
-    fuzz_device_open(d, p);
+    struct memunit *d = memunit_create_modes(p, 0, MEMUNIT_FAST |
+                                             MEMUNIT_CHECKING | MEMUNIT_EXTENT);
+    memunit_require(d != NULL, "unit created");
+    memunit_fill(d);
     d->fail_lba = fail_lba;
+    d->fail_result = -EIO;
+    fx.devices[i] = d;
     if (getenv("SPD_FUZZ_LOG"))         /* to see what a saved input does */
         spd_unit_set_debug_log(d->unit, SPD_DEBUG_ALL, stderr);
-    fuzz_require(spd_nbd_server_add(fx.server, name, d->unit, "fuzz") == 0,
+    memunit_require(spd_nbd_server_add(fx.server, name, d->unit, "fuzz") == 0,
                  "export added");
 }
 
 static void setup(void)
 {
     snprintf(fx.dir, sizeof fx.dir, "/tmp/spd-fuzz-nbd-XXXXXX");
-    fuzz_require(mkdtemp(fx.dir) != NULL, "temporary directory");
+    memunit_require(mkdtemp(fx.dir) != NULL, "temporary directory");
     snprintf(fx.path, sizeof fx.path, "%s/sock", fx.dir);
     fx.server = spd_nbd_server_create();
-    fuzz_require(fx.server != NULL, "server created");
+    memunit_require(fx.server != NULL, "server created");
 
     spd_params p = { SPD_PARAMS_INIT,
         .uuid = { 0x5f, 0x6e, 0x62, 0x64, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0,
@@ -139,7 +145,7 @@ static void setup(void)
         .block_length = 512, .block_count = 64,
     };
     add_export(3, "plain", &p, -1);
-    fuzz_require(spd_unit_start(fx.devices[3].unit, 2) == 0,
+    memunit_require(spd_unit_start(fx.devices[3]->unit, 2) == 0,
                  "dispatcher started");
 
     char uri[160];
@@ -147,7 +153,7 @@ static void setup(void)
     if (spd_nbd_server_listen(fx.server, uri) ||
         spd_nbd_server_start(fx.server)) {
         fprintf(stderr, "fuzz: %s: %s\n", uri, spd_errmsg());
-        fuzz_require(false, "server listening");
+        memunit_require(false, "server listening");
     }
     atexit(teardown);
     fx.ready = true;
@@ -169,8 +175,8 @@ static int client_connect(void)
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", fx.path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    fuzz_require(fd >= 0, "socket");
-    fuzz_require(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0,
+    memunit_require(fd >= 0, "socket");
+    memunit_require(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0,
                  "connect to the server");
     return fd;
 }
@@ -186,7 +192,7 @@ static void msg_add(struct msg *m, const void *data, size_t len)
     if (m->len + len > m->cap) {
         m->cap = (m->len + len) * 2 + 256;
         m->p = realloc(m->p, m->cap);
-        fuzz_require(m->p != NULL, "out of memory");
+        memunit_require(m->p != NULL, "out of memory");
     }
     if (len)
         memcpy(m->p + m->len, data, len);
@@ -274,12 +280,12 @@ static void pump(int fd, const uint8_t *out, size_t len, bool hang_up,
             fprintf(stderr, "fuzz: the server kept the connection open %d "
                     "ms after the client stopped sending (%zu of %zu bytes "
                     "sent)\n", CLOSE_TIMEOUT_MS, sent, len);
-            fuzz_require(false, "server closes a finished connection");
+            memunit_require(false, "server closes a finished connection");
         }
         struct pollfd pfd = { .fd = fd,
                               .events = POLLIN | (shut ? 0 : POLLOUT) };
         if (poll(&pfd, 1, (int)left) < 0) {
-            fuzz_require(errno == EINTR, "poll");
+            memunit_require(errno == EINTR, "poll");
             continue;
         }
         if (pfd.revents & POLLOUT) {
@@ -341,7 +347,7 @@ static void wait_connections_gone(void)
         pthread_mutex_unlock(&fx.server->lock);
         if (n == 0)
             return;
-        fuzz_require(now_ms() < deadline, "connection threads finish");
+        memunit_require(now_ms() < deadline, "connection threads finish");
         usleep(100);
     }
 }
@@ -354,7 +360,7 @@ static void read_exact(int fd, void *buf, size_t len, const char *what)
 {
     if (net_read_full(fd, buf, len) < 0) {
         fprintf(stderr, "fuzz: check client: no %s from the server\n", what);
-        fuzz_require(false, "the server answers a valid client");
+        memunit_require(false, "the server answers a valid client");
     }
 }
 
@@ -368,14 +374,14 @@ static void send_request(int fd, uint16_t type, uint64_t cookie,
     put_be64(req + 8, cookie);
     put_be64(req + 16, offset);
     put_be32(req + 24, length);
-    fuzz_require(net_write_full(fd, req, sizeof req) == 0, "request sent");
+    memunit_require(net_write_full(fd, req, sizeof req) == 0, "request sent");
 }
 
 static void expect_simple_reply(int fd, uint64_t cookie)
 {
     uint8_t reply[16];
     read_exact(fd, reply, sizeof reply, "reply");
-    fuzz_require(get_be32(reply) == NBD_SIMPLE_REPLY_MAGIC &&
+    memunit_require(get_be32(reply) == NBD_SIMPLE_REPLY_MAGIC &&
                  get_be32(reply + 4) == 0 && get_be64(reply + 8) == cookie,
                  "a good simple reply to the check client");
 }
@@ -384,7 +390,7 @@ static void expect_simple_reply(int fd, uint64_t cookie)
  * compare with the device's memory. */
 static void check_valid_client(void)
 {
-    struct fuzz_device *d = &fx.devices[0];
+    struct memunit *d = fx.devices[0];
     size_t size = d->params.block_count * d->params.block_length;
     int fd = client_connect();
     struct timeval tv = { .tv_sec = CLOSE_TIMEOUT_MS / 1000 };
@@ -392,18 +398,18 @@ static void check_valid_client(void)
 
     uint8_t hello[18];
     read_exact(fd, hello, sizeof hello, "greeting");
-    fuzz_require(get_be64(hello) == NBD_MAGIC &&
+    memunit_require(get_be64(hello) == NBD_MAGIC &&
                  get_be64(hello + 8) == NBD_OPTS_MAGIC, "greeting magics");
     struct msg m = { 0 };
     msg_be32(&m, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
     msg_go(&m, "");
-    fuzz_require(net_write_full(fd, m.p, m.len) == 0, "handshake sent");
+    memunit_require(net_write_full(fd, m.p, m.len) == 0, "handshake sent");
     free(m.p);
     for (;;) {
         uint8_t hdr[20], data[1024];
         read_exact(fd, hdr, sizeof hdr, "option reply");
         uint32_t type = get_be32(hdr + 12), len = get_be32(hdr + 16);
-        fuzz_require(get_be64(hdr) == NBD_REP_MAGIC &&
+        memunit_require(get_be64(hdr) == NBD_REP_MAGIC &&
                      get_be32(hdr + 8) == NBD_OPT_GO &&
                      !(type & (1u << 31)) && len <= sizeof data,
                      "GO answered without error");
@@ -418,14 +424,14 @@ static void check_valid_client(void)
     for (size_t i = 0; i < sizeof block; i++)
         block[i] = (uint8_t)(fx.checks + i * 3);
     send_request(fd, NBD_CMD_WRITE, 1, w_off, sizeof block);
-    fuzz_require(net_write_full(fd, block, sizeof block) == 0, "data sent");
+    memunit_require(net_write_full(fd, block, sizeof block) == 0, "data sent");
     expect_simple_reply(fd, 1);
     send_request(fd, NBD_CMD_READ, 2, r_off, sizeof back);
     expect_simple_reply(fd, 2);
     read_exact(fd, back, sizeof back, "read data");
-    fuzz_require(!memcmp(back, d->data + r_off, sizeof back),
+    memunit_require(!memcmp(back, d->data + r_off, sizeof back),
                  "the check client reads the device's data");
-    fuzz_require(!memcmp(back + (w_off - r_off), block, sizeof block),
+    memunit_require(!memcmp(back + (w_off - r_off), block, sizeof block),
                  "the check client reads what it wrote");
     send_request(fd, NBD_CMD_DISC, 3, 0, 0);
     pump(fd, NULL, 0, false, false);

@@ -12,7 +12,9 @@
  *            bit 2 write protected   bit 3 unmap   bit 4 unmap reads zero
  *            bit 5 volatile cache    bit 6 max transfer of two blocks
  *                                            (1 MiB past 2^32 blocks)
- *            bit 7 the device fails I/O touching LBA 5
+ *            bit 7 the device fails I/O touching LBA 5: with a sense
+ *                  (MEDIUM ERROR) for an input of odd length, -EIO for
+ *                  an even one
  *   command  cdb_len (1 byte, passed on as is, even past SPD_CDB_MAX),
  *            min(cdb_len, 32) CDB bytes, then 3 bytes big-endian: bit 23
  *            set when data follows, bits 22-0 data_len (at most MAX_DATA:
@@ -25,14 +27,18 @@
  * with the sense bytes; data_in_len fits the buffer and what
  * spd_unit_scsi_plan() announced; a CDB the plan refused fails with the
  * same sense; a GOOD READ returned the device's blocks and a GOOD WRITE
- * stored its data. The device (fuzz_device.h) asserts every call lies
- * inside the unit.
+ * stored its data. The device (memunit.h in checking mode) asserts every
+ * call keeps the promises of spd.h.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "util/bytes.h"
-#include "fuzz_device.h"
+#include "memunit.h"
 #include "spd/scsi.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size);
@@ -69,17 +75,15 @@ static const struct geometry {
     { 512, (1ull << 32) + 64, 16u << 20, 1u << 20, false },
 };
 
-/* One device per geometry, its memory kept from input to input (only
- * data changes with it, never the path a command takes). */
-static struct fuzz_device devices[4];
 /* The debug log: /dev/null, or stderr with SPD_FUZZ_LOG set (to see what
  * a saved input does). */
 static FILE *log_file;
 
-static struct fuzz_device *device_for(uint8_t config)
+/* A fresh device for each input, its memory holding the sparse content,
+ * so an input does the same on every run. */
+static struct memunit *device_for(uint8_t config, size_t size)
 {
     unsigned g = config & CFG_GEOMETRY;
-    struct fuzz_device *d = &devices[g];
     spd_params p = { SPD_PARAMS_INIT,
         .uuid = { 0x5f, 0x75, 0x7a, 0x7a, 0x73, 0x63, 0x73, 0x69,
                   0x80, 0, 0, 0, 0, 0, 0, 1 },
@@ -93,12 +97,19 @@ static struct fuzz_device *device_for(uint8_t config)
                                ? geometries[g].small_transfer
                                : geometries[g].max_transfer,
     };
-    if (!d->params.block_length)
-        fuzz_device_init(d, &p, geometries[g].store);
+    unsigned modes = MEMUNIT_FAST | MEMUNIT_CHECKING | MEMUNIT_EXTENT |
+                     (geometries[g].store ? 0 : MEMUNIT_SPARSE);
+    struct memunit *d = memunit_create_modes(&p, 0, modes);
+    if (!d)
+        fprintf(stderr, "fuzz: memunit_create_modes: %s\n", spd_errmsg());
+    memunit_require(d != NULL, "unit created");
+    memunit_fill(d);
+    if (config & CFG_FAULT) {
+        d->fail_lba = FAIL_LBA;
+        d->fail_result = size % 2 ? SPD_CHECK : -EIO;
+    }
     if (!log_file)
         log_file = getenv("SPD_FUZZ_LOG") ? stderr : fopen("/dev/null", "w");
-    fuzz_device_open(d, &p);
-    d->fail_lba = config & CFG_FAULT ? FAIL_LBA : -1;
     /* Format every log line too: names of arbitrary CDBs and statuses. */
     if (log_file)
         spd_unit_set_debug_log(d->unit, SPD_DEBUG_ALL, log_file);
@@ -117,27 +128,27 @@ static void check_sense(const spd_scsi_cmd *cmd)
     const spd_status *st = &cmd->status;
 
     if (cmd->scsi_status == SPD_STATUS_GOOD) {
-        fuzz_require(cmd->sense_len == 0, "GOOD without sense");
+        memunit_require(cmd->sense_len == 0, "GOOD without sense");
         return;
     }
-    fuzz_require(cmd->scsi_status == SPD_STATUS_CHECK_CONDITION,
+    memunit_require(cmd->scsi_status == SPD_STATUS_CHECK_CONDITION,
                  "status GOOD or CHECK CONDITION");
-    fuzz_require(cmd->sense_len >= 8 && cmd->sense_len <= SPD_SENSE_MAX,
+    memunit_require(cmd->sense_len >= 8 && cmd->sense_len <= SPD_SENSE_MAX,
                  "sense length in range");
-    fuzz_require(cmd->sense_len == 8u + s[7], "additional sense length");
-    fuzz_require(st->sense_key != 0, "a CHECK CONDITION names an error");
+    memunit_require(cmd->sense_len == 8u + s[7], "additional sense length");
+    memunit_require(st->sense_key != 0, "a CHECK CONDITION names an error");
     if ((s[0] & 0x7f) == 0x70) {
-        fuzz_require(cmd->sense_len >= 14, "fixed sense has its ASC");
-        fuzz_require((s[2] & 0x0f) == st->sense_key && s[12] == st->asc &&
+        memunit_require(cmd->sense_len >= 14, "fixed sense has its ASC");
+        memunit_require((s[2] & 0x0f) == st->sense_key && s[12] == st->asc &&
                      s[13] == st->ascq, "fixed sense matches the status");
         bool valid = st->info_valid && st->information <= UINT32_MAX;
-        fuzz_require(!!(s[0] & 0x80) == valid, "fixed sense VALID bit");
+        memunit_require(!!(s[0] & 0x80) == valid, "fixed sense VALID bit");
         if (valid)
-            fuzz_require(get_be32(s + 3) == st->information,
+            memunit_require(get_be32(s + 3) == st->information,
                          "fixed sense INFORMATION");
     } else {
-        fuzz_require(s[0] == 0x72, "sense format 70h or 72h");
-        fuzz_require((s[1] & 0x0f) == st->sense_key && s[2] == st->asc &&
+        memunit_require(s[0] == 0x72, "sense format 70h or 72h");
+        memunit_require((s[1] & 0x0f) == st->sense_key && s[2] == st->asc &&
                      s[3] == st->ascq, "descriptor sense matches the status");
     }
 }
@@ -186,7 +197,7 @@ static bool rw_decode(const uint8_t *cdb, bool *write, uint64_t *lba,
 }
 
 /* A GOOD READ returned the device's blocks; a GOOD WRITE stored its data. */
-static void check_medium(const struct fuzz_device *d, const spd_scsi_cmd *cmd)
+static void check_medium(const struct memunit *d, const spd_scsi_cmd *cmd)
 {
     bool write;
     uint64_t lba, blocks;
@@ -199,45 +210,46 @@ static void check_medium(const struct fuzz_device *d, const spd_scsi_cmd *cmd)
     const uint8_t *data = cmd->data;
     if (!write) {
         uint64_t want = bytes < cmd->data_len ? bytes : cmd->data_len;
-        fuzz_require(cmd->data_in_len == want, "READ returns what fits");
-        for (uint32_t i = 0; i < cmd->data_in_len; i++) {
-            uint64_t b = lba + i / bl;
-            uint8_t byte = d->data ? d->data[lba * bl + i]
-                                   : fuzz_sparse_byte(b, (uint32_t)(i % bl));
-            fuzz_require(data[i] == byte, "READ returns the device's data");
-        }
+        memunit_require(cmd->data_in_len == want, "READ returns what fits");
+        if (d->data && cmd->data_in_len)
+            memunit_require(!memcmp(data, d->data + lba * bl, cmd->data_in_len),
+                            "READ returns the device's data");
+        for (uint32_t i = 0; !d->data && i < cmd->data_in_len; i++)
+            memunit_require(data[i] == memunit_sparse_byte(lba + i / bl,
+                                                           (uint32_t)(i % bl)),
+                            "READ returns the sparse content");
         return;
     }
-    fuzz_require(cmd->data_len >= bytes, "WRITE had its data");
+    memunit_require(cmd->data_len >= bytes, "WRITE had its data");
     if (d->data && bytes)
-        fuzz_require(!memcmp(d->data + lba * bl, data, bytes),
+        memunit_require(!memcmp(d->data + lba * bl, data, bytes),
                      "WRITE stored its data");
 }
 
-static void check_command(const struct fuzz_device *d, const spd_scsi_cmd *cmd,
+static void check_command(const struct memunit *d, const spd_scsi_cmd *cmd,
                           int rc, int plan, spd_data_dir dir,
                           uint32_t length, const spd_status *planned)
 {
-    fuzz_require(rc == cmd->scsi_status, "spd_unit_scsi_run returns status");
-    fuzz_require(cmd->scsi_status == cmd->status.scsi_status,
+    memunit_require(rc == cmd->scsi_status, "spd_unit_scsi_run returns status");
+    memunit_require(cmd->scsi_status == cmd->status.scsi_status,
                  "scsi_status is status.scsi_status");
-    fuzz_require(cmd->data_in_len <= cmd->data_len, "data_in_len <= data_len");
-    fuzz_require(cmd->data || !cmd->data_in_len, "no data in without buffer");
+    memunit_require(cmd->data_in_len <= cmd->data_len, "data_in_len <= data_len");
+    memunit_require(cmd->data || !cmd->data_in_len, "no data in without buffer");
     check_sense(cmd);
 
     if (plan == SPD_CHECK) {
-        fuzz_require(status_equal(&cmd->status, planned),
+        memunit_require(status_equal(&cmd->status, planned),
                      "a CDB the plan refused fails the same way");
-        fuzz_require(cmd->data_in_len == 0, "no data from a refused CDB");
+        memunit_require(cmd->data_in_len == 0, "no data from a refused CDB");
         return;
     }
-    fuzz_require(plan == 0, "plan returns 0 or SPD_CHECK");
-    fuzz_require(dir <= SPD_DIR_OUT && (dir == SPD_DIR_NONE) == (length == 0),
+    memunit_require(plan == 0, "plan returns 0 or SPD_CHECK");
+    memunit_require(dir <= SPD_DIR_OUT && (dir == SPD_DIR_NONE) == (length == 0),
                  "plan direction and length agree");
     if (dir != SPD_DIR_IN)
-        fuzz_require(cmd->data_in_len == 0, "data in only for data-in CDBs");
+        memunit_require(cmd->data_in_len == 0, "data in only for data-in CDBs");
     else
-        fuzz_require(cmd->data_in_len <= length,
+        memunit_require(cmd->data_in_len <= length,
                      "data in within the planned length");
     check_medium(d, cmd);
 }
@@ -258,7 +270,7 @@ static size_t take(const uint8_t **p, const uint8_t *end, void *out, size_t n)
     return n;
 }
 
-static void run_one(struct fuzz_device *d, const uint8_t **p,
+static void run_one(struct memunit *d, const uint8_t **p,
                     const uint8_t *end)
 {
     spd_scsi_cmd cmd;
@@ -276,7 +288,7 @@ static void run_one(struct fuzz_device *d, const uint8_t **p,
         cmd.data_len = MAX_DATA;
     if (cmd.data_len) {
         cmd.data = calloc(1, cmd.data_len);
-        fuzz_require(cmd.data != NULL, "out of memory");
+        memunit_require(cmd.data != NULL, "out of memory");
         if (with_data)
             take(p, end, cmd.data, cmd.data_len);
     }
@@ -293,10 +305,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size)
 {
     if (size < 1)
         return 0;
-    struct fuzz_device *d = device_for(input[0]);
+    struct memunit *d = device_for(input[0], size);
     const uint8_t *p = input + 1, *end = input + size;
     for (int n = 0; n < MAX_COMMANDS && p < end; n++)
         run_one(d, &p, end);
-    fuzz_device_close(d);
+    memunit_destroy(d);
     return 0;
 }

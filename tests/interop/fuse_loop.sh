@@ -7,6 +7,7 @@
 # fio, where installed). Stopping the server must leave no mount behind.
 . "$(dirname "$0")/../lib.sh"
 need losetup mkfs.ext4 e2fsck mount umount sha256sum od
+need_root "losetup and mount"
 [ -e /dev/fuse ] || skip "no /dev/fuse"
 
 SERVE=$BUILD/tests/fuse_serve
@@ -102,13 +103,15 @@ fi
 if [ "$dio" = 1 ]; then
     ext4_roundtrip "direct I/O" --direct-io=on
 else
-    echo "note - the kernel refused direct I/O on the FUSE file (DIO=$dio)"
+    skip_part "direct I/O: the kernel refused it on the FUSE file (DIO=$dio)"
 fi
 
 # Partial-block writes in parallel: 512-byte sectors of the 4096-byte
 # unit, 32 in flight through loop direct I/O. Each is a read-modify-write
 # of its block, and none may undo another's bytes (fio checks every one).
-if [ "$dio" = 1 ] && command -v fio >/dev/null 2>&1; then
+if ! command -v fio >/dev/null 2>&1; then
+    skip_part "parallel partial-block writes: fio is not installed"
+elif [ "$dio" = 1 ]; then
     attach --direct-io=on
     fio --name=rmw --filename="$LOOP" --direct=1 --ioengine=libaio \
         --iodepth=32 --rw=randwrite --bs=512 --size=16M --verify=crc32c \
@@ -117,8 +120,6 @@ if [ "$dio" = 1 ] && command -v fio >/dev/null 2>&1; then
         { cat "$WORK/fio.log" >&2; fail "fio verify of parallel 512-byte writes"; }
     detach
     ok "parallel 512-byte writes on 4096-byte blocks verified"
-else
-    echo "note - parallel partial-block writes not tried (needs fio and direct I/O)"
 fi
 
 # Stop: a clean exit, and neither the mount nor the file it made remain.

@@ -17,7 +17,7 @@
 
 #include "spd/fuse.h"
 #include "spd/spd.h"
-#include "ram_device.h"
+#include "memunit.h"
 
 static int usage(void)
 {
@@ -45,7 +45,6 @@ int main(int argc, char **argv)
     sigaddset(&stop, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
-    struct ram ram = { .block_length = bl };
     spd_params params = { SPD_PARAMS_INIT,
         .block_count = mb * 1024 * 1024 / (bl ? bl : 1),
         .block_length = (uint32_t)bl,
@@ -56,19 +55,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "fuse_serve: %s\n", spd_errmsg());
         return 1;
     }
-    ram.data = calloc(params.block_count, bl);
-    spd_unit *unit = ram.data ? spd_unit_create(&params, &ram_ops, &ram) : NULL;
-    if (!unit) {
-        fprintf(stderr, "fuse_serve: %s\n", ram.data ? spd_errmsg()
-                                                     : strerror(ENOMEM));
+    struct memunit *m = memunit_create_modes(&params, SPD_OPS_PARALLEL,
+                                             MEMUNIT_FAST);
+    if (!m) {
+        fprintf(stderr, "fuse_serve: %s\n", spd_errmsg());
         return 1;
     }
-    spd_fuse_export *e = spd_fuse_export_start(unit, argv[1]);
+    spd_fuse_export *e = spd_fuse_export_start(m->unit, argv[1]);
     if (!e) {
         int err = errno;
         fprintf(stderr, "fuse_serve: %s\n", spd_errmsg());
-        spd_unit_destroy(unit);
-        free(ram.data);
+        memunit_destroy(m);
         return err == EPERM || err == EACCES || err == ENODEV ? 77 : 1;
     }
     printf("ready\n");
@@ -77,7 +74,6 @@ int main(int argc, char **argv)
     int sig;
     sigwait(&stop, &sig);
     spd_fuse_export_stop(e);
-    spd_unit_destroy(unit);
-    free(ram.data);
+    memunit_destroy(m);
     return 0;
 }

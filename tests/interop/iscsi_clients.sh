@@ -5,7 +5,7 @@
 # on dispatcher threads instead of inline.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/iscsi_lib.sh"
-need iscsi-ls iscsi-inq iscsi-readcapacity16 qemu-img qemu-io
+need iscsi-ls iscsi-inq iscsi-readcapacity16 qemu-img qemu-io cmp
 qemu-img --help | grep -q '^Supported formats:.* iscsi' ||
     skip "qemu-img has no iscsi driver (install qemu-block-extra)"
 

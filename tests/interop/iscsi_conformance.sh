@@ -7,7 +7,7 @@
 # down.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/iscsi_lib.sh"
-need iscsi-test-cu python3
+need iscsi-test-cu python3 timeout comm
 HERE=$(dirname "$0")
 BASELINE=$HERE/iscsi_conformance.baseline
 

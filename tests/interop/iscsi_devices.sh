@@ -4,6 +4,8 @@
 # rawdisk's data lands in its file.
 . "$(dirname "$0")/../lib.sh"
 need iscsi-ls iscsi-inq qemu-img
+qemu-img --help | grep -q '^Supported formats:.* iscsi' ||
+    skip "qemu-img has no iscsi driver (install qemu-block-extra)"
 
 # rawdisk: discovery, INQUIRY, an image through qemu-img, data in the file.
 port=$(free_port)

@@ -3,7 +3,8 @@
 
 ISERVE=$BUILD/tests/iscsi_serve
 IQN=iqn.2026-01.org.example.spd:disk
-[ -x "$ISERVE" ] || skip "$ISERVE is not built"
+# Built with the tests (meson's depends): missing is a failure, not a skip.
+[ -x "$ISERVE" ] || fail "$ISERVE is not built"
 
 # start_iscsi PORT SIZE_MB BLOCK_LENGTH [iscsi_serve options...]: serve a
 # fresh in-memory target on 127.0.0.1:PORT; sets ISCSI_PID, ISCSI_LOG.

@@ -20,11 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "spd/iscsi.h"
 #include "spd/spd.h"
-#include "ram_device.h"
+#include "memunit.h"
 
 #define MAX_LUNS 16
 
@@ -81,27 +80,14 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct ram rams[MAX_LUNS];
-    spd_unit *units[MAX_LUNS] = { 0 };
-    memset(rams, 0, sizeof rams);
+    struct memunit *mems[MAX_LUNS] = { 0 };
     spd_iscsi_target *tgt = spd_iscsi_target_create();
     int status = 1;
     if (!tgt)
         goto fail;
     for (unsigned i = 0; i < luns; i++) {
-        struct ram *r = &rams[i];
-        r->size = mb << 20;
-        r->block_length = bl;
-        /* Anonymous memory: zeros, pages only where written. */
-        r->data = mmap(NULL, r->size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (r->data == MAP_FAILED) {
-            r->data = NULL;
-            fprintf(stderr, "iscsi_serve: mmap: %s\n", strerror(errno));
-            goto fail;
-        }
         spd_params p = { SPD_PARAMS_INIT,
-            .block_count = r->size / bl,
+            .block_count = (mb << 20) / bl,
             .block_length = (uint32_t)bl,
             .write_protected = write_protect,
             .cache_supported = true,
@@ -109,9 +95,10 @@ int main(int argc, char **argv)
             .unmap_reads_zero = unmap,
         };
         if (spd_uuid_generate(p.uuid) ||
-            !(units[i] = spd_unit_create(&p, &ram_ops, r)) ||
-            (threads && spd_unit_start(units[i], (unsigned)threads)) ||
-            spd_iscsi_target_add_lun(tgt, iqn, i, units[i]))
+            !(mems[i] = memunit_create_modes(&p, SPD_OPS_PARALLEL,
+                                             MEMUNIT_FAST)) ||
+            (threads && spd_unit_start(mems[i]->unit, (unsigned)threads)) ||
+            spd_iscsi_target_add_lun(tgt, iqn, i, mems[i]->unit))
             goto fail;
     }
     if ((chap && spd_iscsi_target_set_chap(tgt, NULL, chap)) ||
@@ -128,11 +115,8 @@ fail:
     fprintf(stderr, "iscsi_serve: %s\n", spd_errmsg());
 out:
     spd_iscsi_target_destroy(tgt);
-    for (unsigned i = 0; i < luns; i++) {
-        if (units[i])
-            spd_unit_destroy(units[i]);
-        if (rams[i].data)
-            munmap(rams[i].data, rams[i].size);
-    }
+    for (unsigned i = 0; i < luns; i++)
+        if (mems[i])
+            memunit_destroy(mems[i]);
     return status;
 }

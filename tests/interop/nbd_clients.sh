@@ -2,7 +2,7 @@
 # Real NBD clients against spd-ramdisk over TCP and a Unix socket: qemu-img,
 # qemu-io, nbdinfo, nbdcopy.
 . "$(dirname "$0")/../lib.sh"
-need qemu-img qemu-io nbdinfo nbdcopy
+need qemu-img qemu-io nbdinfo nbdcopy python3 sha256sum cmp
 
 port=$(free_port)
 start_device "$RAMDISK" --size 64M \

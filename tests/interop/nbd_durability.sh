@@ -2,7 +2,7 @@
 # Data acknowledged after FUA or FLUSH survives kill -9 of the device: the
 # rawdisk is restarted on the same file and the data is read back.
 . "$(dirname "$0")/../lib.sh"
-need qemu-io
+need qemu-io python3
 
 img=$WORK/disk.img
 URI="nbd+unix:///?socket=$WORK/sock"

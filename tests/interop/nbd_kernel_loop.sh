@@ -2,7 +2,8 @@
 # The NBD export as a kernel block device on this machine: nbdfuse makes it
 # a file, losetup a /dev/loopN; ext4 is made, filled, checked and compared.
 . "$(dirname "$0")/../lib.sh"
-need nbdfuse losetup mkfs.ext4 e2fsck
+need nbdfuse fusermount3 losetup mkfs.ext4 e2fsck mount umount sha256sum
+need_root "losetup and mount"
 [ -e /dev/fuse ] || skip "no /dev/fuse"
 
 URI="nbd+unix:///?socket=$WORK/sock"

@@ -14,7 +14,11 @@ import socket
 import struct
 import sys
 
-import nbd
+try:
+    import nbd
+except ImportError:
+    print("SKIP - python3-libnbd is not installed")
+    sys.exit(77)
 
 SOCK = sys.argv[1]
 READONLY = len(sys.argv) > 2 and sys.argv[2] == "readonly"

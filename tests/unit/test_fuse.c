@@ -3,7 +3,8 @@
  * temporary path, driven with ordinary system calls (stat, pread, pwrite,
  * fsync, fallocate, ftruncate) and checked byte for byte against the
  * device's memory and counters; then stop, and the mount must be gone.
- * Skips (77) without /dev/fuse or permission to mount.
+ * Skips (77) without /dev/fuse or permission to mount (FUSE mounts need
+ * root or fusermount3).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -440,35 +441,35 @@ static const struct test_case tests[] = {
     TEST(test_stop_while_open),
 };
 
-/* 77 unless this process may mount FUSE here. */
-static int probe(void)
+/* Why FUSE cannot be mounted here (NULL: it can); reason holds it. */
+static const char *cannot_mount(char *reason, size_t cap)
 {
-    if (access("/dev/fuse", F_OK) != 0) {
-        printf("SKIP: no /dev/fuse\n");
-        return 77;
-    }
+    if (access("/dev/fuse", F_OK) != 0)
+        return "no /dev/fuse";
     char dir[] = "/tmp/spd-fuse.XXXXXX", path[64];
     if (!mkdtemp(dir))
-        return 1;
+        return NULL;            /* the tests will say what is wrong */
     snprintf(path, sizeof path, "%s/probe", dir);
     spd_params p = memunit_params(512, 8, 26);
     struct memunit *m = memunit_create(&p, 0);
     spd_fuse_export *e = spd_fuse_export_start(m->unit, path);
-    int err = errno, r = 0;
+    int err = errno;
+    const char *why = NULL;
     if (!e && (err == EPERM || err == EACCES || err == ENODEV)) {
-        printf("SKIP: cannot mount FUSE: %s\n", spd_errmsg());
-        r = 77;
+        snprintf(reason, cap, "cannot mount FUSE: %s", spd_errmsg());
+        why = reason;
     }
     spd_fuse_export_stop(e);
     memunit_destroy(m);
     rmdir(dir);
-    return r;
+    return why;
 }
 
 int main(void)
 {
-    int r = probe();
-    if (r)
-        return r;
+    char reason[256];
+    const char *why = cannot_mount(reason, sizeof reason);
+    if (why)
+        return SKIP_TESTS("fuse", tests, why);
     return RUN_TESTS("fuse", tests);
 }
