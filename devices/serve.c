@@ -76,13 +76,13 @@ bool serve_wanted(const struct serve_options *o)
 static spd_nbd_server *start_nbd(spd_unit *unit, const struct serve_options *o,
                                  const char *program)
 {
-    spd_nbd_server *server = spd_nbd_server_create();
+    spd_nbd_server *server = spd_nbd_server_create(NULL);
     if (!server)
         goto fail;
     for (unsigned i = 0; i < o->nbd_count; i++) {
         char name[4097];
         spd_nbd_uri_export_name(o->nbd_uris[i], name, sizeof name);
-        int r = spd_nbd_server_add(server, name, unit, program);
+        int r = spd_nbd_server_add(server, unit, name, program);
         if ((r && r != -EEXIST) || spd_nbd_server_listen(server, o->nbd_uris[i]))
             goto fail;
     }
@@ -111,8 +111,8 @@ static spd_iscsi_target *start_iscsi(spd_unit *unit,
         snprintf(iqn, sizeof iqn, "iqn.2026-11.org.spd:%s.%.8s",
                  strncmp(program, "spd-", 4) ? program : program + 4, uuid);
 
-    spd_iscsi_target *tgt = spd_iscsi_target_create();
-    if (!tgt || spd_iscsi_target_add_lun(tgt, iqn, 0, unit) ||
+    spd_iscsi_target *tgt = spd_iscsi_target_create(NULL);
+    if (!tgt || spd_iscsi_target_add(tgt, unit, iqn, 0) ||
         (o->chap_file && spd_iscsi_target_set_chap(tgt, NULL, o->chap_file)) ||
         spd_iscsi_target_listen(tgt, o->iscsi_portal) ||
         spd_iscsi_target_start(tgt)) {

@@ -101,7 +101,7 @@ static void add_export(int i, const char *name, const spd_params *p,
     d->fail_lba = fail_lba;
     if (getenv("SPD_FUZZ_LOG"))         /* to see what a saved input does */
         spd_unit_set_debug_log(d->unit, SPD_DEBUG_ALL, stderr);
-    fuzz_require(spd_nbd_server_add(fx.server, name, d->unit, "fuzz") == 0,
+    fuzz_require(spd_nbd_server_add(fx.server, d->unit, name, "fuzz") == 0,
                  "export added");
 }
 
@@ -110,7 +110,7 @@ static void setup(void)
     snprintf(fx.dir, sizeof fx.dir, "/tmp/spd-fuzz-nbd-XXXXXX");
     fuzz_require(mkdtemp(fx.dir) != NULL, "temporary directory");
     snprintf(fx.path, sizeof fx.path, "%s/sock", fx.dir);
-    fx.server = spd_nbd_server_create();
+    fx.server = spd_nbd_server_create(NULL);
     fuzz_require(fx.server != NULL, "server created");
 
     spd_params p = { SPD_PARAMS_INIT,
@@ -336,9 +336,9 @@ static void wait_connections_gone(void)
 {
     int64_t deadline = now_ms() + CLOSE_TIMEOUT_MS;
     for (;;) {
-        pthread_mutex_lock(&fx.server->lock);
-        unsigned n = fx.server->conn_count;
-        pthread_mutex_unlock(&fx.server->lock);
+        pthread_mutex_lock(&fx.server->srv.lock);
+        unsigned n = fx.server->srv.conn_count;
+        pthread_mutex_unlock(&fx.server->srv.lock);
         if (n == 0)
             return;
         fuzz_require(now_ms() < deadline, "connection threads finish");
