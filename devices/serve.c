@@ -165,7 +165,9 @@ int serve(spd_unit *unit, const struct serve_options *o, const char *program)
     if (o->iscsi && !(iscsi = start_iscsi(unit, o, program)))
         goto out;
     if (o->fuse_path) {
-        if (!(fuse = spd_fuse_export_start(unit, o->fuse_path))) {
+        if (!(fuse = spd_fuse_export_create()) ||
+            spd_fuse_export_add(fuse, unit, o->fuse_path) ||
+            spd_fuse_export_start(fuse)) {
             fprintf(stderr, "%s: FUSE: %s\n", program, spd_errmsg());
             goto out;
         }
@@ -181,8 +183,7 @@ out:
     /* Clients first (their requests finish), then make the data stable. */
     spd_nbd_server_destroy(nbd);
     spd_iscsi_target_destroy(iscsi);
-    if (fuse)
-        spd_fuse_export_stop(fuse);
+    spd_fuse_export_destroy(fuse);
     spd_request flush = { SPD_REQUEST_INIT, .op = SPD_OP_FLUSH };
     spd_status st = spd_unit_run(unit, &flush);
     if (!spd_status_good(&st)) {

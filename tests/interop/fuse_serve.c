@@ -63,9 +63,13 @@ int main(int argc, char **argv)
                                                      : strerror(ENOMEM));
         return 1;
     }
-    spd_fuse_export *e = spd_fuse_export_start(unit, argv[1]);
-    if (!e) {
-        int err = errno;
+    spd_fuse_export *e = spd_fuse_export_create();
+    int r = e ? spd_fuse_export_add(e, unit, argv[1]) : -errno;
+    if (!r)
+        r = spd_fuse_export_start(e);
+    if (r) {
+        int err = -r;
+        spd_fuse_export_destroy(e);
         fprintf(stderr, "fuse_serve: %s\n", spd_errmsg());
         spd_unit_destroy(unit);
         free(ram.data);
@@ -76,7 +80,7 @@ int main(int argc, char **argv)
 
     int sig;
     sigwait(&stop, &sig);
-    spd_fuse_export_stop(e);
+    spd_fuse_export_destroy(e);
     spd_unit_destroy(unit);
     free(ram.data);
     return 0;
