@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -229,6 +230,14 @@ void conn_run(struct conn *c)
     int64_t last_in = now_ms(), last_ping = last_in, last_out = last_in;
     uint64_t progress = 0;
 
+    /* Blocking receives wake for the timers too. */
+    unsigned tick = c->ping_ms && (!c->idle_ms || c->ping_ms < c->idle_ms)
+                    ? c->ping_ms : c->idle_ms;
+    if (tick) {
+        struct timeval tv = { .tv_sec = tick / 1000,
+                              .tv_usec = (tick % 1000) * 1000 };
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
     pthread_mutex_lock(&c->lock);
     c->busy = true;
     pthread_mutex_unlock(&c->lock);
@@ -259,30 +268,39 @@ void conn_run(struct conn *c)
             last_out = now_ms();
         }
         bool take_input = reading && !paused && c->in_end < c->in_cap;
+        /* Nothing in flight and nothing to send: no other thread can want
+         * this one, so it sleeps in recv() itself (one system call per
+         * request at queue depth 1). Else poll() lets a completion that
+         * could not send all its reply wake it. */
+        bool block = take_input && !sending && !c->pending;
         c->want_release = paused || !reading;
-        c->sleeping = true;
+        c->sleeping = !block;
+        c->busy = block;            /* no completion can come meanwhile */
         c->woken = false;
         pthread_mutex_unlock(&c->lock);
 
+        int n = 1;
         struct pollfd fds[2] = {
             { .fd = c->fd, .events = (short)((take_input ? POLLIN : 0) |
                                              (sending ? POLLOUT : 0)) },
             { .fd = c->wake_fd, .events = POLLIN },
         };
-        int64_t now = now_ms();
-        int n = poll(fds, 2, poll_timeout(c, reading, sending, now, last_in,
-                                          last_ping, last_out));
-
-        pthread_mutex_lock(&c->lock);
-        c->sleeping = false;
-        c->busy = true;
-        if (fds[0].revents & (POLLOUT | POLLERR | POLLHUP))
-            send_now(c);
-        pthread_mutex_unlock(&c->lock);
-        if (fds[1].revents) {
-            uint64_t count;
-            if (read(c->wake_fd, &count, sizeof count) < 0) {
-                /* Another read took it: fine. */
+        if (block) {
+            fds[0].revents = POLLIN;
+        } else {
+            n = poll(fds, 2, poll_timeout(c, reading, sending, now_ms(),
+                                          last_in, last_ping, last_out));
+            pthread_mutex_lock(&c->lock);
+            c->sleeping = false;
+            c->busy = true;
+            if (fds[0].revents & (POLLOUT | POLLERR | POLLHUP))
+                send_now(c);
+            pthread_mutex_unlock(&c->lock);
+            if (fds[1].revents) {
+                uint64_t count;
+                if (read(c->wake_fd, &count, sizeof count) < 0) {
+                    /* Another read took it: fine. */
+                }
             }
         }
         if (atomic_load(&c->stop))
@@ -291,18 +309,20 @@ void conn_run(struct conn *c)
         if (reading && take_input &&
             (fds[0].revents & (POLLIN | POLLERR | POLLHUP))) {
             ssize_t got = recv(c->fd, c->in + c->in_end, c->in_cap - c->in_end,
-                               MSG_DONTWAIT);
+                               block ? 0 : MSG_DONTWAIT);
             if (got > 0) {
                 c->in_end += (size_t)got;
                 last_in = last_ping = now_ms();
-            } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+            } else if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                n = !block;         /* blocking: the receive timeout, a tick */
+            } else if (got == 0 || errno != EINTR) {
                 reading = false;
             }
         }
         if (n != 0)
             continue;
         /* A timeout. */
-        now = now_ms();
+        int64_t now = now_ms();
         if (sending && now - last_out >= c->send_ms) {
             pthread_mutex_lock(&c->lock);
             if (c->sent_total == progress)
