@@ -90,6 +90,8 @@ uint16_t nbd_export_flags(const struct nbd_export *export)
 
 int spd_nbd_server_listen(spd_nbd_server *server, const char *text)
 {
+    if (!text)
+        return spd_set_error(EINVAL, "no address to listen on");
     int r = server_listen_systemd(&server->srv, text);
     if (r <= 0)
         return r;
