@@ -330,8 +330,10 @@ static void *conn_thread(void *arg)
 {
     struct conn *c = arg;
     struct server *s = c->server;
+    /* Once the count drops, stop() may return and the server go. */
+    const struct server_proto *proto = s->proto;
 
-    s->proto->serve(c);
+    proto->serve(c);
 
     pthread_mutex_lock(&s->lock);
     for (struct conn **p = &s->conns; *p; p = &(*p)->next) {
@@ -345,7 +347,7 @@ static void *conn_thread(void *arg)
     s->conn_count--;
     pthread_cond_broadcast(&s->changed);
     pthread_mutex_unlock(&s->lock);
-    s->proto->conn_free(c);
+    proto->conn_free(c);
     return NULL;
 }
 

@@ -421,4 +421,5 @@ def main():
     test_non_reading_client()
 
 
-main()
+if __name__ == "__main__":
+    main()
