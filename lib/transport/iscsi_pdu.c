@@ -3,9 +3,9 @@
  * receive buffer (digests checked once negotiated), dispatched by opcode,
  * and answers go through one send queue, many PDUs per sendmsg().
  *
- * Answers go through the connection's send queue (conn.h). Sequence numbers (StatSN, ExpCmdSN, MaxCmdSN) and header digests are
- * filled in when a message is queued, under conn->lock, so they go out in
- * order.
+ * Answers go through the connection's send queue (conn.h). Sequence
+ * numbers (StatSN, ExpCmdSN, MaxCmdSN) and header digests are filled in
+ * when a message is queued, under conn->c.lock, so they go out in order.
  *
  * Here too: NOP-Out/NOP-In (answers, and pings of idle initiators), Text
  * (SendTargets, with continuation both ways), Logout, SNACK (not at
