@@ -32,10 +32,12 @@ typedef struct spd_server_options {
     unsigned handshake_timeout; /* seconds for the NBD handshake or the
                                    iSCSI login, and for a client that
                                    stalls within a message or takes none
-                                   of our replies; 0: 60 */
+                                   of our replies; 0: 60, at most
+                                   1000000 */
     unsigned idle_timeout;      /* seconds with no request after the
                                    handshake before the connection is
-                                   closed; 0: never (iSCSI still pings) */
+                                   closed; 0: never (iSCSI still pings);
+                                   at most 1000000 */
 } spd_server_options;
 
 #define SPD_SERVER_OPTIONS_INIT .size = sizeof(spd_server_options)

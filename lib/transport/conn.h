@@ -9,7 +9,9 @@
  * its reply and, unless the connection thread is in the middle of a batch
  * (which then sends every reply at its end, in one sendmsg()), sends what
  * the socket takes at once without waiting (MSG_DONTWAIT). What remains
- * is sent by the connection thread when poll() says the socket has room.
+ * is sent by the connection thread when poll() says the socket has room
+ * (it sleeps in poll() whenever a request is in flight, and in a plain
+ * recv() only when none is, so that no completion can need it).
  * A peer that does not read its replies thus holds back only its own
  * connection: once CONN_QUEUE_MAX bytes wait, no more of its requests are
  * taken, and a peer that takes nothing for the send timeout is dropped.

@@ -21,6 +21,8 @@
 
 #define SERVER_MAX_CONNECTIONS 1024
 #define SERVER_HANDSHAKE_TIMEOUT 60
+/* Seconds: their milliseconds fit in 32 bits. */
+#define SERVER_TIMEOUT_MAX 1000000
 /* A stopping server waits this long for connections to answer what they
  * have in flight before it cuts them off. */
 #define SERVER_STOP_GRACE_S 5
@@ -49,6 +51,10 @@ int server_init(struct server *s, const struct server_proto *proto,
         memcpy(&s->opt, options, n);
     }
     s->opt.size = sizeof s->opt;
+    if (s->opt.handshake_timeout > SERVER_TIMEOUT_MAX ||
+        s->opt.idle_timeout > SERVER_TIMEOUT_MAX)
+        return spd_set_error(EINVAL, "timeouts are at most %d seconds",
+                             SERVER_TIMEOUT_MAX);
     if (!s->opt.max_connections)
         s->opt.max_connections = SERVER_MAX_CONNECTIONS;
     if (!s->opt.handshake_timeout)
