@@ -357,7 +357,9 @@ static void *conn_thread(void *arg)
     return NULL;
 }
 
-static void conn_accepted(struct server *s, int fd)
+/* Serve the accepted socket fd on a thread of its own: 0, or the errno
+ * when there were no resources for it (fd stays open, to try again). */
+static int conn_accepted(struct server *s, int fd)
 {
     char peer[sizeof ((struct conn *)0)->peer];
     pthread_mutex_lock(&s->lock);
@@ -372,7 +374,7 @@ static void conn_accepted(struct server *s, int fd)
                     s->opt.max_connections);
         }
         close(fd);
-        return;
+        return 0;
     }
 
     int one = 1;
@@ -383,10 +385,8 @@ static void conn_accepted(struct server *s, int fd)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     struct conn *c = s->proto->conn_new(s->owner, fd);
-    if (!c) {
-        close(fd);
-        return;
-    }
+    if (!c)
+        return errno ? errno : ENOMEM;
     c->server = s;
     c->send_ms = s->opt.handshake_timeout * 1000;
     c->deadline_ms = now_ms() + (int64_t)s->opt.handshake_timeout * 1000;
@@ -402,16 +402,17 @@ static void conn_accepted(struct server *s, int fd)
     pthread_t thread;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&thread, &attr, conn_thread, c)) {
+    int err = pthread_create(&thread, &attr, conn_thread, c);
+    if (err) {
         pthread_mutex_lock(&s->lock);
         s->conns = c->next;             /* it was just put first */
         s->conn_count--;
         pthread_cond_broadcast(&s->changed);
         pthread_mutex_unlock(&s->lock);
-        close(fd);
         s->proto->conn_free(c);
     }
     pthread_attr_destroy(&attr);
+    return err == EAGAIN ? ENOMEM : err;
 }
 
 /* Cut off handshakes past their deadline; the milliseconds until the next
@@ -434,17 +435,35 @@ static int handshake_deadlines(struct server *s)
     return next == INT64_MAX ? -1 : (int)(next - now);
 }
 
-/* accept() failed: true when accepting should pause (out of descriptors
- * or memory) rather than spin on a listener that stays readable. */
+/* Taking a client failed: true when accepting should pause (out of
+ * descriptors or memory) rather than spin on a listener that stays
+ * readable. */
 static bool accept_failed(struct server *s, int err)
 {
     if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
         return false;                   /* the client left first, say */
     if (!s->accept_error_logged)
-        fprintf(stderr, "spd: %s: accept: %s; pausing new connections\n",
-                s->proto->scheme, strerror(err));
+        fprintf(stderr, "spd: %s: accepting a connection: %s; pausing new "
+                "connections\n", s->proto->scheme, strerror(err));
     s->accept_error_logged = true;
     return true;
+}
+
+/* Serve the accepted fd: true when there was no room for it, and then
+ * *held = fd waits for the pause to end (the client is not dropped). */
+static bool take(struct server *s, int fd, int *held)
+{
+    int err = conn_accepted(s, fd);
+    if (!err) {
+        s->accept_error_logged = false;
+        return false;
+    }
+    if (accept_failed(s, err)) {
+        *held = fd;
+        return true;
+    }
+    close(fd);
+    return false;
 }
 
 static void *accept_thread(void *arg)
@@ -456,6 +475,7 @@ static void *accept_thread(void *arg)
         return NULL;
     fds[n] = (struct pollfd){ .fd = s->wake_fd, .events = POLLIN };
     bool pause = false;
+    int held = -1;
 
     for (;;) {
         for (unsigned i = 0; i < n; i++)
@@ -469,18 +489,20 @@ static void *accept_thread(void *arg)
         if (fds[n].revents)
             break;
         pause = false;
-        for (unsigned i = 0; i < n; i++) {
+        if (held >= 0) {
+            int fd = held;
+            held = -1;
+            pause = take(s, fd, &held);
+        }
+        for (unsigned i = 0; i < n && !pause; i++) {
             if (!fds[i].revents)
                 continue;
             int fd = accept4(fds[i].fd, NULL, NULL, SOCK_CLOEXEC);
-            if (fd >= 0) {
-                s->accept_error_logged = false;
-                conn_accepted(s, fd);
-            } else if (accept_failed(s, errno)) {
-                pause = true;
-            }
+            pause = fd < 0 ? accept_failed(s, errno) : take(s, fd, &held);
         }
     }
+    if (held >= 0)
+        close(held);
     free(fds);
     return NULL;
 }

@@ -8,6 +8,7 @@ activation) with plain sockets:
     with systemd-socket-activate when installed and a small wrapper here;
   - the connection cap: the client beyond it is refused with a log line,
     and a slot comes back when a client leaves;
+  - out of descriptors: accepting pauses (logged once), then resumes;
   - idle and handshake timeouts;
   - a client that sends many reads and never reads the replies holds back
     only itself: another client is served meanwhile, and SIGTERM still
@@ -17,6 +18,7 @@ Usage: server_core.py BUILD_DIR WORK_DIR.  Exit 0 passed, 1 failed.
 """
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -50,10 +52,12 @@ class Server:
     """nbd_serve (or another command) in the background; its output lines
     are collected by a thread."""
 
-    def __init__(self, args, prog=None, ready=True, pass_fds=()):
+    def __init__(self, args, prog=None, ready=True, pass_fds=(),
+                 preexec_fn=None):
         self.proc = subprocess.Popen(
             (prog or [NBD_SERVE]) + args, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, pass_fds=pass_fds)
+            stderr=subprocess.PIPE, text=True, pass_fds=pass_fds,
+            preexec_fn=preexec_fn)
         self.out, self.err = [], []
         self.lock = threading.Lock()
         for stream, into in ((self.proc.stdout, self.out),
@@ -318,6 +322,52 @@ def test_cap():
        "comes back")
 
 
+def cpu_seconds(pid):
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors():
+    """With few descriptors, accepting pauses (logged once) instead of
+    spinning, and resumes when a client leaves."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+    srv = Server(["nbd://127.0.0.1:0", "16", "--threads", "0"],
+                 preexec_fn=limit)
+    addr = ("127.0.0.1", tcp_port(srv.uris()[0]))
+    clients, waiting = [], None
+    for _ in range(30):
+        s = connect(addr, timeout=1.5)
+        try:
+            handshake(s)
+            clients.append(s)
+        except (EOFError, ConnectionResetError):
+            s.close()                   # taken, then no room for it
+        except (socket.timeout, TimeoutError):
+            waiting = s                 # left in the backlog: paused
+            break
+    if not waiting or not clients:
+        fail("never ran out of descriptors (%d clients)" % len(clients))
+    before = cpu_seconds(srv.proc.pid)
+    time.sleep(2)
+    spent = cpu_seconds(srv.proc.pid) - before
+    if spent > 0.5:
+        fail("the server spun while out of descriptors: %.2f s CPU" % spent)
+    with srv.lock:
+        logged = [l for l in srv.err if "pausing new connections" in l]
+    if len(logged) != 1:
+        fail("want one 'pausing' line, got %r" % srv.err)
+    clients.pop().close()
+    waiting.settimeout(10)
+    handshake(waiting)                  # served once a slot came back
+    waiting.close()
+    for s in clients:
+        s.close()
+    srv.stop()
+    ok("out of descriptors: accepting pauses, logged once, no spinning "
+       "(%.2f s CPU in 2 s), resumes when a client leaves" % spent)
+
+
 def test_timeouts():
     srv = Server(["nbd://127.0.0.1:0", "16", "--idle-timeout", "1",
                   "--handshake-timeout", "2"])
@@ -417,6 +467,7 @@ def main():
     test_port_zero()
     test_systemd()
     test_cap()
+    test_out_of_descriptors()
     test_timeouts()
     test_non_reading_client()
 
