@@ -60,29 +60,57 @@ extern "C" {
 typedef struct spd_fuse_export spd_fuse_export;
 
 /*
- * Mount a FUSE filesystem over PATH that presents the unit as the regular
- * file PATH, and serve it on threads of its own until
- * spd_fuse_export_stop(). PATH may name an existing regular file (whose
- * contents stay hidden, untouched, while mounted) or nothing, in which
- * case an empty file is created there and removed again on stop. Installs
- * no signal handlers and does not daemonize. The unit must outlive the
- * export. Returns the export once the mount is in place (opening PATH
- * then reaches the unit), or NULL with errno and spd_errmsg(): EINVAL
- * (bad PATH), EISDIR (PATH is a directory), ENODEV (no usable /dev/fuse),
- * EPERM (mounting not permitted), or the errno of a failed system call.
+ * The lifecycle is that of the network exports: create, add, start, stop,
+ * destroy. Typical use:
+ *
+ *     spd_fuse_export *e = spd_fuse_export_create();
+ *     spd_fuse_export_add(e, unit, "/tmp/disk");
+ *     spd_fuse_export_start(e);
+ *     ... losetup /dev/loopN /tmp/disk, until asked to stop ...
+ *     spd_fuse_export_destroy(e);
+ *
+ * Functions return 0 or a negative errno with spd_errmsg() saying why, or
+ * NULL with errno set.
  */
-spd_fuse_export *spd_fuse_export_start(spd_unit *unit, const char *path);
+
+/* An export with no path yet. */
+spd_fuse_export *spd_fuse_export_create(void);
 
 /*
- * Unmount PATH and free the export. Requests the export has already handed
- * to the unit complete first. When the file is still open (a loop device
- * attached, a process holding it), a privileged caller aborts the FUSE
- * connection so that stop returns: later I/O on those open files fails
- * with ENOTCONN. An unprivileged caller can only detach the mount lazily
- * (fusermount3 -u -z), and stop then waits until the last such file is
- * closed. Removes the file at PATH when start created it. NULL is a no-op.
+ * Present unit as the regular file PATH once started. PATH may name an
+ * existing regular file (whose contents stay hidden, untouched, while
+ * mounted) or nothing, in which case an empty file is created there at
+ * start and removed again at stop. An export may hold several paths (one
+ * add each, the same unit or others); add them before start. The unit
+ * must outlive the export. 0, -EINVAL (no unit or path), -EEXIST (a path
+ * added twice), -EBUSY (already started).
+ */
+int spd_fuse_export_add(spd_fuse_export *e, spd_unit *unit, const char *path);
+
+/*
+ * Mount every path and serve them on threads of their own until
+ * spd_fuse_export_stop(). Installs no signal handlers and does not
+ * daemonize. Returns once each mount is in place (opening PATH then
+ * reaches the unit): 0, or -EISDIR (PATH is a directory), -EINVAL (not a
+ * regular file, nothing added), -ENODEV (no usable /dev/fuse), -EPERM
+ * (mounting not permitted), or the errno of a failed system call; then
+ * nothing stays mounted.
+ */
+int spd_fuse_export_start(spd_fuse_export *e);
+
+/*
+ * Unmount every path. Requests the export has already handed to the unit
+ * complete first. When a file is still open (a loop device attached, a
+ * process holding it), a privileged caller aborts the FUSE connection so
+ * that stop returns: later I/O on those open files fails with ENOTCONN.
+ * An unprivileged caller can only detach the mount lazily (fusermount3
+ * -u -z), and stop then waits until the last such file is closed. Removes
+ * the files start created. May be started again. NULL is a no-op.
  */
 void spd_fuse_export_stop(spd_fuse_export *e);
+
+/* Stop if needed and free the export (not the units). NULL is a no-op. */
+void spd_fuse_export_destroy(spd_fuse_export *e);
 
 #ifdef __cplusplus
 }

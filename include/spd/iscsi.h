@@ -14,21 +14,24 @@
  *
  * Typical use:
  *
- *     spd_iscsi_target *t = spd_iscsi_target_create();
- *     spd_iscsi_target_add_lun(t, "iqn.2026-01.org.example:disk", 0, unit);
- *     spd_iscsi_target_listen(t, "127.0.0.1:3260");
+ *     spd_iscsi_target *t = spd_iscsi_target_create(NULL);
+ *     spd_iscsi_target_add(t, unit, "iqn.2026-01.org.example:disk", 0);
+ *     spd_iscsi_target_listen(t, "iscsi://127.0.0.1:3260");
  *     spd_iscsi_target_start(t);
  *     ... until asked to stop ...
  *     spd_iscsi_target_destroy(t);
  *
  * Functions return 0 or a negative errno with spd_errmsg() saying why, or
- * NULL with errno set. Configure (add_lun, set_chap, listen) before
+ * NULL with errno set. Configure (add, set_chap, listen) before
  * start; the units must outlive the target.
  */
 #ifndef SPD_ISCSI_H
 #define SPD_ISCSI_H
 
+#include <stddef.h>
+
 #include "spd/spd.h"
+#include "spd/server.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,9 +41,9 @@ extern "C" {
 
 typedef struct spd_iscsi_target spd_iscsi_target;
 
-/* A target with no names, no listeners and no authentication. NULL with
- * errno on failure. */
-spd_iscsi_target *spd_iscsi_target_create(void);
+/* A target with no names, no listeners and no authentication; options
+ * NULL: the defaults (see spd/server.h). NULL with errno on failure. */
+spd_iscsi_target *spd_iscsi_target_create(const spd_server_options *options);
 
 /*
  * Export unit as logical unit lun (0 to 16383) of the target called iqn,
@@ -51,12 +54,16 @@ spd_iscsi_target *spd_iscsi_target_create(void);
  * lower case. One unit is usually LUN 0; several may share a name.
  * 0, -EINVAL for a bad name or LUN, -EEXIST for a LUN in use.
  */
-int spd_iscsi_target_add_lun(spd_iscsi_target *tgt, const char *iqn,
-                             unsigned lun, spd_unit *unit);
+int spd_iscsi_target_add(spd_iscsi_target *tgt, spd_unit *unit,
+                         const char *iqn, unsigned lun);
+
+/* Whether iqn is an iSCSI name the target takes (see above): 0, or
+ * -EINVAL with spd_errmsg() saying why. For checking options early. */
+int spd_iscsi_name_check(const char *iqn);
 
 /*
  * Require CHAP (RFC 1994, MD5) from initiators logging in to the target
- * called iqn (added before with spd_iscsi_target_add_lun), or, with iqn
+ * called iqn (added before with spd_iscsi_target_add), or, with iqn
  * NULL, to every target without its own secrets and to discovery
  * sessions. The secrets are read from a file, never from a command line:
  *
@@ -80,24 +87,34 @@ int spd_iscsi_target_set_chap(spd_iscsi_target *tgt, const char *iqn,
                               const char *secrets_file);
 
 /*
- * Listen for initiators on addr_port: "ADDR:PORT", "[IPV6]:PORT", "ADDR"
- * (port 3260) or a host name; NULL or "" mean 127.0.0.1:3260. Port 0
- * picks a free port (see spd_iscsi_target_port). All interfaces only when
- * asked for: "0.0.0.0:PORT" or "[::]:PORT". May be called more than once.
+ * Listen for initiators on address: "iscsi://HOST[:PORT]", or HOST:PORT,
+ * "[IPV6]:PORT", HOST (port 3260), a host name; "systemd" or
+ * "systemd:FDNAME" for sockets from systemd socket activation (see
+ * spd/server.h); NULL or "" mean 127.0.0.1:3260. Port 0 picks a free port
+ * (see spd_iscsi_target_listener_uri). All interfaces only when asked
+ * for: "0.0.0.0:PORT" or "[::]:PORT". May be called more than once.
  * 0 or -errno.
  */
-int spd_iscsi_target_listen(spd_iscsi_target *tgt, const char *addr_port);
+int spd_iscsi_target_listen(spd_iscsi_target *tgt, const char *address);
 
-/* The TCP port of the first listener (the one chosen for port 0), or 0. */
+/* The address of listener index (in the order listened), with the real
+ * port after port 0: "iscsi://127.0.0.1:3260", "iscsi://[::1]:3260". 0,
+ * -ENOENT past the last, -ENOSPC when size is too small. */
+int spd_iscsi_target_listener_uri(const spd_iscsi_target *tgt, unsigned index,
+                                  char *buf, size_t size);
+
+/* The TCP port of the first TCP listener, or 0. */
 int spd_iscsi_target_port(const spd_iscsi_target *tgt);
 
 /* Start accepting initiators; each connection is served by its own
  * thread. Needs at least one target name and one listener. 0 or -errno. */
 int spd_iscsi_target_start(spd_iscsi_target *tgt);
 
-/* Stop: close the listeners, let the commands already handed to the units
+/* Stop: close the door, let the commands already handed to the units
  * complete and their responses go out, then close every connection, and
- * wait for that. Commands still waiting for their data are dropped. */
+ * wait for that. Commands still waiting for their data are dropped; an
+ * initiator that does not read its responses is cut off after a few
+ * seconds. */
 void spd_iscsi_target_stop(spd_iscsi_target *tgt);
 
 /* Stop if needed and free the target (not the units). NULL is allowed. */

@@ -1,11 +1,27 @@
 /*
  * nbd.h - export storage units over NBD (the Network Block Device
  * protocol, fixed newstyle), to qemu, nbd-client, libnbd and the kernel.
+ *
+ * Typical use:
+ *
+ *     spd_nbd_server *s = spd_nbd_server_create(NULL);
+ *     spd_nbd_server_add(s, unit, "", NULL);
+ *     spd_nbd_server_listen(s, "nbd+unix:///?socket=/run/disk.sock");
+ *     spd_nbd_server_start(s);
+ *     ... until asked to stop ...
+ *     spd_nbd_server_destroy(s);
+ *
+ * Functions return 0 or a negative errno with spd_errmsg() saying why, or
+ * NULL with errno set. Configure (add, listen) before start; the units
+ * must outlive the server.
  */
 #ifndef SPD_NBD_H
 #define SPD_NBD_H
 
+#include <stddef.h>
+
 #include "spd/spd.h"
+#include "spd/server.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -15,43 +31,55 @@ extern "C" {
 
 typedef struct spd_nbd_server spd_nbd_server;
 
-spd_nbd_server *spd_nbd_server_create(void);
+/* A server with no exports and no listeners; options NULL: the defaults
+ * (see spd/server.h). NULL with errno on failure. */
+spd_nbd_server *spd_nbd_server_create(const spd_server_options *options);
 
 /*
- * Export a unit under a name ("" is the default export, which is also what
- * a client asking for "" gets when no export has that name: the first one
- * added). The unit must outlive the server. 0, or -EEXIST for a name in
- * use, -EINVAL for a name over 4096 bytes.
+ * Export unit under name ("" or NULL is the default export, which is also
+ * what a client asking for "" gets when no export has that name: the
+ * first one added). 0, or -EEXIST for a name in use, -EINVAL for a name
+ * over 4096 bytes or no unit.
  */
-int spd_nbd_server_add(spd_nbd_server *server, const char *name,
-                       spd_unit *unit, const char *description);
+int spd_nbd_server_add(spd_nbd_server *server, spd_unit *unit,
+                       const char *name, const char *description);
 
 /*
- * Listen where an NBD URI says:
+ * Listen where address says (spd/server.h):
  *   nbd://HOST[:PORT][/NAME]       TCP; HOST an address or name, [v6] too
- *   nbd+unix:///[NAME]?socket=PATH a Unix socket
+ *   nbd+unix:///[NAME]?socket=PATH a Unix socket (a stale socket file is
+ *                                  replaced, a live one is not)
+ *   systemd, systemd:FDNAME        sockets from systemd socket activation
  * The name part is ignored here (it names an export, see
- * spd_nbd_server_add). Listening on all interfaces takes an explicit
- * 0.0.0.0 or [::]. 0 or -errno with spd_errmsg().
+ * spd_nbd_server_add). May be called more than once. 0 or -errno.
  */
-int spd_nbd_server_listen(spd_nbd_server *server, const char *uri);
+int spd_nbd_server_listen(spd_nbd_server *server, const char *address);
 
-/* The export name in an NBD URI ("" when it has none), in a buffer of
- * size bytes: 0 or -EINVAL. */
-int spd_nbd_uri_export_name(const char *uri, char *name, size_t size);
+/* The URI of listener index (in the order listened), with the real port
+ * after port 0: "nbd://127.0.0.1:10809", "nbd://[::1]:10809",
+ * "nbd+unix:///?socket=PATH". 0, -ENOENT past the last, -ENOSPC when size
+ * is too small. */
+int spd_nbd_server_listener_uri(const spd_nbd_server *server, unsigned index,
+                                char *buf, size_t size);
 
-/* The TCP port the first TCP listener got (useful after port 0), or 0. */
+/* The TCP port of the first TCP listener (useful after port 0), or 0. */
 int spd_nbd_server_port(const spd_nbd_server *server);
 
 /* Start accepting clients, each connection served by its own thread. */
 int spd_nbd_server_start(spd_nbd_server *server);
 
-/* Stop: close the listeners, end every connection after the requests it
- * has in flight completed and were answered, and wait for that. */
+/* Stop: close the door, end every connection after the requests it has in
+ * flight completed and were answered, and wait for that. A client that
+ * does not read its replies is cut off after a few seconds. */
 void spd_nbd_server_stop(spd_nbd_server *server);
 
-/* Stop if needed and free; Unix socket files are removed. */
+/* Stop if needed and free; Unix socket files are removed. NULL is a
+ * no-op. */
 void spd_nbd_server_destroy(spd_nbd_server *server);
+
+/* The export name in an NBD URI ("" when it has none), in a buffer of
+ * size bytes: 0 or -EINVAL. */
+int spd_nbd_uri_export_name(const char *uri, char *name, size_t size);
 
 #ifdef __cplusplus
 }

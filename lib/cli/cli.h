@@ -13,16 +13,27 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <string.h>
+
 #include "spd/cli.h"
 
 #define CLI_CONTINUE  (-1)   /* cli_parse(): go on */
 #define CLI_MAX_NBD   16
+#define CLI_MAX_FUSE  16
+
+/* "systemd" or "systemd:NAME": the sockets systemd passed (LISTEN_FDS). */
+static inline bool cli_systemd_address(const char *address)
+{
+    return !strncmp(address, "systemd", 7) &&
+           (!address[7] || address[7] == ':');
+}
 
 /* --nbd, --iscsi, --fuse, --pid-file: what serve.c exports. */
 struct cli_exports {
     const char *nbd_uris[CLI_MAX_NBD];
     unsigned nbd_count;
-    const char *fuse_path;
+    const char *fuse_paths[CLI_MAX_FUSE];
+    unsigned fuse_count;
     bool iscsi;                       /* --iscsi given */
     const char *iscsi_portal;         /* its ADDR:PORT, or NULL: 127.0.0.1:3260 */
     const char *iscsi_target;         /* --iscsi-target IQN, or NULL: made up */

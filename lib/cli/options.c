@@ -458,13 +458,15 @@ static int take_option(struct cli_config *cfg, int code, const char *arg)
 
 /* Whether the word after a bare --iscsi is its address, as with --nbd URI:
  * an IP address ("127.0.0.1:3260", "[::1]:3260", ":3260"), an iscsi:// URI,
- * or a host name followed by :PORT. An option ("-...") never is. */
+ * systemd[:NAME], or a host name followed by :PORT. An option ("-...")
+ * never is. */
 static bool iscsi_address(const char *word)
 {
     if (!word || word[0] == '-')
         return false;
     if ((word[0] >= '0' && word[0] <= '9') || word[0] == '[' ||
-        word[0] == ':' || !strncmp(word, "iscsi://", 8))
+        word[0] == ':' || !strncmp(word, "iscsi://", 8) ||
+        cli_systemd_address(word))
         return true;
     const char *colon = strrchr(word, ':');
     return colon && colon > word && colon[1] &&

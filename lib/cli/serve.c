@@ -28,41 +28,12 @@
 /* Options                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Stand-in for spd_iscsi_name_check() of the export API to come (replace
- * it with that call): an iSCSI name as RFC 7143 section 4.2.7 has it. */
-static int iscsi_name_check(const char *name, const char **why)
-{
-    size_t len = strlen(name);
-    *why = "longer than 223 bytes";
-    if (len > 223)
-        return -EINVAL;
-    *why = "not an iSCSI name: iqn.YYYY-MM.reversed.domain[:anything], "
-           "eui. and 16 hex digits, or naa. and 16 or 32 hex digits";
-    if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-               "0123456789-.:") != len)
-        return -EINVAL;
-    if (!strncasecmp(name, "eui.", 4) || !strncasecmp(name, "naa.", 4)) {
-        size_t hex = strspn(name + 4, "0123456789abcdefABCDEF");
-        bool naa = name[0] == 'n' || name[0] == 'N';
-        return hex == len - 4 && (hex == 16 || (naa && hex == 32)) ? 0
-                                                                   : -EINVAL;
-    }
-    /* iqn.YYYY-MM.domain: a date, then a naming authority. */
-    const char *p = name + 4;
-    if (strncasecmp(name, "iqn.", 4) || len < 12 ||
-        strspn(p, "0123456789") != 4 || p[4] != '-' ||
-        strspn(p + 5, "0123456789") != 2 || p[7] != '.' ||
-        (p[5] - '0') * 10 + (p[6] - '0') < 1 ||
-        (p[5] - '0') * 10 + (p[6] - '0') > 12 || !p[8] || p[8] == ':' ||
-        p[8] == '.')
-        return -EINVAL;
-    return 0;
-}
-
 /* ADDR:PORT, [V6]:PORT, ADDR, :PORT or iscsi://ADDR[:PORT][/]: the port,
  * when there is one, a number up to 65535. */
 static bool iscsi_portal_check(const char *portal)
 {
+    if (cli_systemd_address(portal))
+        return true;
     if (!strncmp(portal, "iscsi://", 8))
         portal += 8;
     const char *end = portal[0] == '[' ? strchr(portal, ']') : portal;
@@ -92,21 +63,23 @@ int cli_export_option(struct cli_config *cfg, const char *name,
                       const char *arg)
 {
     struct cli_exports *e = &cfg->exports;
-    const char *why;
     if (!strcmp(name, "nbd")) {
         char export_name[4097];
         if (e->nbd_count == CLI_MAX_NBD)
             return cli_usage_error(cfg, "at most %d --nbd options",
                                    CLI_MAX_NBD);
-        if (spd_nbd_uri_export_name(arg, export_name, sizeof export_name))
+        if (!cli_systemd_address(arg) &&
+            spd_nbd_uri_export_name(arg, export_name, sizeof export_name))
             return cli_usage_error(cfg, "--nbd %s: %s", arg, spd_errmsg());
         e->nbd_uris[e->nbd_count++] = arg;
     } else if (!strcmp(name, "fuse")) {
-        /* One file per program: the FUSE export takes one path today. */
-        if (e->fuse_path)
-            return cli_usage_error(cfg, "--fuse %s: only one --fuse (already "
-                                   "%s)", arg, e->fuse_path);
-        e->fuse_path = arg;
+        if (e->fuse_count == CLI_MAX_FUSE)
+            return cli_usage_error(cfg, "at most %d --fuse options",
+                                   CLI_MAX_FUSE);
+        for (unsigned i = 0; i < e->fuse_count; i++)
+            if (!strcmp(e->fuse_paths[i], arg))
+                return cli_usage_error(cfg, "--fuse %s given twice", arg);
+        e->fuse_paths[e->fuse_count++] = arg;
     } else if (!strcmp(name, "iscsi")) {
         if (e->iscsi)
             return cli_usage_error(cfg, "only one --iscsi");
@@ -116,8 +89,9 @@ int cli_export_option(struct cli_config *cfg, const char *name,
         e->iscsi = true;
         e->iscsi_portal = arg;
     } else if (!strcmp(name, "iscsi-target")) {
-        if (iscsi_name_check(arg, &why))
-            return cli_usage_error(cfg, "--iscsi-target %s: %s", arg, why);
+        if (spd_iscsi_name_check(arg))
+            return cli_usage_error(cfg, "--iscsi-target %s: %s", arg,
+                                   spd_errmsg());
         e->iscsi_target = arg;
     } else if (!strcmp(name, "chap-file")) {
         if (access(arg, R_OK))
@@ -134,7 +108,7 @@ int cli_export_option(struct cli_config *cfg, const char *name,
 
 bool cli_exports_wanted(const struct cli_exports *e)
 {
-    return e->nbd_count || e->fuse_path || e->iscsi;
+    return e->nbd_count || e->fuse_count || e->iscsi;
 }
 
 /* ------------------------------------------------------------------ */
@@ -246,27 +220,41 @@ static void notify(const char *state)
 
 /* ------------------------------------------------------------------ */
 /* Exports                                                             */
-/*                                                                     */
-/* The calls below use today's export API; marked lines change with     */
-/* the lifecycle of include/spd/server.h (create(options), add(unit,    */
-/* name), listen, listener_uri, start, stop, destroy).                 */
 /* ------------------------------------------------------------------ */
 
-/* Stand-in for spd_*_listener_uri(): the address as given, with a port 0
- * replaced by the port the first listener got. */
-static void real_address(char *buf, size_t size, const char *given, int port)
+/* How many listeners the server has so far. */
+static unsigned nbd_listeners(const spd_nbd_server *server)
 {
-    const char *host = strstr(given, "://");
-    host = host ? host + 3 : given;
-    const char *end = host[0] == '[' ? strchr(host, ']') : host;
-    const char *colon = end ? strchr(end, ':') : NULL;
-    const char *slash = strchr(host, '/');
-    if (colon && (!slash || colon < slash) && colon[1] == '0' &&
-        (!colon[2] || colon[2] == '/'))
-        snprintf(buf, size, "%.*s:%d%s", (int)(colon - given), given, port,
-                 colon + 2);
+    char uri[8];
+    unsigned n = 0;
+    while (spd_nbd_server_listener_uri(server, n, uri, sizeof uri) !=
+           -ENOENT)
+        n++;
+    return n;
+}
+
+/* Say where a client finds the export name on listener i: the listener's
+ * URI with the name in its path. */
+static void nbd_print(const spd_nbd_server *server, unsigned i,
+                      const char *name, const char *program)
+{
+    char uri[4200];
+    if (spd_nbd_server_listener_uri(server, i, uri, sizeof uri))
+        return;
+    char *query = strchr(uri, '?');            /* nbd+unix:///?socket=PATH */
+    if (query)
+        fprintf(stderr, "%s: serving %.*s%s%s\n", program,
+                (int)(query - uri), uri, name, query);
     else
-        snprintf(buf, size, "%s", given);
+        fprintf(stderr, "%s: serving %s/%s\n", program, uri, name);
+}
+
+/* The export name an --nbd address gives ("" for systemd sockets). */
+static void nbd_export_name(const char *address, char *name, size_t size)
+{
+    name[0] = '\0';
+    if (!cli_systemd_address(address))
+        spd_nbd_uri_export_name(address, name, size);
 }
 
 /* NBD: one server, the unit exported under each URI's name. */
@@ -274,24 +262,27 @@ static spd_nbd_server *nbd_start(spd_unit *unit, const struct cli_config *cfg)
 {
     const struct cli_exports *e = &cfg->exports;
     const char *program = cfg->dev->name;
-    spd_nbd_server *server = spd_nbd_server_create();          /* API */
+    unsigned first[CLI_MAX_NBD + 1] = { 0 };
+    spd_nbd_server *server = spd_nbd_server_create(NULL);
     if (!server)
         goto fail;
     for (unsigned i = 0; i < e->nbd_count; i++) {
         char name[4097];
-        spd_nbd_uri_export_name(e->nbd_uris[i], name, sizeof name);
-        int r = spd_nbd_server_add(server, name, unit, program);  /* API */
+        nbd_export_name(e->nbd_uris[i], name, sizeof name);
+        int r = spd_nbd_server_add(server, unit, name, program);
         if ((r && r != -EEXIST) ||
             spd_nbd_server_listen(server, e->nbd_uris[i]))
             goto fail;
+        first[i + 1] = nbd_listeners(server);
     }
     if (spd_nbd_server_start(server))
         goto fail;
+    /* The listeners each URI opened (a host name may give several). */
     for (unsigned i = 0; i < e->nbd_count; i++) {
-        char uri[4200];
-        real_address(uri, sizeof uri, e->nbd_uris[i],
-                     spd_nbd_server_port(server));       /* listener_uri */
-        fprintf(stderr, "%s: serving %s\n", program, uri);
+        char name[4097];
+        nbd_export_name(e->nbd_uris[i], name, sizeof name);
+        for (unsigned l = first[i]; l < first[i + 1]; l++)
+            nbd_print(server, l, name, program);
     }
     return server;
 fail:
@@ -307,8 +298,7 @@ static spd_iscsi_target *iscsi_start(spd_unit *unit,
 {
     const struct cli_exports *e = &cfg->exports;
     const char *program = cfg->dev->name;
-    const char *portal = e->iscsi_portal ? e->iscsi_portal : "127.0.0.1:3260";
-    char iqn[224], uuid[37], address[300], listen[300];
+    char iqn[224], uuid[37], uri[300];
     spd_uuid_format(spd_unit_params(unit)->uuid, uuid);
     if (e->iscsi_target)
         snprintf(iqn, sizeof iqn, "%s", e->iscsi_target);
@@ -318,27 +308,42 @@ static spd_iscsi_target *iscsi_start(spd_unit *unit,
     for (char *c = iqn; *c; c++)        /* iSCSI names are lower case */
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c + 32);
-    /* Today's listen() takes ADDR:PORT, not the URI. */
-    snprintf(listen, sizeof listen, "%s", strncmp(portal, "iscsi://", 8)
-             ? portal : portal + 8);
-    listen[strcspn(listen, "/")] = '\0';
 
-    spd_iscsi_target *tgt = spd_iscsi_target_create();            /* API */
-    if (!tgt || spd_iscsi_target_add_lun(tgt, iqn, 0, unit) ||    /* API */
+    spd_iscsi_target *tgt = spd_iscsi_target_create(NULL);
+    if (!tgt || spd_iscsi_target_add(tgt, unit, iqn, 0) ||
         (e->chap_file && spd_iscsi_target_set_chap(tgt, NULL, e->chap_file)) ||
-        spd_iscsi_target_listen(tgt, listen) ||
+        spd_iscsi_target_listen(tgt, e->iscsi_portal) ||
         spd_iscsi_target_start(tgt)) {
         fprintf(stderr, "%s: iSCSI: %s\n", program, spd_errmsg());
         spd_iscsi_target_destroy(tgt);
         return NULL;
     }
-    if (!strchr(listen[0] == '[' ? strchr(listen, ']') : listen, ':'))
-        strcat(listen, ":3260");         /* ADDR alone: the default port */
-    real_address(address, sizeof address, listen,
-                 spd_iscsi_target_port(tgt));            /* listener_uri */
-    fprintf(stderr, "%s: serving iscsi://%s/%s/0%s\n", program, address, iqn,
-            e->chap_file ? " (CHAP required)" : "");
+    for (unsigned i = 0; !spd_iscsi_target_listener_uri(tgt, i, uri,
+                                                         sizeof uri); i++)
+        fprintf(stderr, "%s: serving %s/%s/0%s\n", program, uri, iqn,
+                e->chap_file ? " (CHAP required)" : "");
     return tgt;
+}
+
+/* FUSE: one export, the unit as the file at each path. */
+static spd_fuse_export *fuse_start(spd_unit *unit,
+                                   const struct cli_config *cfg)
+{
+    const struct cli_exports *e = &cfg->exports;
+    const char *program = cfg->dev->name;
+    spd_fuse_export *fuse = spd_fuse_export_create();
+    int r = fuse ? 0 : -errno;
+    for (unsigned i = 0; !r && i < e->fuse_count; i++)
+        r = spd_fuse_export_add(fuse, unit, e->fuse_paths[i]);
+    if (r || spd_fuse_export_start(fuse)) {
+        fprintf(stderr, "%s: FUSE: %s\n", program, spd_errmsg());
+        spd_fuse_export_destroy(fuse);
+        return NULL;
+    }
+    for (unsigned i = 0; i < e->fuse_count; i++)
+        fprintf(stderr, "%s: serving the file %s\n", program,
+                e->fuse_paths[i]);
+    return fuse;
 }
 
 int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file)
@@ -355,13 +360,8 @@ int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file)
         goto out;
     if (e->iscsi && !(iscsi = iscsi_start(unit, cfg)))
         goto out;
-    if (e->fuse_path) {
-        if (!(fuse = spd_fuse_export_start(unit, e->fuse_path))) { /* API */
-            fprintf(stderr, "%s: FUSE: %s\n", program, spd_errmsg());
-            goto out;
-        }
-        fprintf(stderr, "%s: serving the file %s\n", program, e->fuse_path);
-    }
+    if (e->fuse_count && !(fuse = fuse_start(unit, cfg)))
+        goto out;
     if (e->pid_file && pid_file_write(e->pid_file, program))
         goto out;
     pid_written = e->pid_file;
@@ -373,10 +373,9 @@ int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file)
     status = SPD_EXIT_OK;
 out:
     /* Clients first (their requests finish), then make the data stable. */
-    spd_nbd_server_destroy(nbd);                                 /* API */
-    spd_iscsi_target_destroy(iscsi);                             /* API */
-    if (fuse)
-        spd_fuse_export_stop(fuse);                              /* API */
+    spd_nbd_server_destroy(nbd);
+    spd_iscsi_target_destroy(iscsi);
+    spd_fuse_export_destroy(fuse);
     spd_request flush = { SPD_REQUEST_INIT, .op = SPD_OP_FLUSH };
     spd_status st = spd_unit_run(unit, &flush);
     if (!spd_status_good(&st)) {

@@ -50,8 +50,12 @@
 /* The file's attributes never change: the kernel may keep them long. */
 #define FUSE_ATTR_TIMEOUT 3600.0
 
+/* An export is a chain of mounts, one per path; the handle the caller
+ * holds is the first. */
 struct spd_fuse_export {
-    spd_unit *unit;
+    struct spd_fuse_export *next;   /* the export's next mount */
+    bool started;
+    spd_unit *unit;                 /* NULL: nothing added yet */
     char *path;
     bool created;                   /* start made the file at path */
     uint64_t size;                  /* bytes */
@@ -618,24 +622,32 @@ static void wait_replies(spd_fuse_export *e)
     pthread_mutex_unlock(&e->idle_lock);
 }
 
-/* Undo whatever start got done; e may be half built. */
-static void export_free(spd_fuse_export *e)
+/* Undo whatever start got done; e may be half started. */
+static void mount_stop(spd_fuse_export *e)
 {
     if (e->thread_started) {
         unmount(e);
         pthread_join(e->thread, NULL);
         wait_replies(e);
+        e->thread_started = false;
     }
     if (e->se) {
         fuse_session_unmount(e->se);    /* closes the descriptor */
         fuse_session_destroy(e->se);
+        e->se = NULL;
     }
     if (e->loop_cfg)
         fuse_loop_cfg_destroy(e->loop_cfg);
-    for (unsigned i = 0; i < FUSE_POOL_SLOTS; i++)
-        free(atomic_load(&e->pool[i]));
+    e->loop_cfg = NULL;
     if (e->created)
         unlink(e->path);
+    e->created = false;
+}
+
+static void mount_free(spd_fuse_export *e)
+{
+    for (unsigned i = 0; i < FUSE_POOL_SLOTS; i++)
+        free(atomic_load(&e->pool[i]));
     pthread_mutex_destroy(&e->rmw_lock);
     pthread_mutex_destroy(&e->idle_lock);
     pthread_cond_destroy(&e->idle);
@@ -643,13 +655,21 @@ static void export_free(spd_fuse_export *e)
     free(e);
 }
 
-static spd_fuse_export *export_new(spd_unit *unit, const char *path)
+static spd_fuse_export *mount_new(void)
 {
     spd_fuse_export *e = calloc(1, sizeof *e);
-    if (!e || !(e->path = strdup(path))) {
-        free(e);
+    if (!e)
         return NULL;
-    }
+    pthread_mutex_init(&e->rmw_lock, NULL);
+    pthread_mutex_init(&e->idle_lock, NULL);
+    pthread_cond_init(&e->idle, NULL);
+    return e;
+}
+
+static int mount_set(spd_fuse_export *e, spd_unit *unit, const char *path)
+{
+    if (!(e->path = strdup(path)))
+        return spd_set_error(ENOMEM, "out of memory");
     const spd_params *p = spd_unit_params(unit);
     e->unit = unit;
     e->block_length = p->block_length;
@@ -657,10 +677,6 @@ static spd_fuse_export *export_new(spd_unit *unit, const char *path)
     e->unmap_zeroes = p->unmap_supported && p->unmap_reads_zero;
     /* The largest read, unaligned: one more block at either end. */
     e->pool_cap = FUSE_MAX_READ + 2 * (size_t)p->block_length;
-    atomic_init(&e->refs, 1);
-    pthread_mutex_init(&e->rmw_lock, NULL);
-    pthread_mutex_init(&e->idle_lock, NULL);
-    pthread_cond_init(&e->idle, NULL);
 
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -675,43 +691,95 @@ static spd_fuse_export *export_new(spd_unit *unit, const char *path)
         .st_blocks = (blkcnt_t)(e->size / 512),
         .st_atim = now, .st_mtim = now, .st_ctim = now,
     };
-    return e;
+    return 0;
 }
 
-spd_fuse_export *spd_fuse_export_start(spd_unit *unit, const char *path)
+static int mount_start(spd_fuse_export *e)
 {
-    spd_fuse_export *e = NULL;
-    int r;
-    if (!unit || !path || !path[0]) {
-        r = spd_set_error(EINVAL, "a unit and a path are required");
-        goto out;
-    }
-    if (access("/dev/fuse", F_OK) != 0) {
-        r = spd_set_error(ENODEV, "no /dev/fuse: FUSE is not available");
-        goto out;
-    }
-    e = export_new(unit, path);
-    if (!e) {
-        r = spd_set_error(ENOMEM, "out of memory");
-        goto out;
-    }
-    r = prepare_path(e);
+    atomic_store(&e->refs, 1);
+    int r = prepare_path(e);
     if (!r)
         r = session_create(e);
     if (!r)
         r = serve_start(e);
-out:
-    if (r < 0) {
-        if (e)
-            export_free(e);
-        e = NULL;
-        errno = -r;
-    }
+    return r;
+}
+
+spd_fuse_export *spd_fuse_export_create(void)
+{
+    spd_fuse_export *e = mount_new();
+    if (!e)
+        spd_set_error(ENOMEM, "out of memory");
     return e;
+}
+
+int spd_fuse_export_add(spd_fuse_export *e, spd_unit *unit, const char *path)
+{
+    if (!unit || !path || !path[0])
+        return spd_set_error(EINVAL, "a unit and a path are required");
+    if (e->started)
+        return spd_set_error(EBUSY, "the FUSE export is started: add "
+                             "paths before");
+    for (spd_fuse_export *m = e; m && m->unit; m = m->next)
+        if (!strcmp(m->path, path))
+            return spd_set_error(EEXIST, "%s is already in the export", path);
+    spd_fuse_export *m = e;
+    if (e->unit) {
+        if (!(m = mount_new()))
+            return spd_set_error(ENOMEM, "out of memory");
+    }
+    int r = mount_set(m, unit, path);
+    if (r) {
+        if (m != e)
+            mount_free(m);
+        return r;
+    }
+    if (m != e) {
+        spd_fuse_export **tail = &e->next;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = m;
+    }
+    return 0;
+}
+
+int spd_fuse_export_start(spd_fuse_export *e)
+{
+    if (e->started)
+        return spd_set_error(EBUSY, "the FUSE export is already started");
+    if (!e->unit)
+        return spd_set_error(EINVAL, "the FUSE export has no path: call "
+                             "spd_fuse_export_add first");
+    if (access("/dev/fuse", F_OK) != 0)
+        return spd_set_error(ENODEV, "no /dev/fuse: FUSE is not available");
+    for (spd_fuse_export *m = e; m; m = m->next) {
+        int r = mount_start(m);
+        if (r) {
+            for (spd_fuse_export *u = e; u != m->next; u = u->next)
+                mount_stop(u);
+            errno = -r;
+            return r;
+        }
+    }
+    e->started = true;
+    return 0;
 }
 
 void spd_fuse_export_stop(spd_fuse_export *e)
 {
-    if (e)
-        export_free(e);
+    if (!e || !e->started)
+        return;
+    for (spd_fuse_export *m = e; m; m = m->next)
+        mount_stop(m);
+    e->started = false;
+}
+
+void spd_fuse_export_destroy(spd_fuse_export *e)
+{
+    spd_fuse_export_stop(e);
+    while (e) {
+        spd_fuse_export *next = e->next;
+        mount_free(e);
+        e = next;
+    }
 }

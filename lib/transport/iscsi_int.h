@@ -2,8 +2,9 @@
  * iscsi_int.h - the iSCSI target's wire constants (RFC 7143) and the state
  * shared by its files:
  *
- *   iscsi_target.c  target names, LUNs, listeners, the accept loop, the
- *                   life of each connection and session reinstatement;
+ *   iscsi_target.c  target names, LUNs, CHAP secrets, the life of each
+ *                   connection on the server core (server.h), session
+ *                   reinstatement;
  *   iscsi_login.c   the login phase: stages, CHAP, login responses;
  *   iscsi_keys.c    text keys: parsing, negotiation, SendTargets;
  *   iscsi_pdu.c     full feature phase: receiving PDUs in batches,
@@ -16,7 +17,7 @@
  * Threads: each connection has its own thread that reads and parses; a
  * command completes on whatever thread its unit finished it. Everything a
  * completion touches (the send queue, sequence numbers, the task table)
- * is under conn->lock.
+ * is under conn->c.lock.
  */
 #ifndef SPD_ISCSI_INT_H
 #define SPD_ISCSI_INT_H
@@ -29,6 +30,7 @@
 
 #include "util/bytes.h"
 #include "transport/net.h"
+#include "transport/server.h"
 #include "spd/iscsi.h"
 
 /* ------------------------------------------------------------------ */
@@ -181,7 +183,6 @@ enum {
 #endif
 #define ISCSI_INPUT_BUFFER    (2u * ISCSI_MAX_RECV_DSL)
 #define ISCSI_TASK_BUCKETS    256
-#define ISCSI_MAX_CONNECTIONS 1024
 
 /* Serial number arithmetic (RFC 1982, 32 bits). */
 static inline bool sn_lt(uint32_t a, uint32_t b)
@@ -243,21 +244,10 @@ struct iscsi_node {
 struct iscsi_conn;
 
 struct spd_iscsi_target {
+    struct server srv;                  /* listeners, connections */
     struct iscsi_node *nodes;
     struct iscsi_chap *chap;            /* default: discovery and others */
-    int *listen_fds;
-    unsigned listener_count;
-    int port;
-    int wake_fd;
-    pthread_t accept_thread;
-    bool started;
-
-    pthread_mutex_t lock;               /* guards what follows */
-    pthread_cond_t conns_changed;
-    struct iscsi_conn *conns;
-    unsigned conn_count;
-    bool stopping;
-    uint16_t next_tsih;
+    uint16_t next_tsih;                 /* under srv.lock */
 };
 
 /* ------------------------------------------------------------------ */
@@ -301,7 +291,7 @@ enum iscsi_out_kind {
 };
 
 struct iscsi_out {
-    struct iscsi_out *next;
+    struct conn_out co;         /* in the send queue */
     uint8_t (*slots)[ISCSI_SLOT];
     uint32_t npdu;
     const uint8_t *data;
@@ -321,10 +311,8 @@ struct iscsi_task;
 struct iscsi_tmf;
 
 struct iscsi_conn {
-    struct iscsi_conn *next;            /* tgt->conns */
+    struct conn c;                      /* socket, input, send queue, lock */
     spd_iscsi_target *tgt;
-    int fd;
-    pthread_t thread;
 
     /* Set by login; read-only afterwards. */
     bool logged_in;                     /* full feature phase reached */
@@ -338,8 +326,6 @@ struct iscsi_conn {
     _Atomic uint32_t max_xmit_dsl;      /* may change by Text in FFP */
 
     /* Receive side: the connection thread only. */
-    uint8_t *in;
-    size_t in_start, in_end, in_cap;
     uint32_t next_ttt;
     uint8_t *text_in;                   /* Text Request data with C set */
     size_t text_in_len;
@@ -349,16 +335,11 @@ struct iscsi_conn {
     bool ping_sent;                     /* no answer to our NOP-In yet */
     uint32_t ping_ttt;
     bool logging_out;
+    bool logout_answered;
+    uint8_t logout_hdr[ISCSI_BHS_LEN];
 
-    /* Under lock. */
-    pthread_mutex_t lock;
-    pthread_cond_t idle;                /* pending reached 0 */
-    struct iscsi_out *out_head, *out_tail;
-    uint32_t out_pdu;                   /* PDUs of out_head already sent */
-    uint64_t out_bytes;                 /* data bytes queued, not sent */
-    bool reader_busy;                   /* the connection thread will send */
-    bool broken;                        /* a send failed: drop messages */
-    bool close_now;                     /* a Logout Response went out */
+    /* Under c.lock (c.pending: tasks and messages not released). */
+    _Atomic bool close_now;             /* a message closing it went out */
     uint32_t stat_sn;
     uint32_t exp_cmd_sn, max_cmd_sn;
     uint8_t ahead[32];                  /* CmdSNs got ahead of ExpCmdSN */
@@ -375,6 +356,11 @@ struct iscsi_conn {
 /* ------------------------------------------------------------------ */
 /* Functions shared between the files                                   */
 /* ------------------------------------------------------------------ */
+
+static inline struct iscsi_conn *iscsi_conn_of(struct conn *c)
+{
+    return (struct iscsi_conn *)c;
+}
 
 /* iscsi_target.c */
 const struct iscsi_node *iscsi_find_node(const spd_iscsi_target *tgt,
@@ -433,8 +419,9 @@ bool iscsi_name_valid(const char *name);
 
 /* iscsi_pdu.c: full feature phase. */
 void iscsi_full_feature(struct iscsi_conn *conn);
+extern const struct conn_ops iscsi_conn_ops;
 /* Fill in a message's sequence numbers and digests and queue it; sends at
- * once unless the connection thread is busy. Takes conn->lock. */
+ * once unless the connection thread is busy. Takes conn->c.lock. */
 void iscsi_queue(struct iscsi_conn *conn, struct iscsi_out *out);
 void iscsi_queue_locked(struct iscsi_conn *conn, struct iscsi_out *out);
 /* A one-PDU message with room for len bytes of data, header zeroed with
@@ -445,13 +432,11 @@ void iscsi_msg_set_data(struct iscsi_conn *conn, struct iscsi_msg *m,
                         uint32_t len);
 /* Send a Reject for the header hdr. */
 void iscsi_reject(struct iscsi_conn *conn, const uint8_t *hdr, uint8_t reason);
-/* Release a sent or dropped message. conn->lock held. */
-void iscsi_out_release(struct iscsi_conn *conn, struct iscsi_out *out);
-/* Recompute MaxCmdSN after window_used changed. conn->lock held. */
+/* Recompute MaxCmdSN after window_used changed. conn->c.lock held. */
 void iscsi_window_update(struct iscsi_conn *conn);
 /* Check a non-immediate CmdSN against the window and take it: true when
  * the PDU is to be processed, false when it must be dropped unseen. A
- * task takes a place in the window too. conn->lock held. */
+ * task takes a place in the window too. conn->c.lock held. */
 bool iscsi_cmdsn_take(struct iscsi_conn *conn, uint32_t cmdsn, bool task);
 /* A Target Transfer Tag for an R2T, a ping or a text continuation. */
 uint32_t iscsi_new_ttt(struct iscsi_conn *conn);

@@ -417,7 +417,7 @@ bool iscsi_send_targets(struct iscsi_conn *conn, const char *what,
         return false;             /* a discovery session has no target */
 
     char portal[INET6_ADDRSTRLEN + 16];
-    portal_of(conn->fd, portal, sizeof portal);
+    portal_of(conn->c.fd, portal, sizeof portal);
     for (const struct iscsi_node *n = conn->tgt->nodes; n; n = n->next) {
         bool want = all || (!*what ? n == conn->node : !strcmp(name, n->name));
         if (!want)

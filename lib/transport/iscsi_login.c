@@ -407,10 +407,12 @@ static uint16_t check_header(struct login *l, const uint8_t *hdr, int *csg,
         if (tsih) {
             /* Adding a connection to a session: one per session here. */
             bool exists = false;
-            pthread_mutex_lock(&conn->tgt->lock);
-            for (struct iscsi_conn *c = conn->tgt->conns; c; c = c->next)
-                exists |= c->logged_in && c->tsih == tsih;
-            pthread_mutex_unlock(&conn->tgt->lock);
+            struct server *srv = &conn->tgt->srv;
+            pthread_mutex_lock(&srv->lock);
+            for (struct conn *c = srv->conns; c; c = c->next)
+                exists |= iscsi_conn_of(c)->logged_in &&
+                          iscsi_conn_of(c)->tsih == tsih;
+            pthread_mutex_unlock(&srv->lock);
             return exists ? ISCSI_LOGIN_TOO_MANY_CONNS
                           : ISCSI_LOGIN_NO_SESSION;
         }
@@ -534,9 +536,9 @@ static int send_response(struct login *l, const uint8_t *req, int csg,
     hdr[37] = (uint8_t)a->status;
 
     static const uint8_t zeros[4];
-    if (net_write_full(conn->fd, hdr, sizeof hdr) ||
-        (len && net_write_full(conn->fd, a->text.buf, len)) ||
-        net_write_full(conn->fd, zeros, pad4((uint32_t)len)))
+    if (net_write_full(conn->c.fd, hdr, sizeof hdr) ||
+        (len && net_write_full(conn->c.fd, a->text.buf, len)) ||
+        net_write_full(conn->c.fd, zeros, pad4((uint32_t)len)))
         return -1;
     return 0;
 }
@@ -545,7 +547,7 @@ static int send_response(struct login *l, const uint8_t *req, int csg,
 static int read_request(struct login *l, uint8_t *hdr, uint8_t **data,
                         uint32_t *len)
 {
-    int fd = l->conn->fd;
+    int fd = l->conn->c.fd;
     uint8_t ahs[1024];
     *data = NULL;
     if (net_read_full(fd, hdr, ISCSI_BHS_LEN))

@@ -3,12 +3,9 @@
  * receive buffer (digests checked once negotiated), dispatched by opcode,
  * and answers go through one send queue, many PDUs per sendmsg().
  *
- * As in the NBD server: while the connection thread works through a
- * batch, completions only queue their PDUs and the thread sends the queue
- * at the end; while it sleeps in recv(), a completing thread sends its own.
- * Sequence numbers (StatSN, ExpCmdSN, MaxCmdSN) and header digests are
- * filled in when a message is queued, under conn->lock, so they go out in
- * order.
+ * Answers go through the connection's send queue (conn.h). Sequence
+ * numbers (StatSN, ExpCmdSN, MaxCmdSN) and header digests are filled in
+ * when a message is queued, under conn->c.lock, so they go out in order.
  *
  * Here too: NOP-Out/NOP-In (answers, and pings of idle initiators), Text
  * (SendTargets, with continuation both ways), Logout, SNACK (not at
@@ -23,8 +20,6 @@
 #include "util/crc.h"
 #include "transport/iscsi_int.h"
 
-/* iovecs gathered into one sendmsg(). */
-#define ISCSI_IOV_MAX 1024
 #define TEXT_MAX_KEYS 64
 
 /* ------------------------------------------------------------------ */
@@ -51,76 +46,59 @@ static void slot_trailer(const struct iscsi_conn *conn, uint8_t *slot,
 /* The send queue                                                      */
 /* ------------------------------------------------------------------ */
 
-void iscsi_out_release(struct iscsi_conn *conn, struct iscsi_out *out)
+/* A message was sent or dropped. c->lock held. */
+static void out_release(struct conn *c, struct conn_out *co)
 {
+    struct iscsi_conn *conn = iscsi_conn_of(c);
+    struct iscsi_out *out = (struct iscsi_out *)co;
+    if (out->close_after) {
+        conn->close_now = true;
+        conn_wake(c);
+    }
     if (out->kind == ISCSI_OUT_TASK)
         iscsi_task_release(conn, (struct iscsi_task *)out);
     else
         free(out);
-    if (--conn->pending == 0)
-        pthread_cond_broadcast(&conn->idle);
+    conn_done_locked(c);
 }
 
-/* The data bytes of a message's PDUs. */
-static uint64_t out_data_bytes(const struct iscsi_out *out)
+/* The bytes of a message's PDUs on the wire. */
+static size_t out_bytes(const struct iscsi_conn *conn,
+                        const struct iscsi_out *out)
 {
-    uint64_t n = 0;
-    for (uint32_t i = 0; i < out->npdu; i++)
-        n += get_be24(out->slots[i] + 5);
+    size_t hlen = ISCSI_BHS_LEN + (conn->p.header_digest ? ISCSI_DIGEST_LEN : 0);
+    size_t n = 0;
+    for (uint32_t i = 0; i < out->npdu; i++) {
+        uint32_t len = get_be24(out->slots[i] + 5);
+        n += hlen + len;
+        if (len)
+            n += pad4(len) + (conn->p.data_digest ? ISCSI_DIGEST_LEN : 0);
+    }
     return n;
 }
 
-/* Send the queue's first messages in one sendmsg() (and what a short send
- * leaves); release those fully sent. conn->lock held. */
-static void send_some(struct iscsi_conn *conn)
+/* Each PDU: header (and digest), data, padding and data digest. */
+static unsigned out_fill(struct conn *c, struct conn_out *co, size_t skip,
+                         struct iovec *iov, unsigned max)
 {
-    struct iovec iov[ISCSI_IOV_MAX];
+    struct iscsi_conn *conn = iscsi_conn_of(c);
+    struct iscsi_out *m = (struct iscsi_out *)co;
     size_t hlen = ISCSI_BHS_LEN + (conn->p.header_digest ? ISCSI_DIGEST_LEN : 0);
     bool dd = conn->p.data_digest;
-    int n = 0;
-    struct iscsi_out *m = conn->out_head;
-    uint32_t pdu = conn->out_pdu;
-
-    while (m && n + 3 <= ISCSI_IOV_MAX) {
-        uint8_t *slot = m->slots[pdu];
+    unsigned n = 0;
+    for (uint32_t i = 0; i < m->npdu && n < max; i++) {
+        uint8_t *slot = m->slots[i];
         uint32_t len = get_be24(slot + 5);
-        iov[n++] = (struct iovec){ slot, hlen };
-        if (len) {
-            uint32_t off = (slot[0] & ISCSI_OP_MASK) == ISCSI_OP_DATA_IN
-                           ? get_be32(slot + 40) : 0;
-            iov[n++] = (struct iovec){ (void *)(m->data + off), len };
-            uint32_t trailer = pad4(len) + (dd ? ISCSI_DIGEST_LEN : 0);
-            if (trailer)
-                iov[n++] = (struct iovec){ slot + ISCSI_SLOT_TRAILER, trailer };
-        }
-        if (++pdu == m->npdu) {
-            m = m->next;
-            pdu = 0;
-        }
+        n = conn_iov_add(iov, n, max, &skip, slot, hlen);
+        if (!len)
+            continue;
+        uint32_t off = (slot[0] & ISCSI_OP_MASK) == ISCSI_OP_DATA_IN
+                       ? get_be32(slot + 40) : 0;
+        n = conn_iov_add(iov, n, max, &skip, m->data + off, len);
+        n = conn_iov_add(iov, n, max, &skip, slot + ISCSI_SLOT_TRAILER,
+                         pad4(len) + (dd ? ISCSI_DIGEST_LEN : 0));
     }
-
-    if (!conn->broken && net_sendv_full(conn->fd, iov, n) < 0)
-        conn->broken = true;             /* the initiator is gone */
-
-    struct iscsi_out *done = conn->out_head;
-    conn->out_head = m;
-    conn->out_pdu = pdu;
-    if (!m)
-        conn->out_tail = NULL;
-    while (done != m) {
-        struct iscsi_out *next = done->next;
-        if (done->close_after)
-            conn->close_now = true;
-        conn->out_bytes -= out_data_bytes(done);
-        iscsi_out_release(conn, done);
-        done = next;
-    }
-}
-
-static void flush_locked(struct iscsi_conn *conn)
-{
-    while (conn->out_head)
-        send_some(conn);
+    return n;
 }
 
 void iscsi_window_update(struct iscsi_conn *conn)
@@ -148,23 +126,16 @@ void iscsi_queue_locked(struct iscsi_conn *conn, struct iscsi_out *out)
             put_le32(out->slots[i] + ISCSI_BHS_LEN,
                      crc32c(0, out->slots[i], ISCSI_BHS_LEN));
     if (out->kind != ISCSI_OUT_TASK)
-        conn->pending++;
-    conn->out_bytes += out_data_bytes(out);
-    out->next = NULL;
-    if (conn->out_tail)
-        conn->out_tail->next = out;
-    else
-        conn->out_head = out;
-    conn->out_tail = out;
-    if (!conn->reader_busy)
-        flush_locked(conn);
+        conn->c.pending++;
+    out->co.bytes = out_bytes(conn, out);
+    conn_queue_locked(&conn->c, &out->co);
 }
 
 void iscsi_queue(struct iscsi_conn *conn, struct iscsi_out *out)
 {
-    pthread_mutex_lock(&conn->lock);
+    pthread_mutex_lock(&conn->c.lock);
     iscsi_queue_locked(conn, out);
-    pthread_mutex_unlock(&conn->lock);
+    pthread_mutex_unlock(&conn->c.lock);
 }
 
 struct iscsi_msg *iscsi_msg_new(uint8_t opcode, uint32_t len)
@@ -242,9 +213,9 @@ static bool cmdsn_check(struct iscsi_conn *conn, const uint8_t *hdr)
 {
     if (hdr[0] & ISCSI_OP_IMMEDIATE)
         return true;
-    pthread_mutex_lock(&conn->lock);
+    pthread_mutex_lock(&conn->c.lock);
     bool ok = iscsi_cmdsn_take(conn, get_be32(hdr + 24), false);
-    pthread_mutex_unlock(&conn->lock);
+    pthread_mutex_unlock(&conn->c.lock);
     return ok;
 }
 
@@ -265,27 +236,28 @@ static ssize_t recv_some(int fd, void *buf, size_t len)
 int iscsi_recv_segment(struct iscsi_conn *conn, uint8_t *dst, uint32_t keep,
                        uint32_t len)
 {
+    struct conn *c = &conn->c;
     uint8_t scratch[16384];
     uint32_t crc = 0, pos = 0;
     bool dd = conn->p.data_digest && len;
 
     while (pos < len) {
-        size_t have = conn->in_end - conn->in_start;
+        size_t have = c->in_end - c->in_start;
         const uint8_t *src;
         size_t n;
         if (have) {
             n = have < len - pos ? have : len - pos;
-            src = conn->in + conn->in_start;
+            src = c->in + c->in_start;
             if (pos < keep)
                 memcpy(dst + pos, src, n < keep - pos ? n : keep - pos);
-            conn->in_start += n;
+            c->in_start += n;
         } else {
             /* Straight from the socket into the buffer it is for. */
             uint8_t *to = pos < keep ? dst + pos : scratch;
             size_t room = pos < keep ? keep - pos : sizeof scratch;
             if (room > len - pos)
                 room = len - pos;
-            ssize_t got = recv_some(conn->fd, to, room);
+            ssize_t got = recv_some(c->fd, to, room);
             if (got < 0)
                 return -1;
             n = (size_t)got;
@@ -298,12 +270,12 @@ int iscsi_recv_segment(struct iscsi_conn *conn, uint8_t *dst, uint32_t keep,
 
     uint8_t trailer[8];
     uint32_t tlen = pad4(len) + (dd ? ISCSI_DIGEST_LEN : 0);
-    size_t have = conn->in_end - conn->in_start;
+    size_t have = c->in_end - c->in_start;
     size_t from_buf = have < tlen ? have : tlen;
-    memcpy(trailer, conn->in + conn->in_start, from_buf);
-    conn->in_start += from_buf;
+    memcpy(trailer, c->in + c->in_start, from_buf);
+    c->in_start += from_buf;
     if (from_buf < tlen &&
-        net_read_full(conn->fd, trailer + from_buf, tlen - from_buf))
+        net_read_full(c->fd, trailer + from_buf, tlen - from_buf))
         return -1;
     if (!dd)
         return 0;
@@ -499,8 +471,7 @@ static void logout_respond(struct iscsi_conn *conn, const uint8_t *hdr,
     iscsi_queue(conn, &m->out);
 }
 
-static int logout_request(struct iscsi_conn *conn, const uint8_t *hdr,
-                          uint8_t *logout_hdr)
+static int logout_request(struct iscsi_conn *conn, const uint8_t *hdr)
 {
     if (!cmdsn_check(conn, hdr))
         return 0;
@@ -523,7 +494,7 @@ static int logout_request(struct iscsi_conn *conn, const uint8_t *hdr,
         return 0;
     }
     /* Answered once every command in the units has completed. */
-    memcpy(logout_hdr, hdr, ISCSI_BHS_LEN);
+    memcpy(conn->logout_hdr, hdr, ISCSI_BHS_LEN);
     conn->logging_out = true;
     return 0;
 }
@@ -532,11 +503,9 @@ static int logout_request(struct iscsi_conn *conn, const uint8_t *hdr,
 /* The receive loop                                                    */
 /* ------------------------------------------------------------------ */
 
-enum parse_result { PARSED, NEED_MORE, CLOSE };
-
 /* A PDU whose data segment is in the buffer as a whole. */
 static int dispatch(struct iscsi_conn *conn, const uint8_t *hdr,
-                    const uint8_t *data, uint32_t len, uint8_t *logout_hdr)
+                    const uint8_t *data, uint32_t len)
 {
     switch (hdr[0] & ISCSI_OP_MASK) {
     case ISCSI_OP_NOP_OUT:
@@ -546,7 +515,7 @@ static int dispatch(struct iscsi_conn *conn, const uint8_t *hdr,
     case ISCSI_OP_TMF_REQ:
         return iscsi_task_mgmt(conn, hdr);
     case ISCSI_OP_LOGOUT_REQ:
-        return logout_request(conn, hdr, logout_hdr);
+        return logout_request(conn, hdr);
     case ISCSI_OP_SNACK_REQ:
     case ISCSI_OP_LOGIN_REQ:
         /* No SNACK at ErrorRecoveryLevel 0; no login after login. */
@@ -558,26 +527,29 @@ static int dispatch(struct iscsi_conn *conn, const uint8_t *hdr,
     }
 }
 
-static enum parse_result parse_one(struct iscsi_conn *conn,
-                                   uint8_t *logout_hdr)
+static enum conn_parse parse_one(struct conn *c)
 {
-    size_t avail = conn->in_end - conn->in_start;
+    struct iscsi_conn *conn = iscsi_conn_of(c);
+    if (atomic_load(&conn->close_now) || conn->logging_out)
+        return CONN_CLOSE;
+    size_t avail = c->in_end - c->in_start;
     if (avail < ISCSI_BHS_LEN)
-        return NEED_MORE;
-    uint8_t *hdr = conn->in + conn->in_start;
+        return CONN_NEED_MORE;
+    conn->ping_sent = false;                    /* it is alive */
+    uint8_t *hdr = c->in + c->in_start;
     uint32_t ahs = hdr[4] * 4u;
     uint32_t hlen = ISCSI_BHS_LEN + ahs +
                     (conn->p.header_digest ? ISCSI_DIGEST_LEN : 0);
     if (avail < hlen)
-        return NEED_MORE;
+        return CONN_NEED_MORE;
     if (conn->p.header_digest &&
         crc32c(0, hdr, ISCSI_BHS_LEN + ahs) !=
             get_le32(hdr + ISCSI_BHS_LEN + ahs))
-        return CLOSE;       /* the lengths cannot be trusted: no framing */
+        return CONN_CLOSE;       /* the lengths cannot be trusted: no framing */
     uint32_t dsl = get_be24(hdr + 5);
     if (dsl > conn->p.max_recv_dsl) {
         iscsi_reject(conn, hdr, ISCSI_REJECT_PROTOCOL);
-        return CLOSE;
+        return CONN_CLOSE;
     }
 
     uint8_t op = hdr[0] & ISCSI_OP_MASK;
@@ -585,112 +557,70 @@ static enum parse_result parse_one(struct iscsi_conn *conn,
         /* The data goes straight to the command's buffer. */
         uint8_t copy[ISCSI_BHS_LEN + 1020];
         memcpy(copy, hdr, ISCSI_BHS_LEN + ahs);
-        conn->in_start += hlen;
+        c->in_start += hlen;
         int r = op == ISCSI_OP_SCSI_CMD ? iscsi_scsi_command(conn, copy)
                                         : iscsi_data_out(conn, copy);
-        return r < 0 ? CLOSE : PARSED;
+        if (r >= 0)
+            conn_flush_if(c, ISCSI_FLUSH_BYTES);
+        return r < 0 ? CONN_CLOSE : CONN_PARSED;
     }
 
     bool dd = conn->p.data_digest && dsl;
     size_t total = hlen + dsl + pad4(dsl) + (dd ? ISCSI_DIGEST_LEN : 0);
     if (avail < total)
-        return NEED_MORE;
+        return CONN_NEED_MORE;
     const uint8_t *data = hdr + hlen;
-    conn->in_start += total;
+    c->in_start += total;
     if (dd && iscsi_data_digest(data, dsl) !=
               get_le32(data + dsl + pad4(dsl))) {
         iscsi_reject(conn, hdr, ISCSI_REJECT_DIGEST);
-        return PARSED;
+        return CONN_PARSED;
     }
-    return dispatch(conn, hdr, data, dsl, logout_hdr) < 0 ? CLOSE : PARSED;
+    return dispatch(conn, hdr, data, dsl) < 0 ? CONN_CLOSE : CONN_PARSED;
 }
 
-/* Make room for the next recv(): drop what was parsed. */
-static void compact_input(struct iscsi_conn *conn)
+/* Idle for a while: ping, or give up on an initiator that did not answer
+ * the last ping. */
+static bool idle_ping(struct conn *c)
 {
-    size_t left = conn->in_end - conn->in_start;
-    if (conn->in_start && left)
-        memmove(conn->in, conn->in + conn->in_start, left);
-    conn->in_start = 0;
-    conn->in_end = left;
+    struct iscsi_conn *conn = iscsi_conn_of(c);
+    if (conn->ping_sent)
+        return false;
+    ping(conn);
+    return true;
 }
 
-/* Within a batch: send at once when much data waits (big reads). */
-static void flush_if_big(struct iscsi_conn *conn)
+/* Commands still waiting for data will not get it; those in the units
+ * finish and are answered (conn_run waits for that). */
+static void input_end(struct conn *c)
 {
-    pthread_mutex_lock(&conn->lock);
-    if (conn->out_bytes >= ISCSI_FLUSH_BYTES)
-        flush_locked(conn);
-    pthread_mutex_unlock(&conn->lock);
+    iscsi_tasks_drop(iscsi_conn_of(c));
 }
 
-/* Whether to stop reading. */
-static bool set_reader_busy(struct iscsi_conn *conn, bool busy)
+/* Everything was answered: the Logout Response goes last. */
+static bool finish(struct conn *c)
 {
-    pthread_mutex_lock(&conn->lock);
-    if (!busy)
-        flush_locked(conn);
-    conn->reader_busy = busy;
-    bool stop = conn->broken || conn->close_now;
-    pthread_mutex_unlock(&conn->lock);
-    return stop;
+    struct iscsi_conn *conn = iscsi_conn_of(c);
+    if (!conn->logging_out || conn->logout_answered)
+        return false;
+    conn->logout_answered = true;
+    logout_respond(conn, conn->logout_hdr, ISCSI_LOGOUT_RSP_OK, true);
+    return true;
 }
+
+const struct conn_ops iscsi_conn_ops = {
+    .parse = parse_one,
+    .fill = out_fill,
+    .release = out_release,
+    .ping = idle_ping,
+    .input_end = input_end,
+    .finish = finish,
+};
 
 void iscsi_full_feature(struct iscsi_conn *conn)
 {
-    uint8_t logout_hdr[ISCSI_BHS_LEN];
-    conn->in_cap = ISCSI_INPUT_BUFFER;
-    conn->in = malloc(conn->in_cap);
-    conn->reader_busy = true;
+    conn->c.ping_ms = ISCSI_PING_SECONDS * 1000;
     iscsi_window_update(conn);
-    enum parse_result result = conn->in ? NEED_MORE : CLOSE;
-
-    while (result != CLOSE) {
-        while (!conn->logging_out && (result = parse_one(conn, logout_hdr)) ==
-               PARSED)
-            flush_if_big(conn);
-        if (result == CLOSE || conn->logging_out)
-            break;
-        compact_input(conn);
-        if (set_reader_busy(conn, false))       /* send the batch's answers */
-            break;
-        ssize_t n;
-        do
-            n = recv(conn->fd, conn->in + conn->in_end,
-                     conn->in_cap - conn->in_end, 0);
-        while (n < 0 && errno == EINTR);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            /* Idle for the receive timeout: ping, or give up on an
-             * initiator that did not answer the last ping. */
-            if (conn->ping_sent)
-                break;
-            ping(conn);
-            set_reader_busy(conn, true);
-            continue;
-        }
-        if (n <= 0)
-            break;
-        conn->ping_sent = false;                /* it is alive */
-        conn->in_end += (size_t)n;
-        if (set_reader_busy(conn, true))
-            break;
-    }
-
-    /* Commands still waiting for data will not get it; those in the
-     * units finish and are answered, then the Logout Response goes. */
-    iscsi_tasks_drop(conn);
-    pthread_mutex_lock(&conn->lock);
-    conn->reader_busy = false;
-    flush_locked(conn);
-    while (conn->pending)
-        pthread_cond_wait(&conn->idle, &conn->lock);
-    pthread_mutex_unlock(&conn->lock);
-    if (conn->logging_out) {
-        logout_respond(conn, logout_hdr, ISCSI_LOGOUT_RSP_OK, true);
-        pthread_mutex_lock(&conn->lock);
-        while (conn->pending)
-            pthread_cond_wait(&conn->idle, &conn->lock);
-        pthread_mutex_unlock(&conn->lock);
-    }
+    conn_run(&conn->c);
     iscsi_task_cache_free(conn);
 }

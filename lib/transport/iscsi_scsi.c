@@ -169,13 +169,12 @@ static void task_drop(struct iscsi_conn *conn, struct iscsi_task *t)
     task_unlink(conn, t);
     task_retire(conn, t);
     iscsi_task_release(conn, t);
-    if (--conn->pending == 0)
-        pthread_cond_broadcast(&conn->idle);
+    conn_done_locked(&conn->c);
 }
 
 void iscsi_tasks_drop(struct iscsi_conn *conn)
 {
-    pthread_mutex_lock(&conn->lock);
+    pthread_mutex_lock(&conn->c.lock);
     for (unsigned b = 0; b < ISCSI_TASK_BUCKETS; b++) {
         struct iscsi_task *t = conn->tasks[b];
         while (t) {
@@ -185,7 +184,7 @@ void iscsi_tasks_drop(struct iscsi_conn *conn)
             t = next;
         }
     }
-    pthread_mutex_unlock(&conn->lock);
+    pthread_mutex_unlock(&conn->c.lock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -338,7 +337,7 @@ static void task_respond(struct iscsi_task *t)
 {
     struct iscsi_conn *conn = t->conn;
     build_response(t);
-    pthread_mutex_lock(&conn->lock);
+    pthread_mutex_lock(&conn->c.lock);
     if (t->aborted) {
         struct iscsi_tmf *tmf = t->tmf;
         task_drop(conn, t);
@@ -350,7 +349,7 @@ static void task_respond(struct iscsi_task *t)
         t->state = TASK_DONE;
         iscsi_queue_locked(conn, &t->out);
     }
-    pthread_mutex_unlock(&conn->lock);
+    pthread_mutex_unlock(&conn->c.lock);
 }
 
 static void task_done(spd_scsi_cmd *cmd)
@@ -480,16 +479,16 @@ int iscsi_scsi_command(struct iscsi_conn *conn, const uint8_t *hdr)
         return -1;
     }
 
-    pthread_mutex_lock(&conn->lock);
+    pthread_mutex_lock(&conn->c.lock);
     if (task_find(conn, itt)) {
-        pthread_mutex_unlock(&conn->lock);
+        pthread_mutex_unlock(&conn->c.lock);
         iscsi_reject(conn, hdr, ISCSI_REJECT_TASK_ACTIVE);
         return -1;
     }
     bool take = immediate ? conn->immediate_used < ISCSI_MAX_IMMEDIATE
                           : iscsi_cmdsn_take(conn, get_be32(hdr + 24), true);
     conn->immediate_used += immediate && take;
-    pthread_mutex_unlock(&conn->lock);
+    pthread_mutex_unlock(&conn->c.lock);
     if (!take) {
         if (immediate)
             iscsi_reject(conn, hdr, ISCSI_REJECT_IMMEDIATE);
@@ -501,7 +500,7 @@ int iscsi_scsi_command(struct iscsi_conn *conn, const uint8_t *hdr)
     struct iscsi_plan p;
     iscsi_plan_command(conn, &cmd, hdr + 8, edtl_out, &p);
 
-    pthread_mutex_lock(&conn->lock);
+    pthread_mutex_lock(&conn->c.lock);
     if (p.buf_len && conn->buffer_bytes &&
         conn->buffer_bytes + p.buf_len > ISCSI_CONN_BUDGET) {
         spd_status full = { .scsi_status = ISCSI_STATUS_TASK_SET_FULL };
@@ -512,7 +511,7 @@ int iscsi_scsi_command(struct iscsi_conn *conn, const uint8_t *hdr)
     }
     conn->buffer_bytes += p.buf_len;
     struct iscsi_task *t = cache_take(conn, p.buf_len);
-    pthread_mutex_unlock(&conn->lock);
+    pthread_mutex_unlock(&conn->c.lock);
 
     uint32_t cap = t ? t->cap : p.buf_len;
     if (!t && !(t = malloc(sizeof *t + cap)))
@@ -536,12 +535,12 @@ int iscsi_scsi_command(struct iscsi_conn *conn, const uint8_t *hdr)
     t->buf_len = p.buf_len;
     t->cmd = cmd;
 
-    pthread_mutex_lock(&conn->lock);
+    pthread_mutex_lock(&conn->c.lock);
     struct iscsi_task **b = bucket(conn, itt);
     t->hnext = *b;
     *b = t;
-    conn->pending++;
-    pthread_mutex_unlock(&conn->lock);
+    conn->c.pending++;
+    pthread_mutex_unlock(&conn->c.lock);
 
     if (dsl) {
         int r = iscsi_recv_segment(conn, t->buf, min_u32(dsl, t->need), dsl);
@@ -588,10 +587,10 @@ int iscsi_data_out(struct iscsi_conn *conn, const uint8_t *hdr)
     uint32_t itt = get_be32(hdr + 16), ttt = get_be32(hdr + 20);
     uint32_t datasn = get_be32(hdr + 36), offset = get_be32(hdr + 40);
 
-    pthread_mutex_lock(&conn->lock);
+    pthread_mutex_lock(&conn->c.lock);
     struct iscsi_task *t = task_find(conn, itt);
     bool collecting = t && t->state == TASK_DATA;
-    pthread_mutex_unlock(&conn->lock);
+    pthread_mutex_unlock(&conn->c.lock);
     if (!t)
         return skip_segment(conn, dsl);  /* for an aborted task: dropped */
     if (!collecting)                     /* data after all was in */
@@ -695,10 +694,10 @@ int iscsi_task_mgmt(struct iscsi_conn *conn, const uint8_t *hdr)
     uint32_t cmdsn = get_be32(hdr + 24);
     uint32_t ref_itt = get_be32(hdr + 20), ref_cmdsn = get_be32(hdr + 32);
 
-    pthread_mutex_lock(&conn->lock);
+    pthread_mutex_lock(&conn->c.lock);
     bool take = (hdr[0] & ISCSI_OP_IMMEDIATE) ||
                 iscsi_cmdsn_take(conn, cmdsn, false);
-    pthread_mutex_unlock(&conn->lock);
+    pthread_mutex_unlock(&conn->c.lock);
     if (!take)
         return 0;
     if (conn->discovery) {
@@ -719,7 +718,7 @@ int iscsi_task_mgmt(struct iscsi_conn *conn, const uint8_t *hdr)
     const struct iscsi_lu *lu = iscsi_lun_decode(hdr + 8, &lun)
                                 ? iscsi_find_lu(conn->node, lun) : NULL;
     uint8_t response = ISCSI_TMF_RSP_COMPLETE;
-    pthread_mutex_lock(&conn->lock);
+    pthread_mutex_lock(&conn->c.lock);
     switch (function) {
     case ISCSI_TMF_ABORT_TASK: {
         struct iscsi_task *t = task_find(conn, ref_itt);
@@ -761,6 +760,6 @@ int iscsi_task_mgmt(struct iscsi_conn *conn, const uint8_t *hdr)
     m->slot[2] = response;
     if (!tmf->waiting)
         tmf_answer_locked(conn, tmf);
-    pthread_mutex_unlock(&conn->lock);
+    pthread_mutex_unlock(&conn->c.lock);
     return 0;
 }

@@ -1,8 +1,8 @@
 /*
  * iscsi_target.c - the iSCSI target: its names and logical units, CHAP
- * secrets, listening sockets, the accept loop, and the life of each
- * connection (one thread each: login, then full feature phase until the
- * initiator or the target ends it). Sessions have one connection each;
+ * secrets, and the life of each connection (login, then full feature
+ * phase until the initiator or the target ends it) on the shared network
+ * server core (server.h). Sessions have one connection each;
  * a new login of the same initiator port ends the old session
  * (reinstatement, RFC 7143 "Session Reinstatement").
  */
@@ -25,21 +25,21 @@
 #include "util/errmsg.h"
 #include "transport/iscsi_int.h"
 
-spd_iscsi_target *spd_iscsi_target_create(void)
+static const struct server_proto iscsi_proto;
+
+spd_iscsi_target *spd_iscsi_target_create(const spd_server_options *options)
 {
     spd_iscsi_target *tgt = calloc(1, sizeof *tgt);
     if (!tgt) {
         spd_set_error(ENOMEM, "out of memory");
         return NULL;
     }
-    tgt->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (tgt->wake_fd < 0) {
-        spd_set_error(errno, "eventfd: %s", strerror(errno));
+    int r = server_init(&tgt->srv, &iscsi_proto, tgt, options);
+    if (r) {
         free(tgt);
+        errno = -r;
         return NULL;
     }
-    pthread_mutex_init(&tgt->lock, NULL);
-    pthread_cond_init(&tgt->conns_changed, NULL);
     tgt->next_tsih = 1;
     return tgt;
 }
@@ -72,10 +72,9 @@ const struct iscsi_lu *iscsi_find_lu(const struct iscsi_node *node,
     return NULL;
 }
 
-int spd_iscsi_target_add_lun(spd_iscsi_target *tgt, const char *iqn,
-                             unsigned lun, spd_unit *unit)
+/* iqn in lower case into name: 0 or -EINVAL. */
+static int name_lower(const char *iqn, char name[ISCSI_NAME_MAX + 1])
 {
-    char name[ISCSI_NAME_MAX + 1];
     size_t len = iqn ? strlen(iqn) : 0;
     if (!len || len > ISCSI_NAME_MAX)
         return spd_set_error(EINVAL, "an iSCSI name has 1 to %d bytes",
@@ -86,6 +85,23 @@ int spd_iscsi_target_add_lun(spd_iscsi_target *tgt, const char *iqn,
         return spd_set_error(EINVAL, "'%s' is not an iSCSI name "
                              "(iqn.YYYY-MM.domain[:id], eui.<16 hex digits> "
                              "or naa.<16 or 32 hex digits>)", iqn);
+    return 0;
+}
+
+int spd_iscsi_name_check(const char *iqn)
+{
+    char name[ISCSI_NAME_MAX + 1];
+    return name_lower(iqn, name);
+}
+
+int spd_iscsi_target_add(spd_iscsi_target *tgt, spd_unit *unit,
+                         const char *iqn, unsigned lun)
+{
+    char name[ISCSI_NAME_MAX + 1];
+    int r = name_lower(iqn, name);
+    if (r)
+        return r;
+    size_t len = strlen(name);
     if (lun > ISCSI_MAX_LUN)
         return spd_set_error(EINVAL, "LUN %u: LUNs go from 0 to %d", lun,
                              ISCSI_MAX_LUN);
@@ -299,17 +315,26 @@ int spd_iscsi_target_set_chap(spd_iscsi_target *tgt, const char *iqn,
 }
 
 /* ------------------------------------------------------------------ */
-/* Listening                                                           */
+/* Listening and connections                                           */
 /* ------------------------------------------------------------------ */
 
-/* ADDR:PORT, [V6]:PORT, ADDR, or a bare IPv6 address. */
+/* iscsi://HOST[:PORT], HOST:PORT, [V6]:PORT, HOST, or a bare IPv6
+ * address. */
 static int split_addr(const char *text, char *host, size_t host_size,
                       char *port, size_t port_size)
 {
-    const char *h = text, *p = NULL;
+    const char *h, *p = NULL;
     size_t hlen;
     if (!text || !*text)
-        text = h = "127.0.0.1";
+        text = "127.0.0.1";
+    if (!strncmp(text, "iscsi://", 8)) {
+        text += 8;
+        size_t n = strlen(text);
+        if (n && text[n - 1] == '/')
+            return spd_set_error(EINVAL, "%s: an iSCSI address has no path",
+                                 text);
+    }
+    h = text;
     if (*text == '[') {
         const char *close = strchr(text, ']');
         if (!close)
@@ -329,7 +354,7 @@ static int split_addr(const char *text, char *host, size_t host_size,
             hlen = strlen(text);      /* no port, or a bare IPv6 address */
         }
     }
-    if (!hlen || hlen >= host_size)
+    if (!hlen || hlen >= host_size || memchr(h, '/', hlen))
         return spd_set_error(EINVAL, "%s: bad address", text);
     memcpy(host, h, hlen);
     host[hlen] = '\0';
@@ -346,72 +371,26 @@ static int split_addr(const char *text, char *host, size_t host_size,
     return 0;
 }
 
-static int add_listener(spd_iscsi_target *tgt, int fd)
+int spd_iscsi_target_listen(spd_iscsi_target *tgt, const char *address)
 {
-    int *fds = realloc(tgt->listen_fds,
-                       (tgt->listener_count + 1) * sizeof *fds);
-    if (!fds) {
-        close(fd);
-        return spd_set_error(ENOMEM, "out of memory");
-    }
-    tgt->listen_fds = fds;
-    fds[tgt->listener_count++] = fd;
-    return 0;
+    int r = address ? server_listen_systemd(&tgt->srv, address) : 1;
+    if (r <= 0)
+        return r;
+    char host[256], port[8];
+    r = split_addr(address, host, sizeof host, port, sizeof port);
+    return r ? r : server_listen_tcp(&tgt->srv, host, port);
 }
 
-int spd_iscsi_target_listen(spd_iscsi_target *tgt, const char *addr_port)
+int spd_iscsi_target_listener_uri(const spd_iscsi_target *tgt, unsigned index,
+                                  char *buf, size_t size)
 {
-    char host[256], port[8];
-    int r = split_addr(addr_port, host, sizeof host, port, sizeof port);
-    if (r)
-        return r;
-    struct addrinfo hints = { .ai_family = AF_UNSPEC,
-                              .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-    struct addrinfo *res;
-    int gai = getaddrinfo(host, port, &hints, &res);
-    if (gai)
-        return spd_set_error(EINVAL, "%s:%s: %s", host, port,
-                             gai_strerror(gai));
-    int bound = 0;
-    r = -EADDRNOTAVAIL;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-        int one = 1;
-        if (fd < 0)
-            continue;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (ai->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
-            listen(fd, 128) < 0) {
-            r = spd_set_error(errno, "%s:%s: %s", host, port,
-                              strerror(errno));
-            close(fd);
-            continue;
-        }
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        if (!tgt->port && !getsockname(fd, (struct sockaddr *)&ss, &len))
-            tgt->port = ntohs(ss.ss_family == AF_INET
-                ? ((struct sockaddr_in *)&ss)->sin_port
-                : ((struct sockaddr_in6 *)&ss)->sin6_port);
-        if ((r = add_listener(tgt, fd)))
-            break;
-        bound++;
-    }
-    freeaddrinfo(res);
-    return bound ? 0 : r;
+    return server_listener_uri(&tgt->srv, index, buf, size);
 }
 
 int spd_iscsi_target_port(const spd_iscsi_target *tgt)
 {
-    return tgt->port;
+    return server_port(&tgt->srv);
 }
-
-/* ------------------------------------------------------------------ */
-/* Connections                                                         */
-/* ------------------------------------------------------------------ */
 
 static bool same_initiator_port(const struct iscsi_conn *a,
                                 const struct iscsi_conn *b)
@@ -421,10 +400,10 @@ static bool same_initiator_port(const struct iscsi_conn *a,
            !strcasecmp(a->initiator, b->initiator);
 }
 
-static bool tsih_in_use(const spd_iscsi_target *tgt, uint16_t tsih)
+static bool tsih_in_use(spd_iscsi_target *tgt, uint16_t tsih)
 {
-    for (const struct iscsi_conn *c = tgt->conns; c; c = c->next)
-        if (c->logged_in && c->tsih == tsih)
+    for (struct conn *c = tgt->srv.conns; c; c = c->next)
+        if (iscsi_conn_of(c)->logged_in && iscsi_conn_of(c)->tsih == tsih)
             return true;
     return false;
 }
@@ -436,18 +415,19 @@ uint16_t iscsi_session_begin(struct iscsi_conn *conn)
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += 10;
 
-    pthread_mutex_lock(&tgt->lock);
+    pthread_mutex_lock(&tgt->srv.lock);
     /* Reinstatement: the old session's connection is shut down; its
      * thread finishes what the unit runs and leaves. */
     for (;;) {
         struct iscsi_conn *old = NULL;
-        for (struct iscsi_conn *c = tgt->conns; c && !old; c = c->next)
-            if (c != conn && c->logged_in && same_initiator_port(c, conn))
-                old = c;
+        for (struct conn *c = tgt->srv.conns; c && !old; c = c->next)
+            if (c != &conn->c && iscsi_conn_of(c)->logged_in &&
+                same_initiator_port(iscsi_conn_of(c), conn))
+                old = iscsi_conn_of(c);
         if (!old)
             break;
-        shutdown(old->fd, SHUT_RDWR);
-        if (pthread_cond_timedwait(&tgt->conns_changed, &tgt->lock,
+        shutdown(old->c.fd, SHUT_RDWR);
+        if (pthread_cond_timedwait(&tgt->srv.changed, &tgt->srv.lock,
                                    &deadline) == ETIMEDOUT)
             break;
     }
@@ -459,175 +439,64 @@ uint16_t iscsi_session_begin(struct iscsi_conn *conn)
     } while (!tsih || tsih_in_use(tgt, tsih));
     conn->tsih = tsih;
     conn->logged_in = true;
-    pthread_mutex_unlock(&tgt->lock);
+    pthread_mutex_unlock(&tgt->srv.lock);
+    server_handshake_done(&conn->c);
     return tsih;
 }
 
-static void conn_free(struct iscsi_conn *conn)
+static struct conn *iscsi_conn_new(void *owner, int fd)
 {
-    pthread_mutex_destroy(&conn->lock);
-    pthread_cond_destroy(&conn->idle);
-    free(conn->in);
+    struct iscsi_conn *conn = calloc(1, sizeof *conn);
+    if (!conn)
+        return NULL;
+    if (conn_init(&conn->c, fd, &iscsi_conn_ops, ISCSI_INPUT_BUFFER)) {
+        free(conn);
+        return NULL;
+    }
+    conn->tgt = owner;
+    return &conn->c;
+}
+
+static void iscsi_serve(struct conn *c)
+{
+    struct iscsi_conn *conn = iscsi_conn_of(c);
+    if (iscsi_login(conn))
+        iscsi_full_feature(conn);
+}
+
+static void iscsi_conn_free(struct conn *c)
+{
+    struct iscsi_conn *conn = iscsi_conn_of(c);
+    conn_fini(c);
     free(conn->text_in);
     free(conn->text_out);
     free(conn);
 }
 
-static void *conn_thread(void *arg)
-{
-    struct iscsi_conn *conn = arg;
-    spd_iscsi_target *tgt = conn->tgt;
-
-    if (iscsi_login(conn))
-        iscsi_full_feature(conn);
-
-    pthread_mutex_lock(&tgt->lock);
-    for (struct iscsi_conn **p = &tgt->conns; *p; p = &(*p)->next) {
-        if (*p == conn) {
-            *p = conn->next;
-            break;
-        }
-    }
-    /* Closed under the lock: nobody shuts down a reused fd number. */
-    close(conn->fd);
-    tgt->conn_count--;
-    pthread_cond_broadcast(&tgt->conns_changed);
-    pthread_mutex_unlock(&tgt->lock);
-    conn_free(conn);
-    return NULL;
-}
-
-static void conn_start(spd_iscsi_target *tgt, int fd)
-{
-    struct iscsi_conn *conn = calloc(1, sizeof *conn);
-    if (!conn) {
-        close(fd);
-        return;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    /* Idle initiators get pinged, dead ones dropped (iscsi_pdu.c); a
-     * login that stalls this long fails. An initiator that stops reading
-     * for twice that is dropped too, so it cannot hold the threads that
-     * complete commands for other sessions. */
-    struct timeval tv = { .tv_sec = ISCSI_PING_SECONDS };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    tv.tv_sec = 2 * ISCSI_PING_SECONDS;
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    conn->tgt = tgt;
-    conn->fd = fd;
-    pthread_mutex_init(&conn->lock, NULL);
-    pthread_cond_init(&conn->idle, NULL);
-
-    pthread_mutex_lock(&tgt->lock);
-    bool full = tgt->conn_count >= ISCSI_MAX_CONNECTIONS || tgt->stopping;
-    if (!full) {
-        conn->next = tgt->conns;
-        tgt->conns = conn;
-        tgt->conn_count++;
-    }
-    pthread_mutex_unlock(&tgt->lock);
-
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (full || pthread_create(&conn->thread, &attr, conn_thread, conn)) {
-        if (!full) {
-            pthread_mutex_lock(&tgt->lock);
-            for (struct iscsi_conn **p = &tgt->conns; *p; p = &(*p)->next) {
-                if (*p == conn) {
-                    *p = conn->next;
-                    break;
-                }
-            }
-            tgt->conn_count--;
-            pthread_cond_broadcast(&tgt->conns_changed);
-            pthread_mutex_unlock(&tgt->lock);
-        }
-        close(fd);
-        conn_free(conn);
-    }
-    pthread_attr_destroy(&attr);
-}
-
-static void *accept_thread(void *arg)
-{
-    spd_iscsi_target *tgt = arg;
-    unsigned n = tgt->listener_count;
-    struct pollfd *fds = calloc(n + 1, sizeof *fds);
-    if (!fds)
-        return NULL;
-    for (unsigned i = 0; i < n; i++)
-        fds[i] = (struct pollfd){ .fd = tgt->listen_fds[i], .events = POLLIN };
-    fds[n] = (struct pollfd){ .fd = tgt->wake_fd, .events = POLLIN };
-
-    while (poll(fds, n + 1, -1) >= 0 || errno == EINTR) {
-        if (fds[n].revents)
-            break;
-        for (unsigned i = 0; i < n; i++) {
-            if (!fds[i].revents)
-                continue;
-            int fd = accept4(fds[i].fd, NULL, NULL, SOCK_CLOEXEC);
-            if (fd >= 0)
-                conn_start(tgt, fd);
-        }
-    }
-    free(fds);
-    return NULL;
-}
+static const struct server_proto iscsi_proto = {
+    .scheme = "iscsi",
+    .conn_new = iscsi_conn_new,
+    .serve = iscsi_serve,
+    .conn_free = iscsi_conn_free,
+};
 
 int spd_iscsi_target_start(spd_iscsi_target *tgt)
 {
-    if (tgt->started)
-        return spd_set_error(EBUSY, "the iSCSI target is already started");
-    if (!tgt->listener_count)
-        return spd_set_error(EINVAL, "the iSCSI target listens nowhere: "
-                             "call spd_iscsi_target_listen first");
     if (!tgt->nodes)
         return spd_set_error(EINVAL, "the iSCSI target has no LUN");
-    pthread_mutex_lock(&tgt->lock);
-    tgt->stopping = false;
-    pthread_mutex_unlock(&tgt->lock);
-    int r = pthread_create(&tgt->accept_thread, NULL, accept_thread, tgt);
-    if (r)
-        return spd_set_error(r, "pthread_create: %s", strerror(r));
-    tgt->started = true;
-    return 0;
+    return server_start(&tgt->srv);
 }
 
 void spd_iscsi_target_stop(spd_iscsi_target *tgt)
 {
-    if (tgt->started) {
-        uint64_t one = 1;
-        if (write(tgt->wake_fd, &one, sizeof one) < 0) {
-            /* One write cannot overflow the counter: nothing to do. */
-        }
-        pthread_join(tgt->accept_thread, NULL);
-        uint64_t drain;
-        if (read(tgt->wake_fd, &drain, sizeof drain) < 0) {
-            /* Nothing was there: fine. */
-        }
-        tgt->started = false;
-    }
-    pthread_mutex_lock(&tgt->lock);
-    tgt->stopping = true;
-    /* Wake each connection from its recv: it answers what its units run
-     * and closes. */
-    for (struct iscsi_conn *c = tgt->conns; c; c = c->next)
-        shutdown(c->fd, SHUT_RD);
-    while (tgt->conn_count)
-        pthread_cond_wait(&tgt->conns_changed, &tgt->lock);
-    pthread_mutex_unlock(&tgt->lock);
+    server_stop(&tgt->srv);
 }
 
 void spd_iscsi_target_destroy(spd_iscsi_target *tgt)
 {
     if (!tgt)
         return;
-    spd_iscsi_target_stop(tgt);
-    for (unsigned i = 0; i < tgt->listener_count; i++)
-        close(tgt->listen_fds[i]);
-    free(tgt->listen_fds);
+    server_fini(&tgt->srv);
     while (tgt->nodes) {
         struct iscsi_node *n = tgt->nodes;
         tgt->nodes = n->next;
@@ -636,8 +505,5 @@ void spd_iscsi_target_destroy(spd_iscsi_target *tgt)
         free(n);
     }
     chap_free(tgt->chap);
-    close(tgt->wake_fd);
-    pthread_mutex_destroy(&tgt->lock);
-    pthread_cond_destroy(&tgt->conns_changed);
     free(tgt);
 }

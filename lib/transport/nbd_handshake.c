@@ -5,8 +5,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 
 #include "util/bytes.h"
 #include "transport/nbd_int.h"
@@ -14,8 +12,6 @@
 /* Options longer than this end the connection (names are at most 4 KiB;
  * a meta context query list has no business being larger). */
 #define NBD_OPTION_MAX (64u * 1024)
-/* A client gets this long per handshake read before it is dropped. */
-#define NBD_HANDSHAKE_TIMEOUT_S 60
 
 enum opt_result { OPT_CONTINUE, OPT_TRANSMIT, OPT_CLOSE };
 
@@ -34,8 +30,8 @@ static int send_reply(const struct option_call *o, uint32_t type,
     put_be32(hdr + 8, o->option);
     put_be32(hdr + 12, type);
     put_be32(hdr + 16, len);
-    if (net_write_full(o->conn->fd, hdr, sizeof hdr) < 0 ||
-        (len && net_write_full(o->conn->fd, data, len) < 0))
+    if (net_write_full(o->conn->c.fd, hdr, sizeof hdr) < 0 ||
+        (len && net_write_full(o->conn->c.fd, data, len) < 0))
         return -1;
     return 0;
 }
@@ -84,7 +80,7 @@ static enum opt_result opt_export_name(const struct option_call *o)
     put_be64(reply, p->block_count * p->block_length);
     put_be16(reply + 8, nbd_export_flags(e));
     size_t len = conn->no_zeroes ? 10 : sizeof reply;
-    if (net_write_full(conn->fd, reply, len) < 0)
+    if (net_write_full(conn->c.fd, reply, len) < 0)
         return OPT_CLOSE;
     conn->export = e;
     return OPT_TRANSMIT;
@@ -282,20 +278,14 @@ static enum opt_result handle_option(struct option_call *o)
 /* The handshake                                                       */
 /* ------------------------------------------------------------------ */
 
-static void set_receive_timeout(int fd, int seconds)
-{
-    struct timeval tv = { .tv_sec = seconds };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-}
-
 static bool greet(struct nbd_conn *conn)
 {
     uint8_t hello[18], client[4];
     put_be64(hello, NBD_MAGIC);
     put_be64(hello + 8, NBD_OPTS_MAGIC);
     put_be16(hello + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-    if (net_write_full(conn->fd, hello, sizeof hello) < 0 ||
-        net_read_full(conn->fd, client, sizeof client) < 0)
+    if (net_write_full(conn->c.fd, hello, sizeof hello) < 0 ||
+        net_read_full(conn->c.fd, client, sizeof client) < 0)
         return false;
     uint32_t flags = get_be32(client);
     /* A flag we do not know means a protocol we do not speak. */
@@ -307,7 +297,6 @@ static bool greet(struct nbd_conn *conn)
 
 bool nbd_handshake(struct nbd_conn *conn)
 {
-    set_receive_timeout(conn->fd, NBD_HANDSHAKE_TIMEOUT_S);
     if (!greet(conn))
         return false;
 
@@ -315,7 +304,7 @@ bool nbd_handshake(struct nbd_conn *conn)
     uint8_t *data = NULL;
     while (result == OPT_CONTINUE) {
         uint8_t hdr[16];
-        if (net_read_full(conn->fd, hdr, sizeof hdr) < 0 ||
+        if (net_read_full(conn->c.fd, hdr, sizeof hdr) < 0 ||
             get_be64(hdr) != NBD_OPTS_MAGIC)
             break;
         struct option_call o = { .conn = conn, .option = get_be32(hdr + 8),
@@ -326,12 +315,14 @@ bool nbd_handshake(struct nbd_conn *conn)
         }
         free(data);
         data = malloc(o.len ? o.len : 1);
-        if (!data || net_read_full(conn->fd, data, o.len) < 0)
+        if (!data || net_read_full(conn->c.fd, data, o.len) < 0)
             break;
         o.data = data;
         result = handle_option(&o);
     }
     free(data);
-    set_receive_timeout(conn->fd, 0);
-    return result == OPT_TRANSMIT;
+    if (result != OPT_TRANSMIT)
+        return false;
+    server_handshake_done(&conn->c);
+    return true;
 }

@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 
 #include "transport/net.h"
+#include "transport/server.h"
 #include "spd/nbd.h"
 
 /* Magics. */
@@ -120,6 +121,9 @@ enum {
  * own threshold for a denial of service (2^25). */
 #define NBD_MAX_PAYLOAD (32u * 1024 * 1024)
 
+/* The receive buffer requests are parsed from. */
+#define NBD_INPUT_BUFFER (256u * 1024)
+
 struct nbd_export {
     struct nbd_export *next;
     char *name;
@@ -127,35 +131,15 @@ struct nbd_export {
     spd_unit *unit;
 };
 
-struct nbd_listener {
-    int fd;
-    char *unix_path;      /* to remove at the end */
-};
-
-struct nbd_conn;
-
 struct spd_nbd_server {
+    struct server srv;              /* listeners, connections */
     struct nbd_export *exports;
-    struct nbd_listener *listeners;
-    unsigned listener_count;
-    int port;                       /* of the first TCP listener */
-    int wake_fd;                    /* eventfd: stop the accept loop */
-    pthread_t accept_thread;
-    bool started;
-
-    pthread_mutex_t lock;           /* guards conns and stopping */
-    pthread_cond_t conns_gone;
-    struct nbd_conn *conns;
-    unsigned conn_count;
-    bool stopping;
 };
 
 /* A connection, from accept to close. */
 struct nbd_conn {
-    struct nbd_conn *next;          /* server->conns */
+    struct conn c;                  /* socket, input, send queue */
     spd_nbd_server *server;
-    int fd;
-    pthread_t thread;
 
     /* Negotiated. */
     struct nbd_export *export;
@@ -163,18 +147,8 @@ struct nbd_conn {
     bool structured;
     bool base_allocation;           /* meta context selected */
 
-    /* Receive buffer: requests are parsed from it in batches. */
-    uint8_t *in;
-    size_t in_start, in_end, in_cap;
-
-    /* Replies waiting to be sent; completions from any thread add here. */
-    pthread_mutex_t out_lock;
-    pthread_cond_t idle;            /* inflight reached 0 */
-    struct nbd_reply *out_head, *out_tail;
-    bool reader_busy;               /* the connection thread will flush */
-    bool broken;                    /* a send failed: drop replies */
-    unsigned inflight;              /* requests submitted, not yet sent */
-    size_t held;                    /* data[] bytes of those requests */
+    /* Under c.lock. */
+    size_t held;                    /* data[] bytes of requests in flight */
     struct nbd_reply *spares;       /* large buffers kept for reuse */
     unsigned spare_count;
 };
@@ -186,6 +160,7 @@ bool nbd_handshake(struct nbd_conn *conn);
 
 /* nbd_io.c: serve requests until the client leaves or the server stops. */
 void nbd_transmission(struct nbd_conn *conn);
+extern const struct conn_ops nbd_conn_ops;
 
 /* nbd_server.c */
 struct nbd_export *nbd_find_export(spd_nbd_server *server, const char *name);

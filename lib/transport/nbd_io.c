@@ -5,9 +5,7 @@
  *
  * The connection thread reads; a request completes on whatever thread the
  * device finished it (often the connection thread itself, with no
- * dispatcher). Replies go on a queue: while the connection thread is busy
- * with a batch it sends the queue once at the end; while it sleeps in
- * recv(), a completing thread sends its own reply.
+ * dispatcher). Replies go through the connection's send queue (conn.h).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,13 +18,10 @@
 #include "spd/scsi.h"
 
 #define NBD_REQUEST_SIZE 28
-#define NBD_INPUT_BUFFER (256u * 1024)
 /* At most this many extents in one block status reply. */
 #define NBD_MAX_EXTENTS 1024
 /* A block status request's data: the reply's extents, then the unit's. */
 #define NBD_EXTENTS_AT  ((4 + 8 * NBD_MAX_EXTENTS + 15) & ~(size_t)15)
-/* Replies gathered into one sendmsg(). */
-#define NBD_SEND_BATCH 256
 /* Buffers this large are kept for the next request instead of freed: a
  * fresh one costs a page fault per 4 KiB, more than copying the data. */
 #define NBD_SPARE_MIN (64u * 1024)
@@ -39,7 +34,8 @@
 
 /* One request from arrival to its reply on the wire. */
 struct nbd_reply {
-    struct nbd_reply *next;           /* conn->out_head queue */
+    struct conn_out out;              /* in the send queue */
+    struct nbd_reply *next;           /* conn->spares */
     struct nbd_conn *conn;
     spd_request req;
     spd_unmap_desc desc;
@@ -57,7 +53,7 @@ struct nbd_reply {
     _Alignas(64) uint8_t data[];      /* READ/WRITE data, or extents */
 };
 
-/* A spare big enough, or NULL. conn->out_lock held. */
+/* A spare big enough, or NULL. conn->c.lock held. */
 static struct nbd_reply *spare_take(struct nbd_conn *conn, size_t data_len)
 {
     for (struct nbd_reply **p = &conn->spares; *p; p = &(*p)->next) {
@@ -76,9 +72,9 @@ static struct nbd_reply *reply_new(struct nbd_conn *conn, const uint8_t *hdr,
 {
     struct nbd_reply *r = NULL;
     if (data_len >= NBD_SPARE_MIN) {
-        pthread_mutex_lock(&conn->out_lock);
+        pthread_mutex_lock(&conn->c.lock);
         r = spare_take(conn, data_len);
-        pthread_mutex_unlock(&conn->out_lock);
+        pthread_mutex_unlock(&conn->c.lock);
     }
     size_t capacity = r ? r->capacity : data_len;
     if (!r && !(r = malloc(sizeof *r + data_len)))
@@ -94,7 +90,7 @@ static struct nbd_reply *reply_new(struct nbd_conn *conn, const uint8_t *hdr,
     return r;
 }
 
-/* Keep a large reply's buffer for reuse, or free it. out_lock held. */
+/* Keep a large reply's buffer for reuse, or free it. c.lock held. */
 static void reply_free(struct nbd_conn *conn, struct nbd_reply *r)
 {
     if (r->capacity >= NBD_SPARE_MIN && conn->spare_count < NBD_SPARES) {
@@ -149,57 +145,30 @@ static void reply_build_header(struct nbd_reply *r)
         r->payload_len = 0;
 }
 
-/* Send up to NBD_SEND_BATCH queued replies in one sendmsg() (and what a
- * short send leaves). conn->out_lock held. */
-static void send_some(struct nbd_conn *conn)
+static unsigned reply_fill(struct conn *c, struct conn_out *o, size_t skip,
+                           struct iovec *iov, unsigned max)
 {
-    struct iovec iov[2 * NBD_SEND_BATCH];
-    struct nbd_reply *batch = conn->out_head;
-    int n = 0, replies = 0;
-    struct nbd_reply *r = batch;
-    for (; r && replies < NBD_SEND_BATCH; r = r->next, replies++) {
-        iov[n++] = (struct iovec){ r->hdr, r->hdr_len };
-        if (r->payload_len)
-            iov[n++] = (struct iovec){ r->data, r->payload_len };
-    }
-    conn->out_head = r;
-    if (!r)
-        conn->out_tail = NULL;
-
-    if (!conn->broken && net_sendv_full(conn->fd, iov, n) < 0)
-        conn->broken = true;             /* the client is gone */
-    bool freed = batch != r;
-    while (batch != r) {
-        struct nbd_reply *next = batch->next;
-        conn->held -= batch->held;
-        reply_free(conn, batch);
-        batch = next;
-        conn->inflight--;
-    }
-    if (freed)          /* also wakes a reader waiting in hold_room() */
-        pthread_cond_broadcast(&conn->idle);
+    (void)c;
+    struct nbd_reply *r = (struct nbd_reply *)o;
+    unsigned n = conn_iov_add(iov, 0, max, &skip, r->hdr, r->hdr_len);
+    return conn_iov_add(iov, n, max, &skip, r->data, r->payload_len);
 }
 
-static void flush_locked(struct nbd_conn *conn)
+/* A reply went out (or the client is gone). c->lock held. */
+static void reply_release(struct conn *c, struct conn_out *o)
 {
-    while (conn->out_head)
-        send_some(conn);
+    struct nbd_conn *conn = (struct nbd_conn *)c;
+    struct nbd_reply *r = (struct nbd_reply *)o;
+    conn->held -= r->held;
+    reply_free(conn, r);
+    conn_done_locked(c);
 }
 
 static void reply_queue(struct nbd_reply *r)
 {
-    struct nbd_conn *conn = r->conn;
     reply_build_header(r);
-    pthread_mutex_lock(&conn->out_lock);
-    r->next = NULL;
-    if (conn->out_tail)
-        conn->out_tail->next = r;
-    else
-        conn->out_head = r;
-    conn->out_tail = r;
-    if (!conn->reader_busy)
-        flush_locked(conn);
-    pthread_mutex_unlock(&conn->out_lock);
+    r->out.bytes = r->hdr_len + r->payload_len;
+    conn_queue(&r->conn->c, &r->out);
 }
 
 static void reply_error(struct nbd_reply *r, uint32_t error)
@@ -360,8 +329,6 @@ static void request_start(struct nbd_reply *r)
 /* Receiving                                                           */
 /* ------------------------------------------------------------------ */
 
-enum parse_result { PARSED, NEED_MORE, CLOSE };
-
 /* The space a request needs behind its reply header. */
 static size_t request_data_len(const uint8_t *hdr)
 {
@@ -378,130 +345,89 @@ static size_t request_data_len(const uint8_t *hdr)
  * socket straight into the request. */
 static int take_payload(struct nbd_conn *conn, struct nbd_reply *r)
 {
-    size_t have = conn->in_end - conn->in_start;
+    struct conn *c = &conn->c;
+    size_t have = c->in_end - c->in_start;
     size_t take = have < r->length ? have : r->length;
-    memcpy(r->data, conn->in + conn->in_start, take);
-    conn->in_start += take;
+    memcpy(r->data, c->in + c->in_start, take);
+    c->in_start += take;
     if (take < r->length)
-        return net_read_full(conn->fd, r->data + take, r->length - take);
+        return net_read_full(c->fd, r->data + take, r->length - take);
     return 0;
 }
 
-/* Make room for a request holding need bytes: send what is answered
- * (blocking on a client that does not read: backpressure) and wait for
- * requests still in the device, until the connection holds at most
- * NBD_MAX_HELD bytes with it; then count it in. */
-static void hold_room(struct nbd_conn *conn, size_t need)
+/* Count a request holding need bytes in, unless the connection holds
+ * NBD_MAX_HELD bytes with it: false then (take it once replies went
+ * out). */
+static bool hold_room(struct nbd_conn *conn, size_t need)
 {
-    pthread_mutex_lock(&conn->out_lock);
-    while (conn->held && conn->held + need > NBD_MAX_HELD) {
-        flush_locked(conn);
-        if (!conn->held || conn->held + need <= NBD_MAX_HELD)
-            break;
-        conn->reader_busy = false;      /* completions send their replies */
-        pthread_cond_wait(&conn->idle, &conn->out_lock);
-        conn->reader_busy = true;
+    pthread_mutex_lock(&conn->c.lock);
+    bool room = !conn->held || conn->held + need <= NBD_MAX_HELD;
+    if (room) {
+        conn->held += need;
+        conn->c.pending++;
     }
-    conn->held += need;
-    pthread_mutex_unlock(&conn->out_lock);
+    pthread_mutex_unlock(&conn->c.lock);
+    return room;
 }
 
-static enum parse_result parse_one(struct nbd_conn *conn)
+/* The request is not taken after all. */
+static void hold_undo(struct nbd_conn *conn, size_t need)
 {
-    if (conn->in_end - conn->in_start < NBD_REQUEST_SIZE)
-        return NEED_MORE;
-    const uint8_t *hdr = conn->in + conn->in_start;
+    pthread_mutex_lock(&conn->c.lock);
+    conn->held -= need;
+    conn->c.pending--;
+    pthread_mutex_unlock(&conn->c.lock);
+}
+
+static enum conn_parse parse_one(struct conn *c)
+{
+    struct nbd_conn *conn = (struct nbd_conn *)c;
+    if (c->in_end - c->in_start < NBD_REQUEST_SIZE)
+        return CONN_NEED_MORE;
+    const uint8_t *hdr = c->in + c->in_start;
     if (get_be32(hdr) != NBD_REQUEST_MAGIC)
-        return CLOSE;                    /* lost framing: nothing to trust */
+        return CONN_CLOSE;               /* lost framing: nothing to trust */
     uint16_t type = get_be16(hdr + 6);
     if (type == NBD_CMD_DISC)
-        return CLOSE;
+        return CONN_CLOSE;
     uint32_t length = get_be32(hdr + 24);
     if (type == NBD_CMD_WRITE && length > NBD_MAX_PAYLOAD)
-        return CLOSE;        /* the protocol's denial-of-service threshold */
+        return CONN_CLOSE;   /* the protocol's denial-of-service threshold */
 
     size_t need = request_data_len(hdr);
-    hold_room(conn, need);
+    if (!hold_room(conn, need))
+        return CONN_PAUSE;
     struct nbd_reply *r = reply_new(conn, hdr, need);
     if (!r) {
-        pthread_mutex_lock(&conn->out_lock);
-        conn->held -= need;
-        pthread_mutex_unlock(&conn->out_lock);
-        return CLOSE;
+        hold_undo(conn, need);
+        return CONN_CLOSE;
     }
     r->held = need;
-    conn->in_start += NBD_REQUEST_SIZE;
+    c->in_start += NBD_REQUEST_SIZE;
     if (type == NBD_CMD_WRITE && take_payload(conn, r) < 0) {
-        pthread_mutex_lock(&conn->out_lock);
-        conn->held -= need;              /* the client left mid-write */
-        pthread_mutex_unlock(&conn->out_lock);
+        hold_undo(conn, need);           /* the client left mid-write */
         free(r);
-        return CLOSE;
+        return CONN_CLOSE;
     }
-    pthread_mutex_lock(&conn->out_lock);
-    conn->inflight++;
-    pthread_mutex_unlock(&conn->out_lock);
     if (type == NBD_CMD_READ && length > NBD_MAX_PAYLOAD)
         reply_error(r, r->flags & NBD_CMD_FLAG_DF ? NBD_EOVERFLOW : NBD_EINVAL);
     else
         request_start(r);
-    return PARSED;
+    return CONN_PARSED;
 }
 
-/* Make room for the next recv(): drop what was parsed. */
-static void compact_input(struct nbd_conn *conn)
-{
-    size_t left = conn->in_end - conn->in_start;
-    if (conn->in_start)
-        memmove(conn->in, conn->in + conn->in_start, left);
-    conn->in_start = 0;
-    conn->in_end = left;
-}
-
-static void set_reader_busy(struct nbd_conn *conn, bool busy)
-{
-    pthread_mutex_lock(&conn->out_lock);
-    if (!busy)
-        flush_locked(conn);
-    conn->reader_busy = busy;
-    pthread_mutex_unlock(&conn->out_lock);
-}
+const struct conn_ops nbd_conn_ops = {
+    .parse = parse_one,
+    .fill = reply_fill,
+    .release = reply_release,
+};
 
 void nbd_transmission(struct nbd_conn *conn)
 {
-    conn->in_cap = NBD_INPUT_BUFFER;
-    conn->in = malloc(conn->in_cap);
-    conn->reader_busy = true;
-    enum parse_result result = conn->in ? NEED_MORE : CLOSE;
-
-    while (result != CLOSE) {
-        while ((result = parse_one(conn)) == PARSED)
-            ;
-        if (result == CLOSE)
-            break;
-        compact_input(conn);
-        set_reader_busy(conn, false);    /* send the batch's replies */
-        ssize_t n;
-        do
-            n = recv(conn->fd, conn->in + conn->in_end,
-                     conn->in_cap - conn->in_end, 0);
-        while (n < 0 && errno == EINTR);
-        if (n <= 0)
-            break;
-        conn->in_end += (size_t)n;
-        set_reader_busy(conn, true);
-    }
-
-    /* Answer everything in flight before the connection closes. */
-    pthread_mutex_lock(&conn->out_lock);
-    conn->reader_busy = false;
-    flush_locked(conn);
-    while (conn->inflight)
-        pthread_cond_wait(&conn->idle, &conn->out_lock);
+    conn_run(&conn->c);
     while (conn->spares) {
         struct nbd_reply *spare = conn->spares;
         conn->spares = spare->next;
         free(spare);
     }
-    pthread_mutex_unlock(&conn->out_lock);
 }

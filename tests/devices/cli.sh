@@ -45,12 +45,26 @@ printf 'alice a-secret-of-sixteen\n' >"$WORK/secrets"
 chmod 600 "$WORK/secrets"
 refused "$RAMDISK" "--chap-file needs an iSCSI export" --nbd nbd://127.0.0.1:0/ \
     --chap-file "$WORK/secrets"
-refused "$RAMDISK" "only one --fuse" --fuse "$WORK/a" --fuse "$WORK/b"
+refused "$RAMDISK" "--fuse $WORK/a given twice" --fuse "$WORK/a" --fuse "$WORK/a"
 refused "$RAMDISK" "only one --iscsi" --iscsi 127.0.0.1:0 --iscsi 127.0.0.1:0
 refused "$RAWDISK" "only one --file" --file "$WORK/a.img" --file "$WORK/b.img" --check
 refused "$RAMDISK" "no export given"
 [ ! -e "$WORK/a" ] && [ ! -e "$WORK/a.img" ] || fail "a refused command line created a file"
-ok "--check with exports, --iscsi-target/--chap-file without --iscsi, a second --fuse/--iscsi/--file: exit 2"
+ok "--check with exports, --iscsi-target/--chap-file without --iscsi, a path given twice, a second --iscsi/--file: exit 2"
+
+# --- --fuse repeats: one disk, two files -------------------------------
+if [ -e /dev/fuse ] && [ "$(id -u)" -eq 0 ]; then
+    start_device "$RAMDISK" --size 1M --fuse "$WORK/fa" --fuse "$WORK/fb"
+    head -c 65536 /dev/urandom >"$WORK/pattern"
+    dd if="$WORK/pattern" of="$WORK/fa" bs=64k count=1 conv=notrunc,fsync 2>/dev/null ||
+        fail "write through the first --fuse file"
+    cmp -n 65536 "$WORK/pattern" "$WORK/fb" || fail "the second --fuse file shows other bytes"
+    stop_device "$SERVER_PID"
+    [ ! -s "$WORK/fa" ] && [ ! -s "$WORK/fb" ] || fail "--fuse files left mounted"
+    ok "--fuse twice: the same disk at both paths, both unmounted at the end"
+else
+    skip_part "--fuse twice needs /dev/fuse and root"
+fi
 
 # --- every value checked before anything is served ---------------------
 refused "$RAMDISK" "--iscsi 127.0.0.1:99999" --iscsi 127.0.0.1:99999
@@ -101,3 +115,22 @@ ok "--iscsi ADDR:PORT after a space; the lines name the real ports: $nbd $iscsi"
 # A bare --iscsi leaves the next option alone.
 refused "$RAMDISK" "--check" --iscsi --check
 ok "a bare --iscsi does not take the option after it"
+
+# --- socket activation: --nbd systemd takes the socket systemd passes ---
+if command -v systemd-socket-activate >/dev/null 2>&1; then
+    port=$(free_port)
+    systemd-socket-activate -l "127.0.0.1:$port" \
+        "$RAMDISK" --size 1M --nbd systemd >"$WORK/activated.log" 2>&1 &
+    activator=$!
+    PIDS="$activator $PIDS"
+    wait_until 30 nbdinfo "nbd://127.0.0.1:$port/" >"$OUT" ||
+        { cat "$WORK/activated.log" >&2; fail "no NBD service on the activated socket"; }
+    grep -q "export-size: 1048576" "$OUT" || fail "the activated export is not the disk"
+    grep -q "serving nbd://127.0.0.1:$port/" "$WORK/activated.log" ||
+        fail "the serving line does not name the activated socket"
+    kill -TERM "$activator"
+    wait "$activator" || fail "spd-ramdisk under socket activation exited with $?"
+    ok "--nbd systemd serves on the socket systemd-socket-activate passed"
+else
+    skip_part "socket activation needs systemd-socket-activate (Debian: systemd)"
+fi

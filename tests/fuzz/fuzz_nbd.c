@@ -107,7 +107,7 @@ static void add_export(int i, const char *name, const spd_params *p,
     fx.devices[i] = d;
     if (getenv("SPD_FUZZ_LOG"))         /* to see what a saved input does */
         spd_unit_set_debug_log(d->unit, SPD_DEBUG_ALL, stderr);
-    memunit_require(spd_nbd_server_add(fx.server, name, d->unit, "fuzz") == 0,
+    memunit_require(spd_nbd_server_add(fx.server, d->unit, name, "fuzz") == 0,
                  "export added");
 }
 
@@ -116,7 +116,7 @@ static void setup(void)
     snprintf(fx.dir, sizeof fx.dir, "/tmp/spd-fuzz-nbd-XXXXXX");
     memunit_require(mkdtemp(fx.dir) != NULL, "temporary directory");
     snprintf(fx.path, sizeof fx.path, "%s/sock", fx.dir);
-    fx.server = spd_nbd_server_create();
+    fx.server = spd_nbd_server_create(NULL);
     memunit_require(fx.server != NULL, "server created");
 
     spd_params p = { SPD_PARAMS_INIT,
@@ -342,9 +342,9 @@ static void wait_connections_gone(void)
 {
     int64_t deadline = now_ms() + CLOSE_TIMEOUT_MS;
     for (;;) {
-        pthread_mutex_lock(&fx.server->lock);
-        unsigned n = fx.server->conn_count;
-        pthread_mutex_unlock(&fx.server->lock);
+        pthread_mutex_lock(&fx.server->srv.lock);
+        unsigned n = fx.server->srv.conn_count;
+        pthread_mutex_unlock(&fx.server->srv.lock);
         if (n == 0)
             return;
         memunit_require(now_ms() < deadline, "connection threads finish");

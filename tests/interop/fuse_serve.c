@@ -61,9 +61,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "fuse_serve: %s\n", spd_errmsg());
         return 1;
     }
-    spd_fuse_export *e = spd_fuse_export_start(m->unit, argv[1]);
-    if (!e) {
-        int err = errno;
+    spd_fuse_export *e = spd_fuse_export_create();
+    int r = e ? spd_fuse_export_add(e, m->unit, argv[1]) : -errno;
+    if (!r)
+        r = spd_fuse_export_start(e);
+    if (r) {
+        int err = -r;
+        spd_fuse_export_destroy(e);
         fprintf(stderr, "fuse_serve: %s\n", spd_errmsg());
         memunit_destroy(m);
         return err == EPERM || err == EACCES || err == ENODEV ? 77 : 1;
@@ -73,7 +77,7 @@ int main(int argc, char **argv)
 
     int sig;
     sigwait(&stop, &sig);
-    spd_fuse_export_stop(e);
+    spd_fuse_export_destroy(e);
     memunit_destroy(m);
     return 0;
 }

@@ -15,8 +15,8 @@ bob     bob has spaces in it
 mutual  spd-target  target-secret-456
 END
 
-port=$(free_port)
-start_iscsi "$port" 16 512 --chap "$WORK/secrets"
+start_iscsi 16 512 --chap "$WORK/secrets"
+port=$ISCSI_PORT
 HOST=127.0.0.1:$port
 LUN=$IQN/0
 
@@ -56,15 +56,15 @@ stop_iscsi
 
 # Files the target must refuse.
 chmod o+r "$WORK/secrets"
-"$ISERVE" "127.0.0.1:$(free_port)" "$IQN" 16 512 --chap "$WORK/secrets" \
+"$ISERVE" "127.0.0.1:0" "$IQN" 16 512 --chap "$WORK/secrets" \
     >"$WORK/refused.txt" 2>&1 && fail "a world-readable secrets file must be refused"
 grep -q 'readable by others' "$WORK/refused.txt" || fail "world-readable: message"
 printf 'alice short\n' >"$WORK/short"
-"$ISERVE" "127.0.0.1:$(free_port)" "$IQN" 16 512 --chap "$WORK/short" \
+"$ISERVE" "127.0.0.1:0" "$IQN" 16 512 --chap "$WORK/short" \
     >"$WORK/refused.txt" 2>&1 && fail "a short secret must be refused"
 grep -q '12 to 255 bytes' "$WORK/refused.txt" || fail "short secret: message"
 printf 'alice same-secret-1234\nmutual tgt same-secret-1234\n' >"$WORK/same"
-"$ISERVE" "127.0.0.1:$(free_port)" "$IQN" 16 512 --chap "$WORK/same" \
+"$ISERVE" "127.0.0.1:0" "$IQN" 16 512 --chap "$WORK/same" \
     >"$WORK/refused.txt" 2>&1 && fail "one secret for both directions must be refused"
 grep -q 'must differ' "$WORK/refused.txt" || fail "same secret: message"
 ok "secrets files: world-readable, short and shared secrets refused"

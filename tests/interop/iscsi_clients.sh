@@ -9,8 +9,8 @@ need iscsi-ls iscsi-inq iscsi-readcapacity16 qemu-img qemu-io cmp
 qemu-img --help | grep -q '^Supported formats:.* iscsi' ||
     skip "qemu-img has no iscsi driver (install qemu-block-extra)"
 
-port=$(free_port)
-start_iscsi "$port" 64 512 --luns 3
+start_iscsi 64 512 --luns 3
+port=$ISCSI_PORT
 URL=$(iscsi_url "$port")
 
 # Discovery: SendTargets, then each LUN's type and size.
@@ -74,8 +74,8 @@ stop_iscsi
 # thin provisioning: qemu 7.2 then skips GET LBA STATUS, which the engine
 # does not implement, and whose failure makes qemu-img abort (an assertion
 # in block/iscsi.c) on 4096-byte LUNs.
-port=$(free_port)
-start_iscsi "$port" 64 4096 --threads 2 --no-unmap
+start_iscsi 64 4096 --threads 2 --no-unmap
+port=$ISCSI_PORT
 URL=$(iscsi_url "$port")
 iscsi-readcapacity16 "$URL" | grep -q 'LOGICAL BLOCK LENGTH IN BYTES:4096' ||
     fail "4096-byte blocks"

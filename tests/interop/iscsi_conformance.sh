@@ -21,9 +21,9 @@ run_suite() {   # config block_length [serve options] -- [iscsi-test-cu options]
         shift
     done
     shift
-    port=$(free_port)
     # shellcheck disable=SC2086
-    start_iscsi "$port" 64 "$block" $serve_opts
+    start_iscsi 64 "$block" $serve_opts
+    port=$ISCSI_PORT
     log=$WORK/cu.$config.log
     # Its exit status says whether tests failed: the log says which.
     timeout 600 iscsi-test-cu "$@" -t ALL "$(iscsi_url "$port")" >"$log" 2>&1 ||

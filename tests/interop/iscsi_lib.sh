@@ -6,19 +6,21 @@ IQN=iqn.2026-01.org.example.spd:disk
 # Built with the tests (meson's depends): missing is a failure, not a skip.
 [ -x "$ISERVE" ] || fail "$ISERVE is not built"
 
-# start_iscsi PORT SIZE_MB BLOCK_LENGTH [iscsi_serve options...]: serve a
-# fresh in-memory target on 127.0.0.1:PORT; sets ISCSI_PID, ISCSI_LOG.
+# start_iscsi SIZE_MB BLOCK_LENGTH [iscsi_serve options...]: serve a
+# fresh in-memory target on 127.0.0.1 at a port the system picks; sets
+# ISCSI_PORT (from its "ready iscsi://127.0.0.1:PORT" line), ISCSI_PID,
+# ISCSI_LOG.
 start_iscsi() {
-    port=$1
-    shift
-    ISCSI_LOG=$WORK/iscsi.$port.log
-    "$ISERVE" "127.0.0.1:$port" "$IQN" "$@" >"$ISCSI_LOG" 2>&1 &
+    ISCSI_LOG=$(mktemp "$WORK/iscsi.XXXXXX")
+    "$ISERVE" "127.0.0.1:0" "$IQN" "$@" >"$ISCSI_LOG" 2>&1 &
     ISCSI_PID=$!
     PIDS="$ISCSI_PID $PIDS"
     if ! wait_until 30 grep -q '^ready' "$ISCSI_LOG"; then
         cat "$ISCSI_LOG" >&2
         fail "iscsi_serve did not start: $*"
     fi
+    ISCSI_PORT=$(sed -n 's/^ready iscsi:\/\/127\.0\.0\.1:\([0-9]*\)$/\1/p' "$ISCSI_LOG")
+    [ -n "$ISCSI_PORT" ] || { cat "$ISCSI_LOG" >&2; fail "iscsi_serve gave no port"; }
 }
 
 # stop_iscsi: SIGTERM, and the program must exit 0 (in-flight commands

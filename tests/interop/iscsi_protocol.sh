@@ -8,8 +8,8 @@
 . "$(dirname "$0")/iscsi_lib.sh"
 need python3 iscsi-inq
 
-port=$(free_port)
-start_iscsi "$port" 16 512
+start_iscsi 16 512
+port=$ISCSI_PORT
 python3 "$(dirname "$0")/iscsi_protocol.py" "$port" "$IQN" ||
     fail "iscsi_protocol.py"
 iscsi-inq "$(iscsi_url "$port")" | grep -q DIRECT_ACCESS ||

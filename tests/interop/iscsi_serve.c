@@ -2,10 +2,12 @@
  * iscsi_serve.c - a test helper: export fresh in-memory units as an
  * iSCSI target.
  *
- *     iscsi_serve ADDR:PORT IQN SIZE_MB BLOCK_LENGTH [--write-protect]
+ *     iscsi_serve ADDRESS IQN SIZE_MB BLOCK_LENGTH [--write-protect]
  *                 [--chap FILE] [--luns N] [--threads N] [--no-unmap]
  *
- * Prints "ready" once listening and serves until SIGTERM or SIGINT, then
+ * ADDRESS is what spd_iscsi_target_listen() takes; port 0 (such as
+ * 127.0.0.1:0) picks a free port. Prints "ready iscsi://HOST:PORT" (the
+ * real port) once listening and serves until SIGTERM or SIGINT, then
  * stops the target (commands in the units finish) and exits 0.
  * --luns N exports N units as LUNs 0..N-1 (default 1); --threads N starts
  * N dispatcher threads per unit, so commands complete on other threads
@@ -81,7 +83,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     struct memunit *mems[MAX_LUNS] = { 0 };
-    spd_iscsi_target *tgt = spd_iscsi_target_create();
+    spd_iscsi_target *tgt = spd_iscsi_target_create(NULL);
     int status = 1;
     if (!tgt)
         goto fail;
@@ -98,13 +100,16 @@ int main(int argc, char **argv)
             !(mems[i] = memunit_create_modes(&p, SPD_OPS_PARALLEL,
                                              MEMUNIT_FAST)) ||
             (threads && spd_unit_start(mems[i]->unit, (unsigned)threads)) ||
-            spd_iscsi_target_add_lun(tgt, iqn, i, mems[i]->unit))
+            spd_iscsi_target_add(tgt, mems[i]->unit, iqn, i))
             goto fail;
     }
     if ((chap && spd_iscsi_target_set_chap(tgt, NULL, chap)) ||
         spd_iscsi_target_listen(tgt, addr) || spd_iscsi_target_start(tgt))
         goto fail;
-    printf("ready\n");
+    char uri[128];
+    if (spd_iscsi_target_listener_uri(tgt, 0, uri, sizeof uri))
+        goto fail;
+    printf("ready %s\n", uri);
     fflush(stdout);
 
     int sig;

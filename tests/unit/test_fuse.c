@@ -18,6 +18,21 @@
 
 #define BLOCKS 1024
 
+/* An export of unit at path, started: NULL with errno when not. */
+static spd_fuse_export *start_export(spd_unit *unit, const char *path)
+{
+    spd_fuse_export *e = spd_fuse_export_create();
+    int r = e ? spd_fuse_export_add(e, unit, path) : -errno;
+    if (!r)
+        r = spd_fuse_export_start(e);
+    if (r) {
+        spd_fuse_export_destroy(e);
+        errno = -r;
+        return NULL;
+    }
+    return e;
+}
+
 struct fixture {
     struct memunit *m;
     spd_fuse_export *e;
@@ -67,7 +82,7 @@ static bool fixture_up(struct fixture *f, const spd_params *p,
         return false;
     if (threads)
         EXPECT_EQ(spd_unit_start(f->m->unit, threads), 0);
-    f->e = spd_fuse_export_start(f->m->unit, f->path);
+    f->e = start_export(f->m->unit, f->path);
     if (!f->e)
         fprintf(stderr, "start: %s\n", spd_errmsg());
     return EXPECT(f->e != NULL);
@@ -75,7 +90,7 @@ static bool fixture_up(struct fixture *f, const spd_params *p,
 
 static void fixture_down(struct fixture *f)
 {
-    spd_fuse_export_stop(f->e);
+    spd_fuse_export_destroy(f->e);
     if (f->e) {
         EXPECT(!is_mountpoint(f->path));
         EXPECT(access(f->path, F_OK) != 0);    /* start created it */
@@ -374,11 +389,11 @@ static void test_existing_file(void)
     close(fd);
     spd_params p = memunit_params(512, BLOCKS, 23);
     struct memunit *m = memunit_create(&p, SPD_OPS_PARALLEL);
-    spd_fuse_export *e = spd_fuse_export_start(m->unit, path);
+    spd_fuse_export *e = start_export(m->unit, path);
     if (EXPECT(e != NULL)) {
         struct stat st;
         EXPECT(stat(path, &st) == 0 && st.st_size == BLOCKS * 512);
-        spd_fuse_export_stop(e);
+        spd_fuse_export_destroy(e);
     }
     char buf[16] = "";
     fd = open(path, O_RDONLY);
@@ -395,15 +410,15 @@ static void test_bad_paths(void)
     spd_params p = memunit_params(512, BLOCKS, 24);
     struct memunit *m = memunit_create(&p, 0);
     errno = 0;
-    EXPECT(spd_fuse_export_start(m->unit, "/tmp") == NULL);
+    EXPECT(start_export(m->unit, "/tmp") == NULL);
     EXPECT_EQ(errno, EISDIR);
     errno = 0;
-    EXPECT(spd_fuse_export_start(m->unit, "/nonexistent-dir/disk") == NULL);
+    EXPECT(start_export(m->unit, "/nonexistent-dir/disk") == NULL);
     EXPECT_EQ(errno, ENOENT);
     errno = 0;
-    EXPECT(spd_fuse_export_start(m->unit, "/dev/null") == NULL);
+    EXPECT(start_export(m->unit, "/dev/null") == NULL);
     EXPECT_EQ(errno, EINVAL);
-    EXPECT(spd_fuse_export_start(m->unit, "") == NULL);
+    EXPECT(start_export(m->unit, "") == NULL);
     memunit_destroy(m);
 }
 
@@ -418,7 +433,7 @@ static void test_stop_while_open(void)
         EXPECT(fd >= 0);
         uint8_t buf[512];
         EXPECT_EQ(pread(fd, buf, sizeof buf, 0), sizeof buf);
-        spd_fuse_export_stop(f.e);
+        spd_fuse_export_destroy(f.e);
         EXPECT(!is_mountpoint(f.path));
         errno = 0;
         EXPECT_EQ(pwrite(fd, buf, sizeof buf, 0), -1);
@@ -430,6 +445,39 @@ static void test_stop_while_open(void)
     fixture_down(&f);
 }
 
+/* One export, two paths: both mounted by start, both gone after stop; a
+ * path twice and an add after start are refused. */
+static void test_two_paths(void)
+{
+    char dir[] = "/tmp/spd-fuse.XXXXXX", a[64], b[64];
+    if (!EXPECT(mkdtemp(dir) != NULL))
+        return;
+    snprintf(a, sizeof a, "%s/a", dir);
+    snprintf(b, sizeof b, "%s/b", dir);
+    spd_params p1 = memunit_params(512, BLOCKS, 27);
+    spd_params p2 = memunit_params(4096, BLOCKS, 28);
+    struct memunit *m1 = memunit_create(&p1, SPD_OPS_PARALLEL);
+    struct memunit *m2 = memunit_create(&p2, SPD_OPS_PARALLEL);
+    spd_fuse_export *e = spd_fuse_export_create();
+    EXPECT_EQ(spd_fuse_export_add(e, m1->unit, a), 0);
+    EXPECT_EQ(spd_fuse_export_add(e, m2->unit, b), 0);
+    EXPECT_EQ(spd_fuse_export_add(e, m2->unit, b), -EEXIST);
+    if (EXPECT_EQ(spd_fuse_export_start(e), 0)) {
+        struct stat st;
+        EXPECT(stat(a, &st) == 0 && st.st_size == BLOCKS * 512);
+        EXPECT(stat(b, &st) == 0 && st.st_size == BLOCKS * 4096);
+        EXPECT(is_mountpoint(a) && is_mountpoint(b));
+        EXPECT_EQ(spd_fuse_export_add(e, m1->unit, "/tmp/x"), -EBUSY);
+        spd_fuse_export_stop(e);
+        EXPECT(!is_mountpoint(a) && !is_mountpoint(b));
+        EXPECT(access(a, F_OK) != 0 && access(b, F_OK) != 0);
+    }
+    spd_fuse_export_destroy(e);
+    rmdir(dir);
+    memunit_destroy(m1);
+    memunit_destroy(m2);
+}
+
 static const struct test_case tests[] = {
     TEST(test_512),
     TEST(test_4096),
@@ -439,6 +487,7 @@ static const struct test_case tests[] = {
     TEST(test_existing_file),
     TEST(test_bad_paths),
     TEST(test_stop_while_open),
+    TEST(test_two_paths),
 };
 
 /* Why FUSE cannot be mounted here (NULL: it can); reason holds it. */
@@ -452,14 +501,14 @@ static const char *cannot_mount(char *reason, size_t cap)
     snprintf(path, sizeof path, "%s/probe", dir);
     spd_params p = memunit_params(512, 8, 26);
     struct memunit *m = memunit_create(&p, 0);
-    spd_fuse_export *e = spd_fuse_export_start(m->unit, path);
+    spd_fuse_export *e = start_export(m->unit, path);
     int err = errno;
     const char *why = NULL;
     if (!e && (err == EPERM || err == EACCES || err == ENODEV)) {
         snprintf(reason, cap, "cannot mount FUSE: %s", spd_errmsg());
         why = reason;
     }
-    spd_fuse_export_stop(e);
+    spd_fuse_export_destroy(e);
     memunit_destroy(m);
     rmdir(dir);
     return why;
