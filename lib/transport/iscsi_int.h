@@ -440,6 +440,10 @@ void iscsi_window_update(struct iscsi_conn *conn);
 bool iscsi_cmdsn_take(struct iscsi_conn *conn, uint32_t cmdsn, bool task);
 /* A Target Transfer Tag for an R2T, a ping or a text continuation. */
 uint32_t iscsi_new_ttt(struct iscsi_conn *conn);
+/* The padding and data digest that follow a slot's data segment of len
+ * bytes at data. */
+void iscsi_slot_trailer(const struct iscsi_conn *conn, uint8_t *slot,
+                        const uint8_t *data, uint32_t len);
 /* Data digests over len bytes and their padding. */
 uint32_t iscsi_data_digest(const uint8_t *data, uint32_t len);
 /* Receive a data segment of len bytes (plus padding and digest) whose

@@ -32,9 +32,8 @@ uint32_t iscsi_data_digest(const uint8_t *data, uint32_t len)
     return crc32c(crc32c(0, data, len), zeros, pad4(len));
 }
 
-/* Padding and data digest of a slot's data segment, data in front. */
-static void slot_trailer(const struct iscsi_conn *conn, uint8_t *slot,
-                         const uint8_t *data, uint32_t len)
+void iscsi_slot_trailer(const struct iscsi_conn *conn, uint8_t *slot,
+                        const uint8_t *data, uint32_t len)
 {
     uint32_t pad = pad4(len);
     memset(slot + ISCSI_SLOT_TRAILER, 0, pad);
@@ -158,7 +157,7 @@ void iscsi_msg_set_data(struct iscsi_conn *conn, struct iscsi_msg *m,
                         uint32_t len)
 {
     put_be24(m->slot + 5, len);
-    slot_trailer(conn, m->slot, m->data, len);
+    iscsi_slot_trailer(conn, m->slot, m->data, len);
 }
 
 void iscsi_reject(struct iscsi_conn *conn, const uint8_t *hdr, uint8_t reason)

@@ -191,15 +191,6 @@ void iscsi_tasks_drop(struct iscsi_conn *conn)
 /* Responses                                                           */
 /* ------------------------------------------------------------------ */
 
-static void put_trailer(const struct iscsi_conn *conn, uint8_t *slot,
-                        const uint8_t *data, uint32_t len)
-{
-    uint32_t pad = pad4(len);
-    memset(slot + ISCSI_SLOT_TRAILER, 0, pad);
-    if (conn->p.data_digest && len)
-        put_le32(slot + ISCSI_SLOT_TRAILER + pad, iscsi_data_digest(data, len));
-}
-
 static void build_scsi_rsp(struct iscsi_task *t, uint8_t rflags,
                            uint32_t resid)
 {
@@ -221,7 +212,7 @@ static void build_scsi_rsp(struct iscsi_task *t, uint8_t rflags,
     put_be32(slot + 36, t->dir == SPD_DIR_OUT ? t->r2tsn : 0);  /* ExpDataSN */
     if (rflags)
         put_be32(slot + 44, resid);
-    put_trailer(t->conn, slot, t->sense, len);
+    iscsi_slot_trailer(t->conn, slot, t->sense, len);
     t->out = (struct iscsi_out){ .slots = &t->slot_one, .npdu = 1,
                                  .data = t->sense, .sn = ISCSI_SN_TAKE,
                                  .kind = ISCSI_OUT_TASK };
@@ -276,7 +267,7 @@ static bool build_data_in(struct iscsi_task *t, uint32_t send, uint8_t rflags,
         put_be32(slot + 20, ISCSI_RSVD_TAG);
         put_be32(slot + 36, i);                    /* DataSN */
         put_be32(slot + 40, off);                  /* Buffer Offset */
-        put_trailer(conn, slot, t->buf + off, len);
+        iscsi_slot_trailer(conn, slot, t->buf + off, len);
         off += len;
     }
     t->out = (struct iscsi_out){ .slots = slots, .npdu = n, .data = t->buf,
