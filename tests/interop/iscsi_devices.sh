@@ -8,12 +8,13 @@ qemu-img --help | grep -q '^Supported formats:.* iscsi' ||
     skip "qemu-img has no iscsi driver (install qemu-block-extra)"
 
 # rawdisk: discovery, INQUIRY, an image through qemu-img, data in the file.
-port=$(free_port)
 img=$WORK/disk.img
 start_device "$RAWDISK" --file "$img" --size 32M --iscsi-target iqn.2026-11.org.spd:test \
-    --iscsi="127.0.0.1:$port"
-URL="iscsi://127.0.0.1:$port/iqn.2026-11.org.spd:test/0"
-iscsi-ls -s "iscsi://127.0.0.1:$port" | grep -q 'Target:iqn.2026-11.org.spd:test' ||
+    --iscsi 127.0.0.1:0
+URL=$(serving_uri "$WORK/server.log" iscsi://)
+expect_eq "${URL#iscsi://*/}" iqn.2026-11.org.spd:test/0 "the target in the serving line"
+portal=${URL%/iqn.*}
+iscsi-ls -s "$portal" | grep -q 'Target:iqn.2026-11.org.spd:test' ||
     fail "discovery lists the target"
 iscsi-inq "$URL" | grep -q 'Peripheral Device Type:DIRECT_ACCESS' || fail "INQUIRY"
 ok "rawdisk over iSCSI: discovery and INQUIRY"
@@ -27,10 +28,9 @@ ok "rawdisk over iSCSI: qemu-img convert and compare, data in the file"
 # ramdisk with CHAP: the right secret logs in, a wrong one does not.
 printf 'alice a-secret-of-sixteen\n' >"$WORK/secrets"
 chmod 600 "$WORK/secrets"
-port=$(free_port)
 start_device "$RAMDISK" --size 16M --iscsi-target iqn.2026-11.org.spd:chap \
-    --iscsi="127.0.0.1:$port" --chap-file "$WORK/secrets"
-URL="iscsi://127.0.0.1:$port/iqn.2026-11.org.spd:chap/0"
+    --iscsi 127.0.0.1:0 --chap-file "$WORK/secrets"
+URL=$(serving_uri "$WORK/server.log" iscsi://)
 LIBISCSI_CHAP_USERNAME=alice LIBISCSI_CHAP_PASSWORD=a-secret-of-sixteen \
     iscsi-inq "$URL" | grep -q DIRECT_ACCESS || fail "CHAP with the right secret"
 LIBISCSI_CHAP_USERNAME=alice LIBISCSI_CHAP_PASSWORD=wrong-secret-here \
@@ -41,7 +41,7 @@ ok "ramdisk over iSCSI with CHAP: right secret in, wrong or none out"
 
 # A world-readable secrets file is refused with a clear message.
 chmod 644 "$WORK/secrets"
-"$RAMDISK" --size 16M --iscsi="127.0.0.1:$port" --chap-file "$WORK/secrets" \
+"$RAMDISK" --size 16M --iscsi 127.0.0.1:0 --chap-file "$WORK/secrets" \
     2>"$WORK/err" && fail "a world-readable secrets file must be refused"
 grep -q 'secrets' "$WORK/err" || grep -q 'readable' "$WORK/err" || {
     cat "$WORK/err"; fail "the refusal names the problem"; }

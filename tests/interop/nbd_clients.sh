@@ -4,11 +4,11 @@
 . "$(dirname "$0")/../lib.sh"
 need qemu-img qemu-io nbdinfo nbdcopy python3 sha256sum cmp
 
-port=$(free_port)
 start_device "$RAMDISK" --size 64M \
-    --nbd "nbd://127.0.0.1:$port/disk" \
+    --nbd "nbd://127.0.0.1:0/disk" \
     --nbd "nbd+unix:///disk?socket=$WORK/sock"
-TCP="nbd://127.0.0.1:$port/disk"
+TCP=$(serving_uri "$WORK/server.log" nbd://)
+expect_eq "${TCP##*/}" disk "the export name in the serving line"
 UNIX="nbd+unix:///disk?socket=$WORK/sock"
 
 # nbdinfo: size, flags, block sizes, the export list.
