@@ -142,7 +142,9 @@ static int send_info(const struct option_call *o, uint16_t type,
 }
 
 /* The information replies of INFO and GO: the export always, block sizes
- * always (Spd has constraints), name and description when asked. */
+ * always (Spd has constraints), name and description when asked, each
+ * once however often it was asked (the answer stays bounded by what the
+ * export has, not by the length of the request). */
 static int send_export_info(const struct option_call *o,
                             const struct nbd_export *e,
                             const uint8_t *requests, uint16_t count)
@@ -157,16 +159,18 @@ static int send_export_info(const struct option_call *o,
     if (send_info(o, NBD_INFO_EXPORT, export, sizeof export) ||
         send_info(o, NBD_INFO_BLOCK_SIZE, sizes, sizeof sizes))
         return -1;
+    bool name = false, description = false;
     for (uint16_t i = 0; i < count; i++) {
         uint16_t type = get_be16(requests + 2 * i);
-        if (type == NBD_INFO_NAME &&
-            send_info(o, NBD_INFO_NAME, e->name, strlen(e->name)))
-            return -1;
-        if (type == NBD_INFO_DESCRIPTION && e->description &&
-            send_info(o, NBD_INFO_DESCRIPTION, e->description,
-                      strlen(e->description)))
-            return -1;
+        name |= type == NBD_INFO_NAME;
+        description |= type == NBD_INFO_DESCRIPTION;
     }
+    if (name && send_info(o, NBD_INFO_NAME, e->name, strlen(e->name)))
+        return -1;
+    if (description && e->description &&
+        send_info(o, NBD_INFO_DESCRIPTION, e->description,
+                  strlen(e->description)))
+        return -1;
     return 0;
 }
 

@@ -270,6 +270,32 @@ def test_unknown_option_then_go():
     s.close()
 
 
+def test_info_amplification():
+    # NBD_OPT_INFO asking for the name and description 32,765 times: each
+    # is answered once, so the answer stays small whatever the request.
+    s = raw_greeting()
+    requests = struct.pack(">H", 1) + struct.pack(">H", 2)
+    count = 32765
+    data = struct.pack(">I", 0) + struct.pack(">H", count) + \
+        (requests * (count // 2 + 1))[:2 * count]
+    raw_option(s, 6, data)                 # INFO
+    answered, infos = 0, {}
+    while True:
+        _, rtype, reply = raw_reply(s)
+        answered += 20 + len(reply)
+        if rtype != 3:                     # NBD_REP_INFO
+            break
+        (itype,) = struct.unpack(">H", reply[:2])
+        infos[itype] = infos.get(itype, 0) + 1
+    check(rtype == 1, "INFO ends with ACK")
+    check(all(n == 1 for n in infos.values()),
+          "each information type answered once (%r)" % infos)
+    check(answered < len(data), "the answer (%d bytes) is smaller than the "
+          "request (%d bytes)" % (answered, len(data)))
+    raw_go(s)
+    s.close()
+
+
 def test_malformed_streams():
     # Greeting and then nothing: the server must not hang for others.
     s = raw_greeting()
@@ -346,6 +372,7 @@ if not READONLY:
 test_bad_requests()
 test_zero_trim_and_block_status()
 test_unknown_option_then_go()
+test_info_amplification()
 test_malformed_streams()
 test_list()
 sys.exit(1 if failures else 0)
