@@ -345,7 +345,8 @@ struct iscsi_conn {
     uint8_t ahead[32];                  /* CmdSNs got ahead of ExpCmdSN */
     unsigned window_used;               /* non-immediate tasks alive */
     /* Commands ready but ahead of a CmdSN gap, by CmdSN mod the window:
-     * they reach the units in CmdSN order, once the gap is filled. */
+     * they reach the units in CmdSN order, once the gap is filled.
+     * Changed by the connection thread only. */
     struct iscsi_task *held[ISCSI_QUEUE_DEPTH];
     unsigned held_count;
     unsigned immediate_used;

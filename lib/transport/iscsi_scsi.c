@@ -417,6 +417,10 @@ static void task_ready(struct iscsi_conn *conn, struct iscsi_task *t)
 
 void iscsi_tasks_release(struct iscsi_conn *conn)
 {
+    /* Only the connection thread holds or drops held tasks: no lock
+     * needed to see there are none (the common case). */
+    if (!conn->held_count)
+        return;
     for (;;) {
         struct iscsi_task *t = NULL;
         pthread_mutex_lock(&conn->c.lock);
