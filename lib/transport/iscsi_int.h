@@ -344,6 +344,11 @@ struct iscsi_conn {
     uint32_t exp_cmd_sn, max_cmd_sn;
     uint8_t ahead[32];                  /* CmdSNs got ahead of ExpCmdSN */
     unsigned window_used;               /* non-immediate tasks alive */
+    /* Commands ready but ahead of a CmdSN gap, by CmdSN mod the window:
+     * they reach the units in CmdSN order, once the gap is filled.
+     * Changed by the connection thread only. */
+    struct iscsi_task *held[ISCSI_QUEUE_DEPTH];
+    unsigned held_count;
     unsigned immediate_used;
     unsigned pending;                   /* tasks and messages not released */
     uint64_t buffer_bytes;              /* data buffers of live tasks */
@@ -438,6 +443,8 @@ void iscsi_window_update(struct iscsi_conn *conn);
  * the PDU is to be processed, false when it must be dropped unseen. A
  * task takes a place in the window too. conn->c.lock held. */
 bool iscsi_cmdsn_take(struct iscsi_conn *conn, uint32_t cmdsn, bool task);
+/* Run, in CmdSN order, the held commands whose gap is filled. */
+void iscsi_tasks_release(struct iscsi_conn *conn);
 /* A Target Transfer Tag for an R2T, a ping or a text continuation. */
 uint32_t iscsi_new_ttt(struct iscsi_conn *conn);
 /* The padding and data digest that follow a slot's data segment of len

@@ -9,14 +9,24 @@
  * target has secrets: AuthMethod=CHAP, then CHAP_A -> CHAP_A/CHAP_I/CHAP_C,
  * then CHAP_N/CHAP_R (and, for mutual CHAP, the initiator's own CHAP_I and
  * CHAP_C, answered with the target's CHAP_N/CHAP_R).
+ *
+ * Guessing secrets is slowed down: each failed login waits before its
+ * answer, longer after each failure from the same address or for the same
+ * user name, and each failure is logged; an address has at most
+ * LOGIN_PER_PEER logins in progress at once.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "transport/iscsi_int.h"
 
@@ -25,6 +35,11 @@
 #define CHAP_CHALLENGE_LEN 32
 #define CHAP_MAX_BINARY   1024        /* RFC 7143: challenges up to 1024 bytes */
 #define LOGIN_MAX_KEYS    256
+#define LOGIN_PER_PEER    8           /* logins in progress per address */
+#define LOGIN_DELAY_MS    500         /* after a first failure, doubling */
+#define LOGIN_DELAY_MAX_MS 16000
+#define LOGIN_FORGET_MS   (10 * 60 * 1000)  /* failures this old are over */
+#define THROTTLE_SLOTS    256
 
 enum auth_state {
     AUTH_START,         /* no AuthMethod chosen yet */
@@ -47,6 +62,8 @@ struct login {
     uint32_t itt;
     char text[ISCSI_TEXT_MAX];          /* request text, across C bits */
     size_t text_len;
+    char addr[INET6_ADDRSTRLEN];        /* the peer's, "" for a Unix socket */
+    char user[ISCSI_NAME_MAX + 1];      /* CHAP_N given, "" before */
 };
 
 /* What one request gets back. */
@@ -61,6 +78,159 @@ static uint16_t fail(struct answer *a, uint16_t status)
 {
     a->status = status;
     return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* Throttling: failures and logins in progress, shared by connections  */
+/* ------------------------------------------------------------------ */
+
+/* One address ("a:" ADDR) or user name ("u:" NAME) with a recent
+ * failure or a login in progress. */
+struct throttle {
+    char name[2 + ISCSI_NAME_MAX + 1];
+    unsigned failures, in_login;
+    bool refusal_logged;
+    int64_t last_ms;                    /* of the last failure */
+};
+
+static struct throttle throttles[THROTTLE_SLOTS];
+static pthread_mutex_t throttle_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The entry of kind:name, made when missing (reusing the one forgotten
+ * longest), or NULL when the table is busy. throttle_lock held. */
+static struct throttle *throttle_get(char kind, const char *name)
+{
+    char key[sizeof throttles[0].name];
+    snprintf(key, sizeof key, "%c:%s", kind, name);
+    int64_t now = mono_ms();
+    struct throttle *spare = NULL;
+    for (unsigned i = 0; i < THROTTLE_SLOTS; i++) {
+        struct throttle *t = &throttles[i];
+        if (t->failures && now - t->last_ms > LOGIN_FORGET_MS)
+            t->failures = 0;
+        if (!strcmp(t->name, key))
+            return t;
+        if (!t->in_login && !t->failures &&
+            (!spare || t->last_ms < spare->last_ms))
+            spare = t;
+    }
+    if (spare) {
+        memset(spare, 0, sizeof *spare);
+        strcpy(spare->name, key);
+    }
+    return spare;
+}
+
+/* A login from addr begins: false (logged once) when it already has
+ * LOGIN_PER_PEER in progress. */
+static bool throttle_enter(const char *addr, const char *peer)
+{
+    pthread_mutex_lock(&throttle_lock);
+    struct throttle *t = *addr ? throttle_get('a', addr) : NULL;
+    bool ok = !t || t->in_login < LOGIN_PER_PEER;
+    if (t && ok)
+        t->in_login++;
+    if (t && !ok && !t->refusal_logged) {
+        t->refusal_logged = true;
+        fprintf(stderr, "spd: iscsi: refused a login from %s: %u logins "
+                "from that address in progress already\n", peer,
+                LOGIN_PER_PEER);
+    }
+    pthread_mutex_unlock(&throttle_lock);
+    return ok;
+}
+
+static void throttle_leave(const char *addr)
+{
+    pthread_mutex_lock(&throttle_lock);
+    struct throttle *t = *addr ? throttle_get('a', addr) : NULL;
+    if (t && t->in_login && --t->in_login < LOGIN_PER_PEER)
+        t->refusal_logged = false;
+    pthread_mutex_unlock(&throttle_lock);
+}
+
+static unsigned delay_ms(unsigned failures)
+{
+    unsigned ms = LOGIN_DELAY_MS;
+    while (--failures && ms < LOGIN_DELAY_MAX_MS)
+        ms *= 2;
+    return ms < LOGIN_DELAY_MAX_MS ? ms : LOGIN_DELAY_MAX_MS;
+}
+
+/* A failed authentication: counted, logged, and the wait before its
+ * answer in milliseconds. */
+static unsigned throttle_fail(const struct login *l)
+{
+    pthread_mutex_lock(&throttle_lock);
+    unsigned worst = 0;
+    struct throttle *t[2] = {
+        *l->addr ? throttle_get('a', l->addr) : NULL,
+        *l->user ? throttle_get('u', l->user) : NULL,
+    };
+    for (unsigned i = 0; i < 2; i++) {
+        if (!t[i])
+            continue;
+        t[i]->failures++;
+        t[i]->last_ms = mono_ms();
+        if (t[i]->failures > worst)
+            worst = t[i]->failures;
+    }
+    pthread_mutex_unlock(&throttle_lock);
+    unsigned ms = delay_ms(worst ? worst : 1);
+    fprintf(stderr, "spd: iscsi: authentication failed for %s%s%s from %s "
+            "(%u failures); answering in %u ms\n",
+            *l->user ? "user \"" : "no user", l->user, *l->user ? "\"" : "",
+            l->conn->c.peer, worst, ms);
+    return ms;
+}
+
+/* Authenticated: the user's failures are over. */
+static void throttle_pass(const struct login *l)
+{
+    if (!*l->user)
+        return;
+    pthread_mutex_lock(&throttle_lock);
+    struct throttle *t = throttle_get('u', l->user);
+    if (t)
+        t->failures = 0;
+    pthread_mutex_unlock(&throttle_lock);
+}
+
+/* Wait ms, or less when the server stops. */
+static void login_sleep(struct conn *c, unsigned ms)
+{
+    int64_t end = mono_ms() + ms, left;
+    while (!atomic_load(&c->stop) && (left = end - mono_ms()) > 0) {
+        struct pollfd p = { .fd = c->wake_fd, .events = POLLIN };
+        uint64_t drain;
+        if (poll(&p, 1, (int)left) > 0 &&
+            read(c->wake_fd, &drain, sizeof drain) < 0) {
+            /* Nothing to drain: fine. */
+        }
+    }
+}
+
+/* The peer's address without the port: "" when it has none. */
+static void peer_addr(int fd, char *buf, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    buf[0] = 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf,
+                  (socklen_t)size);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf,
+                  (socklen_t)size);
 }
 
 /* ------------------------------------------------------------------ */
@@ -295,6 +465,11 @@ static uint16_t chap_response(struct login *l, const struct iscsi_kv *kv,
 
     if (l->auth != AUTH_CHALLENGED || !name || !resp)
         return fail(a, ISCSI_LOGIN_AUTH_FAILED);
+    /* Kept for the throttle and log lines: printable only. */
+    snprintf(l->user, sizeof l->user, "%s", name);
+    for (char *c = l->user; *c; c++)
+        if (*c < ' ' || *c > '~')
+            *c = '?';
     const struct iscsi_chap_user *user = NULL;
     for (unsigned i = 0; i < l->chap->user_count; i++)
         if (!strcmp(l->chap->users[i].name, name))
@@ -511,36 +686,79 @@ out:
 /* The login loop                                                      */
 /* ------------------------------------------------------------------ */
 
-static int send_response(struct login *l, const uint8_t *req, int csg,
-                         const struct answer *a)
+/* One Login Response with len bytes of text. */
+static int send_pdu(struct login *l, const uint8_t *req, uint8_t flags,
+                    uint16_t status, uint16_t tsih, const char *text,
+                    size_t len)
 {
-    struct iscsi_conn *conn = l->conn;
-    uint8_t hdr[ISCSI_BHS_LEN] = { ISCSI_OP_LOGIN_RSP };
-    size_t len = a->status ? 0 : a->text.len;
-    if (len > ISCSI_LOGIN_DSL)
-        return -1;                      /* never this much to say */
-    if (!a->status) {
-        hdr[1] = (uint8_t)(csg << 2);
-        if (a->transit)
-            hdr[1] |= ISCSI_LOGIN_TRANSIT | (uint8_t)a->nsg;
-    }
+    uint8_t hdr[ISCSI_BHS_LEN] = { ISCSI_OP_LOGIN_RSP, flags };
     put_be24(hdr + 5, (uint32_t)len);
     memcpy(hdr + 8, req + 8, 6);                       /* ISID */
-    if (a->transit && a->nsg == ISCSI_STAGE_FULL)
-        put_be16(hdr + 14, conn->tsih);
+    put_be16(hdr + 14, tsih);
     memcpy(hdr + 16, req + 16, 4);                     /* ITT */
     put_be32(hdr + 24, l->stat_sn++);
     put_be32(hdr + 28, l->exp_cmd_sn);
     put_be32(hdr + 32, l->exp_cmd_sn + ISCSI_QUEUE_DEPTH - 1);
-    hdr[36] = (uint8_t)(a->status >> 8);
-    hdr[37] = (uint8_t)a->status;
+    hdr[36] = (uint8_t)(status >> 8);
+    hdr[37] = (uint8_t)status;
 
     static const uint8_t zeros[4];
-    if (net_write_full(conn->c.fd, hdr, sizeof hdr) ||
-        (len && net_write_full(conn->c.fd, a->text.buf, len)) ||
-        net_write_full(conn->c.fd, zeros, pad4((uint32_t)len)))
+    int fd = l->conn->c.fd;
+    if (net_write_full(fd, hdr, sizeof hdr) ||
+        (len && net_write_full(fd, text, len)) ||
+        net_write_full(fd, zeros, pad4((uint32_t)len)))
         return -1;
     return 0;
+}
+
+static int read_request(struct login *l, uint8_t *hdr, uint8_t **data,
+                        uint32_t *len);
+
+/*
+ * The answer to a request: text longer than a login PDU may carry goes in
+ * pieces with the C bit, each asked for by an empty Login Request (RFC
+ * 7143 "Text Mode Negotiation"); the last piece carries T and NSG.
+ */
+static int send_response(struct login *l, const uint8_t *req, int csg,
+                         const struct answer *a)
+{
+    if (a->status)
+        return send_pdu(l, req, 0, a->status, 0, NULL, 0);
+    uint8_t next[ISCSI_BHS_LEN];
+    const char *text = a->text.buf;
+    size_t left = a->text.len;
+    for (;;) {
+        size_t len = left < ISCSI_LOGIN_DSL ? left : ISCSI_LOGIN_DSL;
+        bool more = left > len;
+        uint8_t flags = (uint8_t)(csg << 2);
+        uint16_t tsih = 0;
+        if (more) {
+            flags |= ISCSI_FLAG_CONTINUE;
+        } else if (a->transit) {
+            flags |= ISCSI_LOGIN_TRANSIT | (uint8_t)a->nsg;
+            if (a->nsg == ISCSI_STAGE_FULL)
+                tsih = l->conn->tsih;
+        }
+        if (send_pdu(l, req, flags, 0, tsih, text, len))
+            return -1;
+        if (!more)
+            return 0;
+        text += len;
+        left -= len;
+        uint8_t *data;
+        uint32_t dlen;
+        if (read_request(l, next, &data, &dlen))
+            return -1;
+        free(data);
+        if ((next[0] & ISCSI_OP_MASK) != ISCSI_OP_LOGIN_REQ || dlen ||
+            (next[1] & (ISCSI_LOGIN_TRANSIT | ISCSI_FLAG_CONTINUE)) ||
+            ((next[1] >> 2) & 3) != csg || memcmp(next + 8, req + 8, 6)) {
+            /* Not the empty request for the next piece. */
+            send_pdu(l, next, 0, ISCSI_LOGIN_INITIATOR_ERROR, 0, NULL, 0);
+            return -1;
+        }
+        req = next;
+    }
 }
 
 /* Read one PDU of the login phase (no digests yet): 0 or -1. */
@@ -582,6 +800,11 @@ bool iscsi_login(struct iscsi_conn *conn)
     if (!l)
         return false;
     l->conn = conn;
+    peer_addr(conn->c.fd, l->addr, sizeof l->addr);
+    if (!throttle_enter(l->addr, conn->c.peer)) {
+        free(l);
+        return false;
+    }
     iscsi_params_default(&conn->p);
     if (getrandom(&l->stat_sn, sizeof l->stat_sn, 0) != sizeof l->stat_sn)
         l->stat_sn = 1;
@@ -610,7 +833,7 @@ bool iscsi_login(struct iscsi_conn *conn)
         a.status = check_header(l, hdr, &csg, &nsg, &transit, &cont);
         if (!a.status && l->text_len + len > sizeof l->text)
             a.status = ISCSI_LOGIN_INITIATOR_ERROR;
-        if (!a.status) {
+        if (!a.status && len) {
             memcpy(l->text + l->text_len, data, len);
             l->text_len += len;
         }
@@ -619,8 +842,12 @@ bool iscsi_login(struct iscsi_conn *conn)
             a.status = process(l, csg, transit, nsg, &a);
             l->text_len = 0;
         }
-        if (!a.status && a.transit && a.nsg == ISCSI_STAGE_FULL)
+        if (a.status == ISCSI_LOGIN_AUTH_FAILED)
+            login_sleep(&conn->c, throttle_fail(l));
+        if (!a.status && a.transit && a.nsg == ISCSI_STAGE_FULL) {
+            throttle_pass(l);
             iscsi_session_begin(conn);      /* the TSIH for the response */
+        }
         int sent = send_response(l, hdr, csg, &a);
         iscsi_text_free(&a.text);
         if (sent || a.status)
@@ -634,6 +861,7 @@ bool iscsi_login(struct iscsi_conn *conn)
             }
         }
     }
+    throttle_leave(l->addr);
     explicit_bzero(l, sizeof *l);
     free(l);
     return full;

@@ -185,7 +185,8 @@ bool iscsi_cmdsn_take(struct iscsi_conn *conn, uint32_t cmdsn, bool task)
     uint8_t bit = (uint8_t)(1u << (cmdsn & 7));
     uint8_t *byte = &conn->ahead[(cmdsn >> 3) & 31];
     if (cmdsn != conn->exp_cmd_sn) {
-        /* Ahead of a gap: run it, remember it was seen. */
+        /* Ahead of a gap: remember it was seen (a command waits for
+         * the gap, iscsi_tasks_release). */
         if (*byte & bit)
             return false;                   /* a duplicate */
         *byte |= bit;
@@ -559,9 +560,11 @@ static enum conn_parse parse_one(struct conn *c)
         c->in_start += hlen;
         int r = op == ISCSI_OP_SCSI_CMD ? iscsi_scsi_command(conn, copy)
                                         : iscsi_data_out(conn, copy);
-        if (r >= 0)
-            conn_flush_if(c, ISCSI_FLUSH_BYTES);
-        return r < 0 ? CONN_CLOSE : CONN_PARSED;
+        if (r < 0)
+            return CONN_CLOSE;
+        iscsi_tasks_release(conn);
+        conn_flush_if(c, ISCSI_FLUSH_BYTES);
+        return CONN_PARSED;
     }
 
     bool dd = conn->p.data_digest && dsl;
@@ -575,7 +578,10 @@ static enum conn_parse parse_one(struct conn *c)
         iscsi_reject(conn, hdr, ISCSI_REJECT_DIGEST);
         return CONN_PARSED;
     }
-    return dispatch(conn, hdr, data, dsl) < 0 ? CONN_CLOSE : CONN_PARSED;
+    if (dispatch(conn, hdr, data, dsl) < 0)
+        return CONN_CLOSE;
+    iscsi_tasks_release(conn);          /* a NOP-Out may fill a gap too */
+    return CONN_PARSED;
 }
 
 /* Idle for a while: ping, or give up on an initiator that did not answer

@@ -24,6 +24,7 @@
 
 enum task_state {
     TASK_DATA,              /* collecting Data-Out */
+    TASK_HELD,              /* ready, waiting for a CmdSN gap to fill */
     TASK_RUNNING,           /* in the unit */
     TASK_DONE,              /* response queued */
 };
@@ -46,6 +47,7 @@ struct iscsi_task {
     const struct iscsi_lu *lu;      /* NULL: no such LUN */
     spd_unit *unit;
     uint32_t itt;
+    uint32_t cmdsn;
     uint8_t lun[8];
     uint8_t state;                  /* enum task_state */
     bool immediate;
@@ -166,6 +168,10 @@ void iscsi_task_cache_free(struct iscsi_conn *conn)
 /* A task that will send nothing: gone now. Lock held. */
 static void task_drop(struct iscsi_conn *conn, struct iscsi_task *t)
 {
+    if (t->state == TASK_HELD) {
+        conn->held[t->cmdsn % ISCSI_QUEUE_DEPTH] = NULL;
+        conn->held_count--;
+    }
     task_unlink(conn, t);
     task_retire(conn, t);
     iscsi_task_release(conn, t);
@@ -179,7 +185,7 @@ void iscsi_tasks_drop(struct iscsi_conn *conn)
         struct iscsi_task *t = conn->tasks[b];
         while (t) {
             struct iscsi_task *next = t->hnext;
-            if (t->state == TASK_DATA)
+            if (t->state == TASK_DATA || t->state == TASK_HELD)
                 task_drop(conn, t);
             t = next;
         }
@@ -392,6 +398,51 @@ static int issue_r2t(struct iscsi_conn *conn, struct iscsi_task *t)
     return 0;
 }
 
+/* All data in: run it, or hold it while a command numbered before it
+ * has not arrived (RFC 7143: commands reach the SCSI layer in CmdSN
+ * order). */
+static void task_ready(struct iscsi_conn *conn, struct iscsi_task *t)
+{
+    pthread_mutex_lock(&conn->c.lock);
+    bool hold = t->in_window && !sn_lt(t->cmdsn, conn->exp_cmd_sn);
+    if (hold) {
+        t->state = TASK_HELD;
+        conn->held[t->cmdsn % ISCSI_QUEUE_DEPTH] = t;
+        conn->held_count++;
+    }
+    pthread_mutex_unlock(&conn->c.lock);
+    if (!hold)
+        task_execute(t);
+}
+
+void iscsi_tasks_release(struct iscsi_conn *conn)
+{
+    /* Only the connection thread holds or drops held tasks: no lock
+     * needed to see there are none (the common case). */
+    if (!conn->held_count)
+        return;
+    for (;;) {
+        struct iscsi_task *t = NULL;
+        pthread_mutex_lock(&conn->c.lock);
+        /* The window holds at most ISCSI_QUEUE_DEPTH CmdSNs before
+         * ExpCmdSN that can still be held: oldest first. */
+        for (uint32_t back = ISCSI_QUEUE_DEPTH; back && conn->held_count && !t;
+             back--) {
+            uint32_t sn = conn->exp_cmd_sn - back;
+            struct iscsi_task **h = &conn->held[sn % ISCSI_QUEUE_DEPTH];
+            if (*h && (*h)->cmdsn == sn) {
+                t = *h;
+                *h = NULL;
+                conn->held_count--;
+            }
+        }
+        pthread_mutex_unlock(&conn->c.lock);
+        if (!t)
+            return;
+        task_execute(t);
+    }
+}
+
 /* After data arrived: ask for more, or run the command. */
 static int task_advance(struct iscsi_conn *conn, struct iscsi_task *t)
 {
@@ -407,7 +458,7 @@ static int task_advance(struct iscsi_conn *conn, struct iscsi_task *t)
         return 0;
     }
     if (!t->r2t_count)
-        task_execute(t);
+        task_ready(conn, t);
     return 0;
 }
 
@@ -513,6 +564,7 @@ int iscsi_scsi_command(struct iscsi_conn *conn, const uint8_t *hdr)
     t->lu = p.lu;
     t->unit = p.unit;
     t->itt = itt;
+    t->cmdsn = get_be32(hdr + 24);
     memcpy(t->lun, hdr + 8, 8);
     t->immediate = immediate;
     t->in_window = !immediate;
@@ -611,7 +663,8 @@ int iscsi_data_out(struct iscsi_conn *conn, const uint8_t *hdr)
     if (datasn != expect_sn)             /* DATA PHASE ERROR */
         return data_out_error(conn, hdr, t, ISCSI_REJECT_PROTOCOL,
                               SPD_ASC_DATA_PHASE_ERROR, true);
-    if (offset != t->received)           /* DATA OFFSET ERROR */
+    if (offset != t->received ||         /* DATA OFFSET ERROR */
+        (r && offset != r->offset + r->done))  /* not this R2T's range */
         return data_out_error(conn, hdr, t, ISCSI_REJECT_PROTOCOL,
                               SPD_ASC_DATA_OFFSET_ERROR, true);
     if (dsl > limit - offset)            /* TOO MUCH WRITE DATA */
@@ -653,7 +706,7 @@ int iscsi_data_out(struct iscsi_conn *conn, const uint8_t *hdr)
 static void abort_task(struct iscsi_conn *conn, struct iscsi_task *t,
                        struct iscsi_tmf *tmf)
 {
-    if (t->state == TASK_DATA) {
+    if (t->state == TASK_DATA || t->state == TASK_HELD) {
         task_drop(conn, t);
         return;
     }

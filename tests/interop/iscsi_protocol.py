@@ -9,6 +9,7 @@ opened at the start must still work.
 Usage: iscsi_protocol.py PORT TARGET_NAME
 Exit 0 when every check passed; prints one line per check.
 """
+import hashlib
 import socket
 import struct
 import sys
@@ -16,6 +17,8 @@ import time
 
 PORT = int(sys.argv[1])
 TARGET = sys.argv[2]
+# "chap USER SECRET": the target wants CHAP; only those checks run.
+CHAP = sys.argv[4:6] if len(sys.argv) > 5 and sys.argv[3] == "chap" else None
 INITIATOR = "iqn.2026-01.org.example:protocol-test"
 FAILURES = []
 
@@ -71,8 +74,9 @@ class Closed(Exception):
 
 
 class Conn:
-    def __init__(self):
-        self.s = socket.create_connection(("127.0.0.1", PORT), timeout=5)
+    def __init__(self, source="127.0.0.1"):
+        self.s = socket.create_connection(("127.0.0.1", PORT), timeout=5,
+                                          source_address=(source, 0))
         self.hd = self.dd = False
         self.itt = 0x100
         self.cmdsn = 0
@@ -195,10 +199,12 @@ def keys_with(changes, **kw):
                    if k not in have and v is not None]
 
 
-def login(session="Normal", digests=False, extra=(), isid=b"\x80\0\0\0\0\1"):
+def login(session="Normal", digests=False, extra=(), isid=b"\x80\0\0\0\0\1",
+          changes=None):
     conn = Conn()
-    status, bhs, keys = login_pdu(conn, base_keys(session, digests=digests,
-                                                  extra=extra), isid=isid)
+    pairs = keys_with(changes) if changes else \
+        base_keys(session, digests=digests, extra=extra)
+    status, bhs, keys = login_pdu(conn, pairs, isid=isid)
     assert status == 0, f"login failed: {status:04x}"
     assert bhs[1] & 0x80 and bhs[1] & 3 == 3, "no transit to full feature"
     conn.hd = keys.get("HeaderDigest") == "CRC32C"
@@ -435,6 +441,191 @@ def test_cmdsn_window(c):
     check(r and r[0] == 0, "cmdsn: the next command in the window is served")
 
 
+def test_cmdsn_gap(c):
+    # CmdSN n+1 before n: it waits for n (RFC 7143: commands reach the
+    # SCSI layer in CmdSN order), then both run.
+    n = c.cmdsn
+    c.cmdsn += 2
+    later = scsi_cmd(c, read10(3, 1), edtl=512, read=True, cmdsn=n + 1)
+    check(response(c, timeout=1) is None,
+          "cmdsn gap: a command after the gap waits")
+    check(nop_immediate(c), "cmdsn gap: an immediate NOP-Out is answered "
+          "meanwhile")
+    first = scsi_cmd(c, TUR, cmdsn=n)
+    got = {}
+    for _ in range(2):
+        r = response(c)
+        if r and r[0] == 0:
+            got[struct.unpack(">I", r[3][16:20])[0]] = r
+    check(set(got) == {first, later} and
+          struct.unpack(">I", got[later][3][28:32])[0] == n + 2,
+          "cmdsn gap: both run once the gap is filled")
+    # A gap left open: the held command goes with the connection.
+    g = login(isid=b"\x80\0\0\0\0\x31")
+    scsi_cmd(g, read10(0, 1), edtl=512, read=True, cmdsn=g.cmdsn + 1)
+    check(response(g, timeout=0.5) is None, "cmdsn gap: held until the end")
+    g.close()
+
+
+def nop_immediate(c):
+    bhs = bytearray(48)
+    bhs[0] = 0x40 | 0x40
+    bhs[1] = 0x80
+    itt = c.next_itt()
+    struct.pack_into(">IIII", bhs, 16, itt, 0xFFFFFFFF, c.cmdsn, c.statsn)
+    c.send(bhs, b"imm")
+    got = c.recv()
+    return got is not None and got[0][0] & 0x3F == 0x20 and got[1] == b"imm"
+
+
+def test_r2t_range():
+    # Two R2Ts of 512 bytes each outstanding: a Data-Out for the second
+    # carrying the first one's range is refused.
+    c = login(isid=b"\x80\0\0\0\0\x32",
+              changes={"MaxBurstLength": "512", "FirstBurstLength": "512",
+                       "MaxOutstandingR2T": "2"})
+    itt = scsi_cmd(c, write10(8, 2), edtl=1024, write=True)
+    r2ts = [c.recv(), c.recv()]
+    ok = all(r and r[0][0] & 0x3F == 0x31 for r in r2ts)
+    ranges = [struct.unpack(">II", r[0][40:48]) for r in r2ts] if ok else []
+    check(ok and ranges == [(0, 512), (512, 512)],
+          "data-out: two R2Ts outstanding")
+    ttt2 = struct.unpack(">I", r2ts[1][0][20:24])[0] if ok else 0
+    dout = bytearray(48)
+    dout[0] = 0x05
+    dout[1] = 0x80
+    struct.pack_into(">IIIIIII", dout, 16, itt, ttt2, 0, c.statsn, 0, 0, 0)
+    c.send(dout, b"\xab" * 512)
+    r1 = response(c)
+    r2 = response(c)
+    check(r1 and r1[0] == "reject" and r2 and r2[0] == 2 and
+          r2[2][2] & 0xF == 0xB,
+          "data-out: the second R2T's TTT with the first R2T's range is "
+          "refused, the command ends with CHECK CONDITION")
+    check(nop(c), "data-out: the session goes on")
+    c.close()
+
+
+def test_long_login_answer():
+    # 200 keys the target does not know: the answer (about 16 KiB) is
+    # longer than a login PDU carries, so it comes in pieces with C.
+    unknown = [(f"X-org.example.{i:03d}".ljust(60, "k"), "1")
+               for i in range(200)]
+    text = kv_encode(base_keys() + unknown)
+    c = Conn()
+    bhs = bytearray(48)
+    bhs[0] = 0x43
+    bhs[8:14] = b"\x80\0\0\0\0\x33"
+    struct.pack_into(">I", bhs, 16, 9)
+    pieces = [text[i:i + 8192] for i in range(0, len(text), 8192)]
+    ok = True
+    for i, piece in enumerate(pieces):
+        last = i == len(pieces) - 1
+        bhs[1] = (0x80 | 1 << 2 | 3) if last else (0x40 | 1 << 2)
+        c.send(bhs, piece)
+        if not last:
+            rb, d = c.recv()
+            ok &= rb[36:38] == b"\0\0" and not d
+    answer = b""
+    got = 0
+    while True:
+        rb, d = c.recv()
+        got += 1
+        answer += d
+        if rb[36:38] != b"\0\0" or not rb[1] & 0x40:
+            break
+        ok &= not rb[1] & 0x80 and len(d) <= 8192
+        bhs[1] = 1 << 2                  # empty, no T, no C: the next piece
+        c.send(bhs, b"")
+    keys = kv_decode(answer)
+    check(ok and got >= 2 and rb[36:38] == b"\0\0" and rb[1] & 0x83 == 0x83
+          and all(keys.get(k) == "NotUnderstood" for k, _ in unknown),
+          f"login: a long answer comes in {got} Login Responses with C")
+    c.hd = c.dd = False
+    c.statsn = struct.unpack(">I", rb[24:28])[0] + 1
+    check(nop(c), "login: and the session works")
+    c.close()
+
+
+def test_empty_login_pdu():
+    c = Conn()
+    try:
+        st, _, _ = login_pdu(c, [])
+    except Closed:
+        st = None
+    check(st == 0x0207, "login: a Login Request without data gets 0207 "
+          f"(got {st})")
+    c.close()
+
+
+# ---------------------------------------------------------------------
+# CHAP (the target started with secrets)
+
+def chap_login(user, secret, source="127.0.0.1", isid=b"\x80\0\0\0\0\x51"):
+    """(status of the CHAP_R answer, seconds it took, conn)."""
+    c = Conn(source)
+    keys = [("InitiatorName", INITIATOR), ("SessionType", "Normal"),
+            ("TargetName", TARGET), ("AuthMethod", "CHAP")]
+    st, _, k = login_pdu(c, keys, csg=0, nsg=1, isid=isid)
+    assert st == 0 and k.get("AuthMethod") == "CHAP", (st, k)
+    st, _, k = login_pdu(c, [("CHAP_A", "5")], csg=0, nsg=1, transit=False,
+                         isid=isid)
+    ident = int(k["CHAP_I"])
+    chal = bytes.fromhex(k["CHAP_C"][2:])
+    resp = hashlib.md5(bytes([ident]) + secret.encode() + chal).hexdigest()
+    start = time.time()
+    st, _, _ = login_pdu(c, [("CHAP_N", user), ("CHAP_R", "0x" + resp)],
+                         csg=0, nsg=1, isid=isid)
+    took = time.time() - start
+    if st == 0:
+        st, bhs, _ = login_pdu(c, base_keys()[3:], isid=isid)
+        st = st if bhs[1] & 0x83 == 0x83 else -1
+    return st, took, c
+
+
+def test_chap(user, secret):
+    st, _, c = chap_login(user, secret)
+    check(st == 0, "chap: the right secret logs in")
+    c.close()
+    st, t1, c = chap_login(user, secret + "x")
+    c.close()
+    st2, t2, c = chap_login(user, secret + "y")
+    c.close()
+    check(st == 0x0201 and st2 == 0x0201, "chap: wrong secrets refused")
+    # 0.5 s after the first failure, 1 s after the second: only lower
+    # bounds, never tight ones.
+    check(t1 >= 0.3 and t2 >= 0.8 and t2 > t1,
+          f"chap: failures are answered later each time ({t1:.2f} s, "
+          f"{t2:.2f} s)")
+    st, t3, c = chap_login(user, secret)
+    check(st == 0, f"chap: the right secret still logs in ({t3:.2f} s)")
+    c.close()
+
+
+def test_logins_per_peer(user, secret):
+    hang = [Conn() for _ in range(8)]
+    time.sleep(0.5)
+    extra = Conn()
+    check(extra.closed(timeout=3),
+          "per-peer: a ninth login in progress from one address is refused")
+    extra.close()
+    st, _, c = chap_login(user, secret, source="127.0.0.2",
+                          isid=b"\x80\0\0\0\0\x52")
+    check(st == 0, "per-peer: another address logs in meanwhile")
+    c.close()
+    for h in hang:
+        h.close()
+    st = None
+    for _ in range(50):
+        try:
+            st, _, c = chap_login(user, secret, isid=b"\x80\0\0\0\0\x53")
+            c.close()
+            break
+        except (Closed, ConnectionError, AssertionError, TypeError):
+            time.sleep(0.1)
+    check(st == 0, "per-peer: the address logs in again once they went")
+
+
 def test_bad_opcode(c):
     bhs = bytearray(48)
     bhs[0] = 0x1C
@@ -605,17 +796,26 @@ def test_reinstatement():
 
 
 def main():
+    if CHAP:
+        test_chap(*CHAP)
+        test_logins_per_peer(*CHAP)
+        finish()
+        return
     healthy = login(isid=b"\x80\0\0\0\0\x42")
     test_login()
     test_discovery()
     c = login()
     test_scsi_basics(c)
     test_cmdsn_window(c)
+    test_cmdsn_gap(c)
     test_bad_opcode(c)
     test_nop_and_text(c)
     test_task_management(c)
     test_data_out_errors(c)
     c.close()
+    test_r2t_range()
+    test_long_login_answer()
+    test_empty_login_pdu()
     test_session_killers()
     test_reinstatement()
     check(nop(healthy), "a session opened first still works after all that")
@@ -623,6 +823,10 @@ def main():
     r = response(healthy)
     check(r and r[0] == 0, "... and still runs commands")
     healthy.close()
+    finish()
+
+
+def finish():
     if FAILURES:
         print(f"{len(FAILURES)} checks failed", file=sys.stderr)
         sys.exit(1)
