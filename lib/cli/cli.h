@@ -39,6 +39,7 @@ struct cli_exports {
     const char *iscsi_target;         /* --iscsi-target IQN, or NULL: made up */
     const char *chap_file;            /* --chap-file FILE */
     const char *pid_file;
+    unsigned socket_mode;             /* --socket-mode; 0: the default 0600 */
 };
 
 /* The command line. */
