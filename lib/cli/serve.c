@@ -355,7 +355,8 @@ static spd_fuse_export *fuse_start(spd_unit *unit,
     return fuse;
 }
 
-int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file)
+int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file,
+              bool *served)
 {
     const struct cli_exports *e = &cfg->exports;
     const char *program = cfg->dev->name;
@@ -374,6 +375,7 @@ int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file)
     if (e->pid_file && pid_file_write(e->pid_file, program))
         goto out;
     pid_written = e->pid_file;
+    *served = true;
     notify("READY=1");
 
     int sig = wait_for_stop(cfg, debug_file);
