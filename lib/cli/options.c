@@ -328,7 +328,8 @@ static const struct common_option {
       "the iSCSI target name (default iqn.2026-11.org.spd:PROGRAM.UUID8)" },
     { NULL, "chap-file", OPT_CHAP_FILE, "FILE", take_chap_file,
       "require CHAP with the secrets in FILE: 'USER SECRET' lines, and "
-      "'mutual USER SECRET' for mutual CHAP; FILE must not be world-readable" },
+      "'mutual USER SECRET' for mutual CHAP; FILE must be the user's or root's, "
+      "and not readable by others nor writable by group or others" },
     { NULL, "socket-mode", OPT_SOCKET_MODE, "MODE", take_socket_mode,
       "permissions of the nbd+unix:// sockets, in octal, whatever the umask "
       "(default 600: only this user connects)" },
