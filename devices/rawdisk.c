@@ -289,6 +289,12 @@ static int store_lock(struct rawdisk *rd, bool writable)
         fcntl(rd->fd, F_SETLK, &pid);    /* only names us: may fail */
         return 0;
     }
+    if (errno == ENOLCK || errno == EOPNOTSUPP || errno == EINVAL) {
+        /* A file system without locks (some network ones): say so. */
+        fprintf(stderr, NAME ": %s cannot be locked (%s): nothing keeps a "
+                "second process from serving it\n", rd->path, strerror(errno));
+        return 0;
+    }
     if (errno != EAGAIN && errno != EACCES) {
         fprintf(stderr, NAME ": locking %s: %s\n", rd->path, strerror(errno));
         return SPD_EXIT_FAILURE;
