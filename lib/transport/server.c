@@ -178,11 +178,14 @@ int server_listen_unix(struct server *s, const char *path)
      * on the file bind made (never through a link put in its place). */
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     mode_t mode = (mode_t)s->opt.socket_mode;
+    bool bound = false;
     if (fd < 0 || fchmod(fd, mode) < 0 ||
-        bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        !(bound = !bind(fd, (struct sockaddr *)&sa, sizeof sa)) ||
         fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) < 0 ||
         listen(fd, 128) < 0) {
         r = spd_set_error(errno, "%s: %s", path, strerror(errno));
+        if (bound)
+            unlink(path);
         if (fd >= 0)
             close(fd);
         return r;
