@@ -36,6 +36,8 @@ struct rawdisk {
     int fd;
     bool block_device;
     bool created;                 /* this run made the file */
+    bool sized;                   /* this run sized an empty file */
+    bool uuid_stored;             /* this run wrote user.spd.uuid */
     unsigned given;               /* SPD_GIVEN_*: what the command line set */
     uint32_t block_length;
     atomic_bool dsync_writes;     /* pwritev2(RWF_DSYNC) works on this fd */
@@ -260,9 +262,51 @@ static int size_new_file(struct rawdisk *rd, const spd_params *p)
                 rd->path, rd->created ? "does not exist" : "is empty");
         return SPD_EXIT_USAGE;
     }
-    if (!ftruncate(rd->fd, (off_t)(p->block_count * p->block_length)))
+    if (!ftruncate(rd->fd, (off_t)(p->block_count * p->block_length))) {
+        rd->sized = !rd->created;
         return 0;
+    }
     fprintf(stderr, NAME ": sizing %s: %s\n", rd->path, strerror(errno));
+    return SPD_EXIT_FAILURE;
+}
+
+/* One process serves a store at a time. An OFD lock over all of it but
+ * its last possible byte keeps a second one out (it belongs to our
+ * descriptor, so nothing else the process closes drops it); a classic
+ * lock on that last byte is there to be asked for the holder's pid, which
+ * an OFD lock does not tell. Read-only runs share the store; a writer
+ * shares it with nobody. */
+#define PID_BYTE ((off_t)INT64_MAX - 1)
+
+static int store_lock(struct rawdisk *rd, bool writable)
+{
+    short type = writable ? F_WRLCK : F_RDLCK;
+    struct flock all = { .l_type = type, .l_whence = SEEK_SET,
+                         .l_len = PID_BYTE };
+    struct flock pid = { .l_type = type, .l_whence = SEEK_SET,
+                         .l_start = PID_BYTE, .l_len = 1 };
+    if (!fcntl(rd->fd, F_OFD_SETLK, &all)) {
+        fcntl(rd->fd, F_SETLK, &pid);    /* only names us: may fail */
+        return 0;
+    }
+    if (errno == ENOLCK || errno == EOPNOTSUPP || errno == EINVAL) {
+        /* A file system without locks (some network ones): say so. */
+        fprintf(stderr, NAME ": %s cannot be locked (%s): nothing keeps a "
+                "second process from serving it\n", rd->path, strerror(errno));
+        return 0;
+    }
+    if (errno != EAGAIN && errno != EACCES) {
+        fprintf(stderr, NAME ": locking %s: %s\n", rd->path, strerror(errno));
+        return SPD_EXIT_FAILURE;
+    }
+    pid.l_type = F_WRLCK;                /* any holder conflicts */
+    if (!fcntl(rd->fd, F_GETLK, &pid) && pid.l_type != F_UNLCK &&
+        pid.l_pid > 0)
+        fprintf(stderr, NAME ": %s is in use by process %d; one process "
+                "serves it at a time\n", rd->path, (int)pid.l_pid);
+    else
+        fprintf(stderr, NAME ": %s is in use by another process (locked); "
+                "one process serves it at a time\n", rd->path);
     return SPD_EXIT_FAILURE;
 }
 
@@ -281,7 +325,7 @@ static int open_store(struct rawdisk *rd, const spd_params *p,
                 (!exists || rd->block_device ? O_EXCL : 0) | O_CLOEXEC;
     if ((rd->fd = open(rd->path, flags, 0666)) >= 0) {
         rd->created = !exists;
-        return 0;
+        return store_lock(rd, (flags & O_ACCMODE) == O_RDWR);
     }
     fprintf(stderr, NAME ": %s: %s%s\n", rd->path, strerror(errno),
             errno == EACCES || errno == EROFS
@@ -334,17 +378,24 @@ static int backing_open(struct rawdisk *rd, spd_params *p)
     return 0;
 }
 
-/* Close the store; a file this run created but never served is removed
- * again. */
+/* Close the store (which drops the locks). A run that never got to serve
+ * leaves no trace: a file it created is removed again, an empty file it
+ * sized is empty again, without the UUID it stored. */
 static void rawdisk_close(void *ctx, bool served)
 {
     struct rawdisk *rd = ctx;
+    if (!served && rd->fd >= 0 && rd->uuid_stored)
+        fremovexattr(rd->fd, UUID_XATTR);
+    if (!served && rd->fd >= 0 && (rd->sized || rd->created) &&
+        ftruncate(rd->fd, 0))
+        fprintf(stderr, NAME ": emptying %s again: %s\n", rd->path,
+                strerror(errno));
+    if (!served && rd->created)
+        unlink(rd->path);
     if (rd->fd >= 0)
         close(rd->fd);
     rd->fd = -1;
-    if (!served && rd->created)
-        unlink(rd->path);
-    rd->created = false;
+    rd->created = rd->sized = rd->uuid_stored = false;
 }
 
 /* ---- the UUID kept with the store --------------------------------- */
@@ -385,8 +436,10 @@ static int uuid_keep(struct rawdisk *rd, uint8_t uuid[16])
     }
     if (!rd->block_device && errno == ENODATA && !spd_uuid_generate(uuid)) {
         spd_uuid_format(uuid, text);
-        if (!fsetxattr(rd->fd, UUID_XATTR, text, 36, XATTR_CREATE))
+        if (!fsetxattr(rd->fd, UUID_XATTR, text, 36, XATTR_CREATE)) {
+            rd->uuid_stored = true;
             return 0;
+        }
     }
     char why[96];
     snprintf(why, sizeof why, rd->block_device ? "a block device keeps no "

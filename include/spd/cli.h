@@ -94,8 +94,9 @@ typedef struct spd_device {
      * on exit with --debug (to stderr). Optional. */
     void (*report)(void *ctx, FILE *out);
     /* Called once after open() succeeded, when the unit is gone: served
-     * tells whether the unit got as far as being served or checked (a
-     * device may remove storage it created for a run that failed). */
+     * tells whether the run got as far as every export being up, or the
+     * check being run (a device may remove or shrink again storage it
+     * created or sized for a run that failed to start). */
     void (*close)(void *ctx, bool served);
 } spd_device;
 

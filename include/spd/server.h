@@ -38,6 +38,9 @@ typedef struct spd_server_options {
                                    handshake before the connection is
                                    closed; 0: never (iSCSI still pings);
                                    at most 1000000 */
+    unsigned socket_mode;       /* permission bits of the Unix sockets a
+                                   server creates, whatever the umask;
+                                   0: 0600 (only this user connects) */
 } spd_server_options;
 
 #define SPD_SERVER_OPTIONS_INIT .size = sizeof(spd_server_options)

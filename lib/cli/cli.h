@@ -39,6 +39,7 @@ struct cli_exports {
     const char *iscsi_target;         /* --iscsi-target IQN, or NULL: made up */
     const char *chap_file;            /* --chap-file FILE */
     const char *pid_file;
+    unsigned socket_mode;             /* --socket-mode; 0: the default 0600 */
 };
 
 /* The command line. */
@@ -81,8 +82,10 @@ void cli_block_signals(void);
 /* serve.c: export the unit, announce readiness (pid file, sd_notify), wait
  * for a signal that ends the program (SIGHUP reopens debug_file from
  * cfg->debug_log), then stop the exports, flush, and remove the pid file.
- * SPD_EXIT_OK, or SPD_EXIT_FAILURE after printing why. */
-int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file);
+ * *served becomes true once every export is up. SPD_EXIT_OK, or
+ * SPD_EXIT_FAILURE after printing why. */
+int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file,
+              bool *served);
 
 /* selfcheck.c: exercise the unit through the SCSI engine, one line per
  * step on out. Blocks it overwrites are saved first and restored at the

@@ -76,9 +76,9 @@ static int unit_create(struct run *run, const struct cli_config *cfg)
 static int run_mode(struct run *run, const struct cli_config *cfg)
 {
     const spd_device *dev = cfg->dev;
-    run->served = true;
     if (!cfg->check)
-        return cli_serve(run->unit, cfg, run->debug_file);
+        return cli_serve(run->unit, cfg, run->debug_file, &run->served);
+    run->served = true;
     int status = cli_selfcheck(run->unit, stdout) ? SPD_EXIT_FAILURE
                                                   : SPD_EXIT_OK;
     if (dev->report)

@@ -30,6 +30,7 @@ enum {
     OPT_ISCSI_TARGET,
     OPT_CHAP_FILE,
     OPT_PID_FILE,
+    OPT_SOCKET_MODE,
     PROGRAM_OPTION_BASE = 1024,
 };
 
@@ -254,6 +255,11 @@ static int take_pid_file(struct cli_config *cfg, const char *arg)
     return take_export(cfg, "pid-file", arg);
 }
 
+static int take_socket_mode(struct cli_config *cfg, const char *arg)
+{
+    return take_export(cfg, "socket-mode", arg);
+}
+
 static int take_help(struct cli_config *cfg, const char *arg);
 
 static int take_version(struct cli_config *cfg, const char *arg)
@@ -322,7 +328,11 @@ static const struct common_option {
       "the iSCSI target name (default iqn.2026-11.org.spd:PROGRAM.UUID8)" },
     { NULL, "chap-file", OPT_CHAP_FILE, "FILE", take_chap_file,
       "require CHAP with the secrets in FILE: 'USER SECRET' lines, and "
-      "'mutual USER SECRET' for mutual CHAP; FILE must not be world-readable" },
+      "'mutual USER SECRET' for mutual CHAP; FILE must be the user's or root's, "
+      "and not readable by others nor writable by group or others" },
+    { NULL, "socket-mode", OPT_SOCKET_MODE, "MODE", take_socket_mode,
+      "permissions of the nbd+unix:// sockets, in octal, whatever the umask "
+      "(default 600: only this user connects)" },
     { NULL, "pid-file", OPT_PID_FILE, "FILE", take_pid_file,
       "write the process id to FILE once every export is ready (and tell "
       "$NOTIFY_SOCKET READY=1 when it is set)" },

@@ -98,6 +98,13 @@ int cli_export_option(struct cli_config *cfg, const char *name,
             return cli_usage_error(cfg, "--chap-file %s: %s", arg,
                                    strerror(errno));
         e->chap_file = arg;
+    } else if (!strcmp(name, "socket-mode")) {
+        char *end;
+        unsigned long mode = strtoul(arg, &end, 8);
+        if (!*arg || *end || arg[0] == '-' || mode > 0777 || !mode)
+            return cli_usage_error(cfg, "--socket-mode %s: not an octal mode "
+                                   "from 1 to 777", arg);
+        e->socket_mode = (unsigned)mode;
     } else if (!strcmp(name, "pid-file")) {
         if (!*arg || !folder_exists(arg))
             return cli_usage_error(cfg, "--pid-file %s: no such folder", arg);
@@ -263,7 +270,9 @@ static spd_nbd_server *nbd_start(spd_unit *unit, const struct cli_config *cfg)
     const struct cli_exports *e = &cfg->exports;
     const char *program = cfg->dev->name;
     unsigned first[CLI_MAX_NBD + 1] = { 0 };
-    spd_nbd_server *server = spd_nbd_server_create(NULL);
+    spd_server_options options = { SPD_SERVER_OPTIONS_INIT,
+                                   .socket_mode = e->socket_mode };
+    spd_nbd_server *server = spd_nbd_server_create(&options);
     if (!server)
         goto fail;
     for (unsigned i = 0; i < e->nbd_count; i++) {
@@ -346,7 +355,8 @@ static spd_fuse_export *fuse_start(spd_unit *unit,
     return fuse;
 }
 
-int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file)
+int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file,
+              bool *served)
 {
     const struct cli_exports *e = &cfg->exports;
     const char *program = cfg->dev->name;
@@ -365,6 +375,7 @@ int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file)
     if (e->pid_file && pid_file_write(e->pid_file, program))
         goto out;
     pid_written = e->pid_file;
+    *served = true;
     notify("READY=1");
 
     int sig = wait_for_stop(cfg, debug_file);

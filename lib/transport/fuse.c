@@ -58,6 +58,8 @@ struct spd_fuse_export {
     spd_unit *unit;                 /* NULL: nothing added yet */
     char *path;
     bool created;                   /* start made the file at path */
+    int path_fd;                    /* O_PATH: the very file mounted over */
+    char mount_at[32];              /* what the mount is made on */
     uint64_t size;                  /* bytes */
     uint32_t block_length;
     bool unmap_zeroes;              /* unmap is supported and reads zeros */
@@ -495,23 +497,34 @@ static const struct fuse_lowlevel_ops fs_ops = {
 /* Mounting and serving                                                */
 /* ------------------------------------------------------------------ */
 
-/* The file to mount over: an existing regular file, or one we create. */
+/* The file to mount over: an existing regular file, or one we create;
+ * never a symbolic link, which would put the disk over the file it names
+ * (someone else's, perhaps). Held open, so that a privileged mount goes
+ * on this very file even if the name changes meanwhile; fusermount3, for
+ * an unprivileged one, does its own checks on the path. */
 static int prepare_path(spd_fuse_export *e)
 {
-    struct stat st;
-    if (stat(e->path, &st) != 0) {
-        if (errno != ENOENT)
-            return spd_set_error(errno, "%s: %s", e->path, strerror(errno));
-        int fd = open(e->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0)
+    int fd = open(e->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        int made = open(e->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                                 O_CLOEXEC, 0600);
+        if (made < 0)
             return spd_set_error(errno, "cannot create %s: %s", e->path,
                                  strerror(errno));
         e->created = true;
-        int r = fstat(fd, &st);
-        close(fd);
-        if (r != 0)
-            return spd_set_error(errno, "%s: %s", e->path, strerror(errno));
+        close(made);
+        fd = open(e->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     }
+    if (fd < 0)
+        return spd_set_error(errno, "%s: %s", e->path, strerror(errno));
+    e->path_fd = fd;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return spd_set_error(errno, "%s: %s", e->path, strerror(errno));
+    if (S_ISLNK(st.st_mode))
+        return spd_set_error(ELOOP, "%s is a symbolic link: the FUSE export "
+                             "mounts over a regular file, never through a "
+                             "link", e->path);
     if (S_ISDIR(st.st_mode))
         return spd_set_error(EISDIR, "%s is a directory: the FUSE export "
                              "mounts over a regular file", e->path);
@@ -519,6 +532,8 @@ static int prepare_path(spd_fuse_export *e)
         return spd_set_error(EINVAL, "%s is not a regular file", e->path);
     e->under_dev = st.st_dev;
     e->under_ino = st.st_ino;
+    if (geteuid() == 0)
+        snprintf(e->mount_at, sizeof e->mount_at, "/proc/self/fd/%d", fd);
     return 0;
 }
 
@@ -541,7 +556,7 @@ static int session_create(spd_fuse_export *e)
     fuse_loop_cfg_set_idle_threads(e->loop_cfg, FUSE_MAX_WORKERS);
 
     errno = 0;
-    if (fuse_session_mount(e->se, e->path) != 0) {
+    if (fuse_session_mount(e->se, e->mount_at[0] ? e->mount_at : e->path)) {
         int err = errno ? errno : EPERM;
         return spd_set_error(err, "cannot mount FUSE over %s (%s; libfuse "
                              "may have said more)", e->path, strerror(err));
@@ -586,7 +601,7 @@ static int serve_start(spd_fuse_export *e)
 static bool mounted_here(const spd_fuse_export *e)
 {
     struct stat st;
-    return stat(e->path, &st) != 0 ||
+    return lstat(e->path, &st) != 0 ||
            st.st_dev != e->under_dev || st.st_ino != e->under_ino;
 }
 
@@ -632,6 +647,7 @@ static void mount_stop(spd_fuse_export *e)
         e->thread_started = false;
     }
     if (e->se) {
+        unmount(e);         /* by path: libfuse may only know mount_at */
         fuse_session_unmount(e->se);    /* closes the descriptor */
         fuse_session_destroy(e->se);
         e->se = NULL;
@@ -642,6 +658,10 @@ static void mount_stop(spd_fuse_export *e)
     if (e->created)
         unlink(e->path);
     e->created = false;
+    if (e->path_fd >= 0)
+        close(e->path_fd);
+    e->path_fd = -1;
+    e->mount_at[0] = '\0';
 }
 
 static void mount_free(spd_fuse_export *e)
@@ -660,6 +680,7 @@ static spd_fuse_export *mount_new(void)
     spd_fuse_export *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
+    e->path_fd = -1;
     pthread_mutex_init(&e->rmw_lock, NULL);
     pthread_mutex_init(&e->idle_lock, NULL);
     pthread_cond_init(&e->idle, NULL);

@@ -21,6 +21,7 @@
 
 #define SERVER_MAX_CONNECTIONS 1024
 #define SERVER_HANDSHAKE_TIMEOUT 60
+#define SERVER_SOCKET_MODE 0600      /* Unix sockets: this user only */
 /* Seconds: their milliseconds fit in 32 bits. */
 #define SERVER_TIMEOUT_MAX 1000000
 /* A stopping server waits this long for connections to answer what they
@@ -55,6 +56,11 @@ int server_init(struct server *s, const struct server_proto *proto,
         s->opt.idle_timeout > SERVER_TIMEOUT_MAX)
         return spd_set_error(EINVAL, "timeouts are at most %d seconds",
                              SERVER_TIMEOUT_MAX);
+    if (s->opt.socket_mode & ~0777u)
+        return spd_set_error(EINVAL, "socket mode %o: only permission bits "
+                             "(0 to 0777)", s->opt.socket_mode);
+    if (!s->opt.socket_mode)
+        s->opt.socket_mode = SERVER_SOCKET_MODE;
     if (!s->opt.max_connections)
         s->opt.max_connections = SERVER_MAX_CONNECTIONS;
     if (!s->opt.handshake_timeout)
@@ -167,10 +173,19 @@ int server_listen_unix(struct server *s, const char *path)
     int r = clear_stale_socket(path);
     if (r)
         return r;
+    /* The socket file takes the mode before anyone can connect (nobody
+     * can before listen): bind applies the umask, so set it again after,
+     * on the file bind made (never through a link put in its place). */
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+    mode_t mode = (mode_t)s->opt.socket_mode;
+    bool bound = false;
+    if (fd < 0 || fchmod(fd, mode) < 0 ||
+        !(bound = !bind(fd, (struct sockaddr *)&sa, sizeof sa)) ||
+        fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) < 0 ||
         listen(fd, 128) < 0) {
         r = spd_set_error(errno, "%s: %s", path, strerror(errno));
+        if (bound)
+            unlink(path);
         if (fd >= 0)
             close(fd);
         return r;

@@ -134,3 +134,24 @@ if command -v systemd-socket-activate >/dev/null 2>&1; then
 else
     skip_part "socket activation needs systemd-socket-activate (Debian: systemd)"
 fi
+
+# --- Unix sockets: 0600 whatever the umask, or the --socket-mode asked for ---
+for mode in "" 660 604; do
+    rm -f "$WORK/mode.sock"
+    (umask 000; exec "$RAMDISK" --size 1M ${mode:+--socket-mode "$mode"} \
+        --nbd "nbd+unix:///?socket=$WORK/mode.sock" >"$WORK/mode.log" 2>&1) &
+    pid=$!
+    PIDS="$pid $PIDS"
+    wait_until 30 test -S "$WORK/mode.sock" || { cat "$WORK/mode.log" >&2; fail "no socket"; }
+    expect_eq "$(stat -c %a "$WORK/mode.sock")" "${mode:-600}" "mode of the socket under umask 000 (--socket-mode '$mode')"
+    kill -TERM "$pid"
+    wait "$pid" || fail "spd-ramdisk --socket-mode '$mode' exited with $?"
+done
+for bad in 1000 8 -1 abc ""; do
+    status=0
+    "$RAMDISK" --size 1M --socket-mode "$bad" --nbd "nbd+unix:///?socket=$WORK/bad.sock" \
+        >/dev/null 2>"$WORK/bad.err" || status=$?
+    expect_eq "$status" 2 "exit status of --socket-mode '$bad'"
+    grep -q -- "--socket-mode" "$WORK/bad.err" || fail "--socket-mode '$bad': no message"
+done
+ok "Unix sockets are 0600 under umask 000, and --socket-mode sets them; bad modes exit 2"

@@ -129,3 +129,46 @@ if [ "$(id -u)" -eq 0 ] && mount -t ramfs ramfs "$fs" 2>/dev/null; then
 else
     skip_part "ramfs sub-check: needs root and mount"
 fi
+
+# --- one process serves an image at a time ------------------------------
+locked=$WORK/locked.img
+start_device "$RAWDISK" --file "$locked" --size 4M --nbd "nbd+unix:///?socket=$WORK/lock1.sock"
+first=$SERVER_PID
+for mode in "" --read-only; do
+    status=0
+    "$RAWDISK" --file "$locked" $mode --nbd "nbd+unix:///?socket=$WORK/lock2.sock" \
+        >"$OUT" 2>"$ERR" || status=$?
+    expect_eq "$status" 1 "exit status of a second spd-rawdisk $mode on a served image"
+    grep -q "$locked is in use by process $first" "$ERR" ||
+        { cat "$ERR" >&2; fail "the refusal does not name the holder's pid $first"; }
+done
+[ ! -e "$WORK/lock2.sock" ] || fail "the refused run listened"
+kill -0 "$first" || fail "the first server died"
+if command -v nbdinfo >/dev/null; then
+    nbdinfo --size "nbd+unix:///?socket=$WORK/lock1.sock" >"$OUT" ||
+        fail "the first server no longer answers"
+    expect_eq "$(cat "$OUT")" 4194304 "size the first server still serves"
+else
+    skip_part "the first server still answering: needs nbdinfo"
+fi
+stop_device "$first"
+check_passes --file "$locked" --read-only
+ok "a second spd-rawdisk (read-write or read-only) is refused, naming pid $first; the first keeps serving"
+
+# --- a run that fails to start changes nothing ---------------------------
+: >"$WORK/empty.img"
+nowhere="nbd+unix:///?socket=$WORK/no-such-folder/s.sock"
+status=0
+"$RAWDISK" --file "$WORK/empty.img" --size 4M --nbd "$nowhere" >"$OUT" 2>"$ERR" || status=$?
+expect_eq "$status" 1 "exit status when the export cannot start"
+expect_eq "$(stat -c %s "$WORK/empty.img")" 0 "size of the empty image after a failed start"
+if command -v getfattr >/dev/null; then
+    [ -z "$(getfattr --only-values -n user.spd.uuid "$WORK/empty.img" 2>/dev/null)" ] ||
+        fail "a failed start left user.spd.uuid on the empty image"
+fi
+status=0
+"$RAWDISK" --file "$WORK/never.img" --size 4M --partition gpt --nbd "$nowhere" \
+    >"$OUT" 2>"$ERR" || status=$?
+expect_eq "$status" 1 "exit status when the export cannot start (new image)"
+[ ! -e "$WORK/never.img" ] || fail "a failed start left a new image behind"
+ok "a failed start leaves an empty image at 0 bytes and creates no new one"

@@ -96,3 +96,17 @@ wait_until 10 test -f "$WORK/link.pid" -a ! -L "$WORK/link.pid" || fail "the pid
 kill -TERM "$pid"
 wait "$pid" || fail "exit status after SIGTERM"
 ok "the pid file holds the pid, is replaced by rename, never followed through a link"
+
+# A link planted at the name the pid file is first written under (PATH.PID.tmp;
+# the shell's pid is the server's after exec) is not followed either.
+rm -f "$WORK/target"
+status=0
+sh -c 'ln -s "$1" "$2.$$.tmp" && exec "$3" --size 1M --nbd "nbd+unix:///?socket=$4" --pid-file "$2"' \
+    sh "$WORK/target" "$WORK/planted.pid" "$RAMDISK" "$WORK/r.sock" >"$WORK/server.log" 2>&1 ||
+    status=$?
+expect_eq "$status" 1 "exit status with a link at the pid file's temporary name"
+grep -q -- "--pid-file $WORK/planted.pid: File exists" "$WORK/server.log" ||
+    { cat "$WORK/server.log" >&2; fail "no line about the pid file"; }
+[ ! -e "$WORK/target" ] || fail "the pid file was written through a link at its temporary name"
+[ ! -e "$WORK/planted.pid" ] || fail "a pid file appeared although the start failed"
+ok "a link at the pid file's temporary name is not followed: the start fails, the target is untouched"

@@ -127,3 +127,22 @@ stop_device "$SERVER_PID"
 ! is_mountpoint "$DISK" || fail "$DISK is still a mountpoint after stop"
 [ ! -e "$DISK" ] || fail "$DISK was not removed"
 ok "fuse_serve stopped cleanly and unmounted"
+
+# --fuse never mounts through a symbolic link: someone's link at the path
+# would put the disk over the file it names.
+printf 'precious\n' >"$WORK/precious"
+before=$(sha256sum <"$WORK/precious")
+ln -s "$WORK/precious" "$WORK/link"
+ln -s "$WORK/absent" "$WORK/dangling"
+for link in "$WORK/link" "$WORK/dangling"; do
+    status=0
+    timeout 30 "$RAMDISK" --size 1M --fuse "$link" >"$WORK/link.log" 2>&1 || status=$?
+    expect_eq "$status" 1 "exit status of --fuse $link"
+    grep -q "$link is a symbolic link" "$WORK/link.log" ||
+        { cat "$WORK/link.log" >&2; fail "--fuse $link: no line saying it is a link"; }
+    [ -L "$link" ] || fail "$link is no longer the link"
+done
+! is_mountpoint "$WORK/precious" || fail "a disk was mounted over the link's target"
+expect_eq "$(sha256sum <"$WORK/precious")" "$before" "the link's target"
+[ ! -e "$WORK/absent" ] || fail "a dangling link's target was created"
+ok "--fuse on a symbolic link is refused (ELOOP); the file it names is untouched"

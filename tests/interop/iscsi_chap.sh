@@ -68,3 +68,40 @@ printf 'alice same-secret-1234\nmutual tgt same-secret-1234\n' >"$WORK/same"
     >"$WORK/refused.txt" 2>&1 && fail "one secret for both directions must be refused"
 grep -q 'must differ' "$WORK/refused.txt" || fail "same secret: message"
 ok "secrets files: world-readable, short and shared secrets refused"
+
+# Secrets only this user (or root) can change and nobody else can read.
+refused() {   # file words what
+    "$ISERVE" "127.0.0.1:0" "$IQN" 16 512 --chap "$1" \
+        >"$WORK/refused.txt" 2>&1 && fail "$3 must be refused"
+    grep -q -- "$2" "$WORK/refused.txt" || { cat "$WORK/refused.txt" >&2; fail "$3: message"; }
+}
+chmod 600 "$WORK/secrets"
+cp -p "$WORK/secrets" "$WORK/s-group"
+chmod 620 "$WORK/s-group"
+refused "$WORK/s-group" 'writable by its group' "a group-writable secrets file"
+cp -p "$WORK/secrets" "$WORK/s-others"
+chmod 602 "$WORK/s-others"
+refused "$WORK/s-others" 'writable by others' "a world-writable secrets file"
+ln -s "$WORK/secrets" "$WORK/s-link"
+refused "$WORK/s-link" 'is a symbolic link' "a secrets file named through a link"
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+    cp -p "$WORK/secrets" "$WORK/s-owner"
+    chown nobody "$WORK/s-owner"
+    refused "$WORK/s-owner" "is owned by user $(id -u nobody)" "a secrets file of another user"
+    ok "secrets files: group- or world-writable, another user's, and links refused"
+else
+    skip_part "a secrets file of another user: needs root and the user nobody"
+    ok "secrets files: group- or world-writable and links refused"
+fi
+# The same checks hold for the device programs; a good file still works.
+status=0
+"$RAMDISK" --size 1M --iscsi 127.0.0.1:0 --chap-file "$WORK/s-group" \
+    >"$WORK/refused.txt" 2>&1 || status=$?
+expect_eq "$status" 1 "exit status of spd-ramdisk with a group-writable --chap-file"
+grep -q 'writable by its group' "$WORK/refused.txt" || fail "spd-ramdisk --chap-file: message"
+start_device "$RAMDISK" --size 1M --iscsi 127.0.0.1:0 --chap-file "$WORK/secrets"
+uri=$(serving_uri "$WORK/server.log" iscsi://)
+iscsi-inq "iscsi://alice%alice-secret-123@${uri#iscsi://}" >"$WORK/inq.txt" ||
+    fail "spd-ramdisk: CHAP login with a good secrets file"
+stop_device "$SERVER_PID"
+ok "spd-ramdisk refuses a bad --chap-file and logs in with a good one"
