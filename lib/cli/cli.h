@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "spd/cli.h"
+#include "spd/server.h"
 
 #define CLI_CONTINUE  (-1)   /* cli_parse(): go on */
 #define CLI_MAX_NBD   16
@@ -39,7 +40,9 @@ struct cli_exports {
     const char *iscsi_target;         /* --iscsi-target IQN, or NULL: made up */
     const char *chap_file;            /* --chap-file FILE */
     const char *pid_file;
-    unsigned socket_mode;             /* --socket-mode; 0: the default 0600 */
+    /* --socket-mode, --max-connections, --handshake-timeout,
+     * --idle-timeout: for both network exports (0: the defaults). */
+    spd_server_options server;
 };
 
 /* The command line. */

@@ -31,6 +31,9 @@ enum {
     OPT_CHAP_FILE,
     OPT_PID_FILE,
     OPT_SOCKET_MODE,
+    OPT_MAX_CONNECTIONS,
+    OPT_HANDSHAKE_TIMEOUT,
+    OPT_IDLE_TIMEOUT,
     PROGRAM_OPTION_BASE = 1024,
 };
 
@@ -260,6 +263,21 @@ static int take_socket_mode(struct cli_config *cfg, const char *arg)
     return take_export(cfg, "socket-mode", arg);
 }
 
+static int take_max_connections(struct cli_config *cfg, const char *arg)
+{
+    return take_export(cfg, "max-connections", arg);
+}
+
+static int take_handshake_timeout(struct cli_config *cfg, const char *arg)
+{
+    return take_export(cfg, "handshake-timeout", arg);
+}
+
+static int take_idle_timeout(struct cli_config *cfg, const char *arg)
+{
+    return take_export(cfg, "idle-timeout", arg);
+}
+
 static int take_help(struct cli_config *cfg, const char *arg);
 
 static int take_version(struct cli_config *cfg, const char *arg)
@@ -333,6 +351,17 @@ static const struct common_option {
     { NULL, "socket-mode", OPT_SOCKET_MODE, "MODE", take_socket_mode,
       "permissions of the nbd+unix:// sockets, in octal, whatever the umask "
       "(default 600: only this user connects)" },
+    { NULL, "max-connections", OPT_MAX_CONNECTIONS, "N",
+      take_max_connections,
+      "clients served at once by each network export; more are refused, "
+      "with a line saying so (default 1024)" },
+    { NULL, "handshake-timeout", OPT_HANDSHAKE_TIMEOUT, "SECONDS",
+      take_handshake_timeout,
+      "time for a client's NBD handshake or iSCSI login, and for one that "
+      "stalls mid-request or reads no replies (default 60)" },
+    { NULL, "idle-timeout", OPT_IDLE_TIMEOUT, "SECONDS", take_idle_timeout,
+      "close a connection that sends no request for this long (default: "
+      "never; iSCSI initiators are pinged)" },
     { NULL, "pid-file", OPT_PID_FILE, "FILE", take_pid_file,
       "write the process id to FILE once every export is ready (and tell "
       "$NOTIFY_SOCKET READY=1 when it is set)" },
@@ -560,6 +589,7 @@ int cli_parse(struct cli_config *cfg, const spd_device *dev, int argc,
                     .cache_supported = true,
                     .unmap_supported = dev->ops && dev->ops->unmap,
                     .unmap_reads_zero = dev->ops && dev->ops->unmap },
+        .exports.server = { SPD_SERVER_OPTIONS_INIT },
     };
     if (COMMON_COUNT + dev->option_count > MAX_OPTIONS) {
         fprintf(stderr, "%s: too many options\n", dev->name);

@@ -59,6 +59,29 @@ static bool folder_exists(const char *path)
     return !stat(dirname(copy), &st) && S_ISDIR(st.st_mode);
 }
 
+/* --max-connections N (1 to 65536), --handshake-timeout and
+ * --idle-timeout SECONDS (1 to 1000000, as the server takes them). */
+static int server_limit(struct cli_config *cfg, const char *name,
+                        const char *arg)
+{
+    spd_server_options *o = &cfg->exports.server;
+    bool connections = !strcmp(name, "max-connections");
+    unsigned long max = connections ? 65536 : 1000000;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(arg, &end, 10);
+    if (!*arg || *end || arg[0] == '-' || errno || !v || v > max)
+        return cli_usage_error(cfg, "--%s %s: not a number from 1 to %lu",
+                               name, arg, max);
+    if (connections)
+        o->max_connections = (unsigned)v;
+    else if (!strcmp(name, "handshake-timeout"))
+        o->handshake_timeout = (unsigned)v;
+    else
+        o->idle_timeout = (unsigned)v;
+    return 0;
+}
+
 int cli_export_option(struct cli_config *cfg, const char *name,
                       const char *arg)
 {
@@ -104,7 +127,11 @@ int cli_export_option(struct cli_config *cfg, const char *name,
         if (!*arg || *end || arg[0] == '-' || mode > 0777 || !mode)
             return cli_usage_error(cfg, "--socket-mode %s: not an octal mode "
                                    "from 1 to 777", arg);
-        e->socket_mode = (unsigned)mode;
+        e->server.socket_mode = (unsigned)mode;
+    } else if (!strcmp(name, "max-connections") ||
+               !strcmp(name, "handshake-timeout") ||
+               !strcmp(name, "idle-timeout")) {
+        return server_limit(cfg, name, arg);
     } else if (!strcmp(name, "pid-file")) {
         if (!*arg || !folder_exists(arg))
             return cli_usage_error(cfg, "--pid-file %s: no such folder", arg);
@@ -270,9 +297,7 @@ static spd_nbd_server *nbd_start(spd_unit *unit, const struct cli_config *cfg)
     const struct cli_exports *e = &cfg->exports;
     const char *program = cfg->dev->name;
     unsigned first[CLI_MAX_NBD + 1] = { 0 };
-    spd_server_options options = { SPD_SERVER_OPTIONS_INIT,
-                                   .socket_mode = e->socket_mode };
-    spd_nbd_server *server = spd_nbd_server_create(&options);
+    spd_nbd_server *server = spd_nbd_server_create(&e->server);
     if (!server)
         goto fail;
     for (unsigned i = 0; i < e->nbd_count; i++) {
@@ -318,7 +343,7 @@ static spd_iscsi_target *iscsi_start(spd_unit *unit,
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c + 32);
 
-    spd_iscsi_target *tgt = spd_iscsi_target_create(NULL);
+    spd_iscsi_target *tgt = spd_iscsi_target_create(&e->server);
     if (!tgt || spd_iscsi_target_add(tgt, unit, iqn, 0) ||
         (e->chap_file && spd_iscsi_target_set_chap(tgt, NULL, e->chap_file)) ||
         spd_iscsi_target_listen(tgt, e->iscsi_portal) ||

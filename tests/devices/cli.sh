@@ -155,3 +155,41 @@ for bad in 1000 8 -1 abc ""; do
     grep -q -- "--socket-mode" "$WORK/bad.err" || fail "--socket-mode '$bad': no message"
 done
 ok "Unix sockets are 0600 under umask 000, and --socket-mode sets them; bad modes exit 2"
+
+# --- connection limits for every network export -------------------------
+refused "$RAMDISK" "--max-connections 0" --max-connections 0 --nbd nbd://127.0.0.1:0/
+refused "$RAMDISK" "--idle-timeout x" --idle-timeout x --nbd nbd://127.0.0.1:0/
+refused "$RAMDISK" "--handshake-timeout -1" --handshake-timeout -1 --nbd nbd://127.0.0.1:0/
+need python3
+start_device "$RAMDISK" --size 1M --max-connections 1 --handshake-timeout 2 \
+    --nbd nbd://127.0.0.1:0/
+uri=$(serving_uri "$WORK/server.log" nbd://)
+hostport=${uri#nbd://}
+hostport=${hostport%/}
+python3 - "${hostport%:*}" "${hostport##*:}" <<'PY' || fail "connection limits"
+import socket, subprocess, sys, time
+host, port = sys.argv[1], int(sys.argv[2])
+uri = "nbd://%s:%d/" % (host, port)
+def nbdinfo_ok():
+    return subprocess.run(["nbdinfo", "--size", uri], capture_output=True,
+                          timeout=30).returncode == 0
+# One client holds the only slot: a second one is turned away.
+hold = socket.create_connection((host, port))
+assert hold.recv(18)[:8] == b"NBDMAGIC", "greeting"
+assert not nbdinfo_ok(), "a client beyond --max-connections 1 was served"
+# The holder never finishes its handshake: closed by --handshake-timeout.
+hold.settimeout(20)
+start = time.time()
+assert hold.recv(1) == b"", "the stalled handshake was not closed"
+assert time.time() - start < 15, "closed only after %.1f s" % (time.time() - start)
+hold.close()
+# The slot is free again.
+deadline = time.time() + 10
+while not nbdinfo_ok():
+    assert time.time() < deadline, "the slot did not come back"
+    time.sleep(0.1)
+PY
+grep -q "refused a connection from 127.0.0.1" "$WORK/server.log" ||
+    { cat "$WORK/server.log" >&2; fail "the refusal is not logged with the peer's address"; }
+stop_device "$SERVER_PID"
+ok "--max-connections turns a client away (logged), --handshake-timeout frees the slot"
