@@ -222,60 +222,12 @@ static int take_check(struct cli_config *cfg, const char *arg)
     return GO_ON;
 }
 
+/* The export options have no taker of their own in the table: serve.c
+ * takes them by name. */
 static int take_export(struct cli_config *cfg, const char *name,
                        const char *arg)
 {
     return cli_export_option(cfg, name, arg) ? SPD_EXIT_USAGE : GO_ON;
-}
-
-static int take_nbd(struct cli_config *cfg, const char *arg)
-{
-    return take_export(cfg, "nbd", arg);
-}
-
-static int take_fuse(struct cli_config *cfg, const char *arg)
-{
-    return take_export(cfg, "fuse", arg);
-}
-
-static int take_iscsi(struct cli_config *cfg, const char *arg)
-{
-    return take_export(cfg, "iscsi", arg);
-}
-
-static int take_iscsi_target(struct cli_config *cfg, const char *arg)
-{
-    return take_export(cfg, "iscsi-target", arg);
-}
-
-static int take_chap_file(struct cli_config *cfg, const char *arg)
-{
-    return take_export(cfg, "chap-file", arg);
-}
-
-static int take_pid_file(struct cli_config *cfg, const char *arg)
-{
-    return take_export(cfg, "pid-file", arg);
-}
-
-static int take_socket_mode(struct cli_config *cfg, const char *arg)
-{
-    return take_export(cfg, "socket-mode", arg);
-}
-
-static int take_max_connections(struct cli_config *cfg, const char *arg)
-{
-    return take_export(cfg, "max-connections", arg);
-}
-
-static int take_handshake_timeout(struct cli_config *cfg, const char *arg)
-{
-    return take_export(cfg, "handshake-timeout", arg);
-}
-
-static int take_idle_timeout(struct cli_config *cfg, const char *arg)
-{
-    return take_export(cfg, "idle-timeout", arg);
 }
 
 static int take_help(struct cli_config *cfg, const char *arg);
@@ -297,7 +249,8 @@ static const struct common_option {
     const char *name;
     int code;                /* its letter, or an OPT_ code */
     const char *arg;         /* the argument's name; NULL: no argument */
-    int (*take)(struct cli_config *cfg, const char *arg);
+    int (*take)(struct cli_config *cfg, const char *arg);  /* NULL: an
+                                   export option, taken by serve.c */
     const char *help;
 } common_options[] = {
     { "Size", "size", 's', "SIZE", take_size,
@@ -333,36 +286,35 @@ static const struct common_option {
       "--debug gives one)" },
     { "Exports (served until a signal such as SIGINT or SIGTERM)", "nbd",
       OPT_NBD,
-      "URI", take_nbd,
+      "URI", NULL,
       "serve NBD at URI, more than once allowed: nbd://HOST:PORT/NAME (TCP; "
       "0.0.0.0 or [::] for all interfaces) or nbd+unix:///NAME?socket=PATH" },
-    { NULL, "fuse", OPT_FUSE, "PATH", take_fuse,
+    { NULL, "fuse", OPT_FUSE, "PATH", NULL,
       "show the disk as the regular file PATH on a FUSE mount; losetup "
       "turns it into a /dev/loopN" },
-    { NULL, "iscsi", OPT_ISCSI, "[ADDR:PORT]", take_iscsi,
+    { NULL, "iscsi", OPT_ISCSI, "[ADDR:PORT]", NULL,
       "serve iSCSI, the disk as LUN 0, on ADDR:PORT (default 127.0.0.1:3260; "
       "0.0.0.0 or [::] for all interfaces; port 0 picks a free one)" },
-    { NULL, "iscsi-target", OPT_ISCSI_TARGET, "IQN", take_iscsi_target,
+    { NULL, "iscsi-target", OPT_ISCSI_TARGET, "IQN", NULL,
       "the iSCSI target name (default iqn.2026-11.org.spd:PROGRAM.UUID8)" },
-    { NULL, "chap-file", OPT_CHAP_FILE, "FILE", take_chap_file,
+    { NULL, "chap-file", OPT_CHAP_FILE, "FILE", NULL,
       "require CHAP with the secrets in FILE: 'USER SECRET' lines, and "
       "'mutual USER SECRET' for mutual CHAP; FILE must be the user's or root's, "
       "and not readable by others nor writable by group or others" },
-    { NULL, "socket-mode", OPT_SOCKET_MODE, "MODE", take_socket_mode,
+    { NULL, "socket-mode", OPT_SOCKET_MODE, "MODE", NULL,
       "permissions of the nbd+unix:// sockets, in octal, whatever the umask "
       "(default 600: only this user connects)" },
-    { NULL, "max-connections", OPT_MAX_CONNECTIONS, "N",
-      take_max_connections,
+    { NULL, "max-connections", OPT_MAX_CONNECTIONS, "N", NULL,
       "clients served at once by each network export; more are refused, "
       "with a line saying so (default 1024)" },
     { NULL, "handshake-timeout", OPT_HANDSHAKE_TIMEOUT, "SECONDS",
-      take_handshake_timeout,
+      NULL,
       "time for a client's NBD handshake or iSCSI login, and for one that "
       "stalls mid-request or reads no replies (default 60)" },
-    { NULL, "idle-timeout", OPT_IDLE_TIMEOUT, "SECONDS", take_idle_timeout,
+    { NULL, "idle-timeout", OPT_IDLE_TIMEOUT, "SECONDS", NULL,
       "close a connection that sends no request for this long (default: "
       "never; iSCSI initiators are pinged)" },
-    { NULL, "pid-file", OPT_PID_FILE, "FILE", take_pid_file,
+    { NULL, "pid-file", OPT_PID_FILE, "FILE", NULL,
       "write the process id to FILE once every export is ready (and tell "
       "$NOTIFY_SOCKET READY=1 when it is set)" },
     { "Mode", "check", OPT_CHECK, NULL, take_check,
@@ -491,7 +443,9 @@ static int take_option(struct cli_config *cfg, int code, const char *arg)
         }
     for (size_t i = 0; i < COMMON_COUNT; i++)
         if (code == common_options[i].code)
-            return common_options[i].take(cfg, arg);
+            return common_options[i].take
+                   ? common_options[i].take(cfg, arg)
+                   : take_export(cfg, common_options[i].name, arg);
     return SPD_EXIT_USAGE;   /* '?': getopt_long said what was wrong */
 }
 
