@@ -208,11 +208,11 @@ static bool parse_batch(struct conn *c, bool *paused)
 
 /* The milliseconds poll() may sleep before a timeout is due, or -1. */
 static int poll_timeout(const struct conn *c, bool reading, bool sending,
-                        bool paused, int64_t now, int64_t last_in,
+                        bool retry, int64_t now, int64_t last_in,
                         int64_t last_ping, int64_t last_out)
 {
     int64_t due = INT64_MAX;
-    if (paused)
+    if (retry)
         due = now + CONN_RETRY_MS;
     if (reading && c->idle_ms && last_in + c->idle_ms < due)
         due = last_in + c->idle_ms;
@@ -277,6 +277,9 @@ void conn_run(struct conn *c)
          * could not send all its reply wake it. */
         bool block = take_input && !sending && !c->pending;
         c->want_release = paused || !reading;
+        /* Paused with nothing of its own to release: only memory the
+         * others hold can make room, and their releases do not wake it. */
+        bool retry = paused && !c->pending;
         c->sleeping = !block;
         c->busy = block;            /* no completion can come meanwhile */
         c->woken = false;
@@ -291,7 +294,7 @@ void conn_run(struct conn *c)
         if (block) {
             fds[0].revents = POLLIN;
         } else {
-            n = poll(fds, 2, poll_timeout(c, reading, sending, paused,
+            n = poll(fds, 2, poll_timeout(c, reading, sending, retry,
                                           now_ms(), last_in, last_ping,
                                           last_out));
             pthread_mutex_lock(&c->lock);

@@ -30,8 +30,8 @@
 
 /* Bytes waiting to be sent beyond which a connection takes no request. */
 #define CONN_QUEUE_MAX (32u * 1024 * 1024)
-/* A connection paused for want of memory the others of the process hold
- * tries again this often (their releases do not wake it). */
+/* A connection paused with nothing of its own in flight (for want of
+ * memory the others of the process hold) tries again this often. */
 #define CONN_RETRY_MS 50
 /* iovecs gathered into one sendmsg() (the kernel's IOV_MAX). */
 #define CONN_IOV_MAX 1024

@@ -41,6 +41,10 @@ static bool process_take(size_t bytes)
 bool mem_reserve(struct mem_account *a, size_t bytes)
 {
     size_t limit = a->limit ? a->limit : MEM_CONNECTION_DEFAULT;
+    if (!a->used && bytes <= MEM_FREE_PASS) {
+        mem_charge(a, bytes);
+        return true;
+    }
     if (a->used && a->used + bytes > limit)
         return false;
     if (!process_take(bytes))

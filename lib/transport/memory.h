@@ -24,6 +24,10 @@
 /* Neither ceiling may be set lower (a request larger than a ceiling is
  * served anyway when nothing else is held, so any ceiling works). */
 #define MEM_CEILING_MIN        (1024ull * 1024)
+/* A connection holding nothing may always take a request this small, even
+ * beyond the process ceiling: a client the others crowd out still moves
+ * (the process goes at most max_connections times this over). */
+#define MEM_FREE_PASS          (128u * 1024)
 /* Buffers from this size on are mapped. */
 #define MEM_MAP_MIN            (64u * 1024)
 
@@ -41,8 +45,8 @@ size_t mem_process_used(void);
 
 /* Reserve bytes for a: true when they fit under a's ceiling and the
  * process's. A connection holding nothing may exceed its own ceiling, and
- * when the process holds nothing, the process's: a request larger than a
- * ceiling is still served, alone. */
+ * the process's when the process holds nothing or bytes is at most
+ * MEM_FREE_PASS: a request larger than a ceiling is still served, alone. */
 bool mem_reserve(struct mem_account *a, size_t bytes);
 /* Reserve whatever the ceilings say (small bookkeeping of a refusal). */
 void mem_charge(struct mem_account *a, size_t bytes);
