@@ -41,6 +41,25 @@ typedef struct spd_server_options {
     unsigned socket_mode;       /* permission bits of the Unix sockets a
                                    server creates, whatever the umask;
                                    0: 0600 (only this user connects) */
+    unsigned max_connections_per_peer; /* at once from one address, per
+                                   server, those still in their handshake
+                                   or login included; 0: 64 (and never
+                                   more than max_connections). Unix
+                                   socket peers are not counted */
+    uint64_t max_memory;        /* bytes of data buffers (in flight and
+                                   spare) all connections of the process
+                                   hold, every export's together; 0: 1 GiB.
+                                   The smallest value any server of the
+                                   process asks for applies. Beyond it, no
+                                   more requests are taken until some are
+                                   answered (iSCSI: TASK SET FULL).
+                                   At least 1 MiB */
+    uint64_t max_connection_memory; /* the same for one connection; 0:
+                                   128 MiB; at least 1 MiB. A request
+                                   larger than it is served when the
+                                   connection holds nothing else (and one
+                                   larger than max_memory when nothing in
+                                   the process is held) */
 } spd_server_options;
 
 #define SPD_SERVER_OPTIONS_INIT .size = sizeof(spd_server_options)

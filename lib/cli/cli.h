@@ -61,6 +61,11 @@ struct cli_config {
 /* options.c: parse and validate the whole command line into cfg. Returns
  * CLI_CONTINUE, or the status to exit with: 0 after --help or --version,
  * SPD_EXIT_USAGE after one line on stderr. */
+/* A number with an optional K, M, G or T suffix (powers of 1024): 0,
+ * -EINVAL when it is no such number, -ERANGE when it does not fit in 64
+ * bits. */
+int cli_parse_size(const char *text, uint64_t *bytes);
+
 int cli_parse(struct cli_config *cfg, const spd_device *dev, int argc,
               char **argv);
 

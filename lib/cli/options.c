@@ -34,6 +34,9 @@ enum {
     OPT_MAX_CONNECTIONS,
     OPT_HANDSHAKE_TIMEOUT,
     OPT_IDLE_TIMEOUT,
+    OPT_MAX_PER_PEER,
+    OPT_MAX_MEMORY,
+    OPT_MAX_CONNECTION_MEMORY,
     PROGRAM_OPTION_BASE = 1024,
 };
 
@@ -72,10 +75,7 @@ static bool parse_number(const char *text, uint64_t *value)
     return !errno && !*end;
 }
 
-/* A number with an optional K, M, G or T suffix (powers of 1024): 0,
- * -EINVAL when it is no such number, -ERANGE when it does not fit in 64
- * bits. */
-static int parse_size(const char *text, uint64_t *bytes)
+int cli_parse_size(const char *text, uint64_t *bytes)
 {
     static const char suffixes[] = "KMGT";
     char digits[32];
@@ -142,7 +142,7 @@ static int take_block_length(struct cli_config *cfg, const char *arg)
 
 static int take_size(struct cli_config *cfg, const char *arg)
 {
-    int r = parse_size(arg, &cfg->size);
+    int r = cli_parse_size(arg, &cfg->size);
     if (r == -ERANGE)
         return bad_value(cfg, "size", arg, "too large (at most 16 EiB)");
     if (r || !cfg->size)
@@ -314,6 +314,15 @@ static const struct common_option {
     { NULL, "idle-timeout", OPT_IDLE_TIMEOUT, "SECONDS", NULL,
       "close a connection that sends no request for this long (default: "
       "never; iSCSI initiators are pinged)" },
+    { NULL, "max-connections-per-peer", OPT_MAX_PER_PEER, "N", NULL,
+      "clients served at once from one address by each network export, "
+      "handshakes and logins included (default 64)" },
+    { NULL, "max-memory", OPT_MAX_MEMORY, "SIZE", NULL,
+      "data buffers all clients together may hold (K, M, G suffixes; "
+      "default 1G); beyond it requests wait" },
+    { NULL, "max-connection-memory", OPT_MAX_CONNECTION_MEMORY, "SIZE",
+      NULL, "data buffers one client may hold (default 128M); beyond it "
+      "its requests wait" },
     { NULL, "pid-file", OPT_PID_FILE, "FILE", NULL,
       "write the process id to FILE once every export is ready (and tell "
       "$NOTIFY_SOCKET READY=1 when it is set)" },

@@ -59,13 +59,30 @@ static bool folder_exists(const char *path)
     return !stat(dirname(copy), &st) && S_ISDIR(st.st_mode);
 }
 
-/* --max-connections N (1 to 65536), --handshake-timeout and
- * --idle-timeout SECONDS (1 to 1000000, as the server takes them). */
+/* --max-memory and --max-connection-memory SIZE: 1M at least. */
+static int memory_limit(struct cli_config *cfg, const char *name,
+                        const char *arg)
+{
+    spd_server_options *o = &cfg->exports.server;
+    uint64_t v;
+    if (cli_parse_size(arg, &v) || v < 1024 * 1024)
+        return cli_usage_error(cfg, "--%s %s: not a size of 1M or more "
+                               "(K, M, G, T suffixes)", name, arg);
+    if (!strcmp(name, "max-memory"))
+        o->max_memory = v;
+    else
+        o->max_connection_memory = v;
+    return 0;
+}
+
+/* --max-connections and --max-connections-per-peer N (1 to 65536),
+ * --handshake-timeout and --idle-timeout SECONDS (1 to 1000000, as the
+ * server takes them). */
 static int server_limit(struct cli_config *cfg, const char *name,
                         const char *arg)
 {
     spd_server_options *o = &cfg->exports.server;
-    bool connections = !strcmp(name, "max-connections");
+    bool connections = !strncmp(name, "max-connections", 15);
     unsigned long max = connections ? 65536 : 1000000;
     char *end;
     errno = 0;
@@ -73,7 +90,9 @@ static int server_limit(struct cli_config *cfg, const char *name,
     if (!*arg || *end || arg[0] == '-' || errno || !v || v > max)
         return cli_usage_error(cfg, "--%s %s: not a number from 1 to %lu",
                                name, arg, max);
-    if (connections)
+    if (!strcmp(name, "max-connections-per-peer"))
+        o->max_connections_per_peer = (unsigned)v;
+    else if (connections)
         o->max_connections = (unsigned)v;
     else if (!strcmp(name, "handshake-timeout"))
         o->handshake_timeout = (unsigned)v;
@@ -129,9 +148,13 @@ int cli_export_option(struct cli_config *cfg, const char *name,
                                    "from 1 to 777", arg);
         e->server.socket_mode = (unsigned)mode;
     } else if (!strcmp(name, "max-connections") ||
+               !strcmp(name, "max-connections-per-peer") ||
                !strcmp(name, "handshake-timeout") ||
                !strcmp(name, "idle-timeout")) {
         return server_limit(cfg, name, arg);
+    } else if (!strcmp(name, "max-memory") ||
+               !strcmp(name, "max-connection-memory")) {
+        return memory_limit(cfg, name, arg);
     } else if (!strcmp(name, "pid-file")) {
         if (!*arg || !folder_exists(arg))
             return cli_usage_error(cfg, "--pid-file %s: no such folder", arg);

@@ -208,10 +208,12 @@ static bool parse_batch(struct conn *c, bool *paused)
 
 /* The milliseconds poll() may sleep before a timeout is due, or -1. */
 static int poll_timeout(const struct conn *c, bool reading, bool sending,
-                        int64_t now, int64_t last_in, int64_t last_ping,
-                        int64_t last_out)
+                        bool retry, int64_t now, int64_t last_in,
+                        int64_t last_ping, int64_t last_out)
 {
     int64_t due = INT64_MAX;
+    if (retry)
+        due = now + CONN_RETRY_MS;
     if (reading && c->idle_ms && last_in + c->idle_ms < due)
         due = last_in + c->idle_ms;
     if (reading && c->ping_ms && last_ping + c->ping_ms < due)
@@ -230,6 +232,7 @@ void conn_run(struct conn *c)
     int64_t last_in = now_ms(), last_ping = last_in, last_out = last_in;
     uint64_t progress = 0;
 
+    atomic_store(&c->active_ms, last_in);
     /* Blocking receives wake for the timers too. */
     unsigned tick = c->ping_ms && (!c->idle_ms || c->ping_ms < c->idle_ms)
                     ? c->ping_ms : c->idle_ms;
@@ -274,6 +277,9 @@ void conn_run(struct conn *c)
          * could not send all its reply wake it. */
         bool block = take_input && !sending && !c->pending;
         c->want_release = paused || !reading;
+        /* Paused with nothing of its own to release: only memory the
+         * others hold can make room, and their releases do not wake it. */
+        bool retry = paused && !c->pending;
         c->sleeping = !block;
         c->busy = block;            /* no completion can come meanwhile */
         c->woken = false;
@@ -288,8 +294,9 @@ void conn_run(struct conn *c)
         if (block) {
             fds[0].revents = POLLIN;
         } else {
-            n = poll(fds, 2, poll_timeout(c, reading, sending, now_ms(),
-                                          last_in, last_ping, last_out));
+            n = poll(fds, 2, poll_timeout(c, reading, sending, retry,
+                                          now_ms(), last_in, last_ping,
+                                          last_out));
             pthread_mutex_lock(&c->lock);
             c->sleeping = false;
             c->busy = true;
@@ -313,6 +320,8 @@ void conn_run(struct conn *c)
             if (got > 0) {
                 c->in_end += (size_t)got;
                 last_in = last_ping = now_ms();
+                atomic_store_explicit(&c->active_ms, last_in,
+                                      memory_order_relaxed);
             } else if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
                 n = !block;         /* blocking: the receive timeout, a tick */
             } else if (got == 0 || errno != EINTR) {
@@ -329,7 +338,9 @@ void conn_run(struct conn *c)
                 drop_all(c);            /* the peer takes nothing */
             pthread_mutex_unlock(&c->lock);
         }
-        if (reading && c->idle_ms && now - last_in >= c->idle_ms)
+        /* Input not taken yet (paused) is no idleness. */
+        if (reading && c->idle_ms && now - last_in >= c->idle_ms &&
+            c->in_start == c->in_end)
             reading = false;
         if (reading && c->ping_ms && now - last_ping >= c->ping_ms) {
             last_ping = now;

@@ -26,8 +26,13 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "transport/memory.h"
+
 /* Bytes waiting to be sent beyond which a connection takes no request. */
 #define CONN_QUEUE_MAX (32u * 1024 * 1024)
+/* A connection paused with nothing of its own in flight (for want of
+ * memory the others of the process hold) tries again this often. */
+#define CONN_RETRY_MS 50
 /* iovecs gathered into one sendmsg() (the kernel's IOV_MAX). */
 #define CONN_IOV_MAX 1024
 
@@ -65,6 +70,9 @@ struct conn_ops {
     /* Input ended and everything was answered: true when it queued more
      * (to be sent before the connection closes). Optional. */
     bool (*finish)(struct conn *c);
+    /* Nothing was in flight for a second: give spare buffers back.
+     * c->lock held. Optional. */
+    void (*trim)(struct conn *c);
 };
 
 struct conn {
@@ -73,6 +81,8 @@ struct conn {
     struct server *server;
     int64_t deadline_ms;        /* of the handshake; 0 when it is over */
     char peer[128];             /* for log lines */
+    char host[48];              /* the peer's address ("": Unix socket),
+                                   for the limit per peer */
     _Atomic bool stop;          /* the server stops: take no more */
 
     int fd;
@@ -81,6 +91,8 @@ struct conn {
     unsigned ping_ms;           /* 0: no ping */
     unsigned idle_ms;           /* 0: no idle timeout */
     unsigned send_ms;           /* a peer taking nothing this long goes */
+
+    _Atomic int64_t active_ms;  /* when input last came */
 
     /* Input: the connection thread only. */
     uint8_t *in;
@@ -99,6 +111,7 @@ struct conn {
     bool want_release;          /* ... and waits for a release */
     bool woken;                 /* wake_fd written since it slept */
     bool broken;                /* a send failed: drop what is queued */
+    struct mem_account mem;     /* buffers held, spares included */
 };
 
 /* Set up c for the socket fd with an input buffer of in_cap bytes: 0 or

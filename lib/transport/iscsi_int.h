@@ -171,10 +171,10 @@ enum {
  * once this much data waits: the initiator gets big reads sooner and
  * sends its next commands while the next reads are copied. */
 #define ISCSI_FLUSH_BYTES     (256u * 1024)
-/* Data buffers of one connection beyond this: TASK SET FULL. */
-#define ISCSI_CONN_BUDGET     (512ull * 1024 * 1024)
 /* Released tasks kept per connection for reuse: buffers the device reads
- * into stay mapped (fresh large buffers cost a page fault per page). */
+ * into stay mapped (fresh large buffers cost a page fault per page).
+ * Data buffers, these included, count against the memory ceilings
+ * (memory.h): beyond them a command gets TASK SET FULL. */
 #define ISCSI_CACHE_TASKS     64
 #define ISCSI_CACHE_BYTES     (64u * 1024 * 1024)
 /* Idle this long: NOP-In ping; a second time without answer: drop. */
@@ -351,7 +351,6 @@ struct iscsi_conn {
     unsigned held_count;
     unsigned immediate_used;
     unsigned pending;                   /* tasks and messages not released */
-    uint64_t buffer_bytes;              /* data buffers of live tasks */
     struct iscsi_task *tasks[ISCSI_TASK_BUCKETS];
     struct iscsi_task *cache;           /* released tasks kept for reuse */
     unsigned cache_count;
@@ -495,7 +494,9 @@ int iscsi_task_mgmt(struct iscsi_conn *conn, const uint8_t *hdr);
 void iscsi_tasks_drop(struct iscsi_conn *conn);
 /* Free a task whose response went out (or was dropped). Lock held. */
 void iscsi_task_release(struct iscsi_conn *conn, struct iscsi_task *task);
-/* Free the tasks kept for reuse, at the end of the connection. */
+/* Free the tasks kept for reuse, at the end of the connection; trim:
+ * the same when idle (conn_ops, c->lock held). */
 void iscsi_task_cache_free(struct iscsi_conn *conn);
+void iscsi_task_cache_trim(struct conn *c);
 
 #endif /* SPD_ISCSI_INT_H */

@@ -620,6 +620,7 @@ const struct conn_ops iscsi_conn_ops = {
     .ping = idle_ping,
     .input_end = input_end,
     .finish = finish,
+    .trim = iscsi_task_cache_trim,
 };
 
 void iscsi_full_feature(struct iscsi_conn *conn)

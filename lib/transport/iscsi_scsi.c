@@ -16,6 +16,7 @@
  * The engine answers REPORT LUNS from the target's LUN list, and the
  * commands for a LUN that does not exist.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,8 @@ struct iscsi_task {
     uint8_t *buf;
     uint32_t buf_len;
     uint32_t cap;                   /* room in data[] */
+    size_t size;                    /* allocated (mem_size()), counted in
+                                       conn->c.mem */
     uint8_t slot_one[ISCSI_SLOT];
     uint8_t sense[2 + SPD_SENSE_MAX];
     _Alignas(64) uint8_t data[];
@@ -121,9 +124,16 @@ static void task_retire(struct iscsi_conn *conn, struct iscsi_task *t)
         conn->immediate_used--;
 }
 
+/* Free t and give its memory back. Lock held. */
+static void task_destroy(struct iscsi_conn *conn, struct iscsi_task *t)
+{
+    size_t size = t->size;
+    mem_free(t, size);
+    mem_release(&conn->c.mem, size);
+}
+
 void iscsi_task_release(struct iscsi_conn *conn, struct iscsi_task *t)
 {
-    conn->buffer_bytes -= t->buf_len;
     if (t->out.slots && t->out.slots != &t->slot_one)
         free(t->out.slots);
     if (conn->cache_count < ISCSI_CACHE_TASKS &&
@@ -134,7 +144,7 @@ void iscsi_task_release(struct iscsi_conn *conn, struct iscsi_task *t)
         conn->cache_bytes += t->cap;
         return;
     }
-    free(t);
+    task_destroy(conn, t);
 }
 
 /* A kept task with room for len bytes, the smallest that fits, or NULL.
@@ -154,15 +164,32 @@ static struct iscsi_task *cache_take(struct iscsi_conn *conn, uint32_t len)
     return t;
 }
 
-void iscsi_task_cache_free(struct iscsi_conn *conn)
+/* Give kept tasks back until bytes more fit (SIZE_MAX: all of them).
+ * Lock held. */
+static bool cache_drop(struct iscsi_conn *conn, size_t bytes)
 {
     while (conn->cache) {
+        if (bytes != SIZE_MAX && mem_reserve(&conn->c.mem, bytes))
+            return true;
         struct iscsi_task *t = conn->cache;
         conn->cache = t->hnext;
-        free(t);
+        conn->cache_count--;
+        conn->cache_bytes -= t->cap;
+        task_destroy(conn, t);
     }
-    conn->cache_count = 0;
-    conn->cache_bytes = 0;
+    return bytes != SIZE_MAX && mem_reserve(&conn->c.mem, bytes);
+}
+
+void iscsi_task_cache_trim(struct conn *c)
+{
+    cache_drop(iscsi_conn_of(c), SIZE_MAX);
+}
+
+void iscsi_task_cache_free(struct iscsi_conn *conn)
+{
+    pthread_mutex_lock(&conn->c.lock);
+    cache_drop(conn, SIZE_MAX);
+    pthread_mutex_unlock(&conn->c.lock);
 }
 
 /* A task that will send nothing: gone now. Lock held. */
@@ -542,24 +569,36 @@ int iscsi_scsi_command(struct iscsi_conn *conn, const uint8_t *hdr)
     struct iscsi_plan p;
     iscsi_plan_command(conn, &cmd, hdr + 8, edtl_out, &p);
 
+    /* The buffer is counted against the memory ceilings before it is
+     * made; a command that does not fit ends with TASK SET FULL at once
+     * (the initiator retries it later), so that no Data-Out waits. */
+    size_t size = mem_size(sizeof(struct iscsi_task) + p.buf_len);
     pthread_mutex_lock(&conn->c.lock);
-    if (p.buf_len && conn->buffer_bytes &&
-        conn->buffer_bytes + p.buf_len > ISCSI_CONN_BUDGET) {
+    struct iscsi_task *t = cache_take(conn, p.buf_len);
+    if (!t && !p.buf_len)
+        mem_charge(&conn->c.mem, size);     /* no data: never refused */
+    else if (!t && !cache_drop(conn, size)) {
         spd_status full = { .scsi_status = ISCSI_STATUS_TASK_SET_FULL };
         spd_scsi_cmd_set_status(p.unit, &cmd, &full);
         p.failed = true;
         p.dir = SPD_DIR_NONE;
         p.buf_len = p.need = 0;
+        size = sizeof *t;
+        mem_charge(&conn->c.mem, size);
     }
-    conn->buffer_bytes += p.buf_len;
-    struct iscsi_task *t = cache_take(conn, p.buf_len);
     pthread_mutex_unlock(&conn->c.lock);
 
-    uint32_t cap = t ? t->cap : p.buf_len;
-    if (!t && !(t = malloc(sizeof *t + cap)))
+    if (t) {
+        size = t->size;
+    } else if (!(t = mem_alloc(size))) {
+        pthread_mutex_lock(&conn->c.lock);
+        mem_release(&conn->c.mem, size);
+        pthread_mutex_unlock(&conn->c.lock);
         return -1;                  /* out of memory: the session ends */
+    }
     memset(t, 0, sizeof *t);
-    t->cap = cap;
+    t->size = size;
+    t->cap = (uint32_t)(size - sizeof *t);
     t->conn = conn;
     t->lu = p.lu;
     t->unit = p.unit;

@@ -148,7 +148,6 @@ struct nbd_conn {
     bool base_allocation;           /* meta context selected */
 
     /* Under c.lock. */
-    size_t held;                    /* data[] bytes of requests in flight */
     struct nbd_reply *spares;       /* large buffers kept for reuse */
     unsigned spare_count;
 };

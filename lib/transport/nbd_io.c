@@ -8,6 +8,7 @@
  * dispatcher). Replies go through the connection's send queue (conn.h).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,14 +24,12 @@
 /* A block status request's data: the reply's extents, then the unit's. */
 #define NBD_EXTENTS_AT  ((4 + 8 * NBD_MAX_EXTENTS + 15) & ~(size_t)15)
 /* Buffers this large are kept for the next request instead of freed: a
- * fresh one costs a page fault per 4 KiB, more than copying the data. */
-#define NBD_SPARE_MIN (64u * 1024)
+ * fresh one costs a page fault per 4 KiB, more than copying the data.
+ * They count against the connection's memory ceiling (memory.h), which
+ * bounds what requests in flight and spares hold together; they go back
+ * when it is reached, and after an idle second. */
+#define NBD_SPARE_MIN MEM_MAP_MIN
 #define NBD_SPARES 16
-/* Data bytes a connection may hold in requests not yet answered (READ
- * replies, WRITE payloads, extents) before it stops taking new ones:
- * without a bound a batch of 28-byte READs of 32 MiB each holds 32 MiB
- * apiece until the batch is answered. */
-#define NBD_MAX_HELD (2 * (size_t)NBD_MAX_PAYLOAD)
 
 /* One request from arrival to its reply on the wire. */
 struct nbd_reply {
@@ -49,7 +48,8 @@ struct nbd_reply {
     uint32_t hdr_len;
     uint32_t payload_len;             /* bytes of data[] that follow it */
     size_t capacity;                  /* bytes data[] can hold */
-    size_t held;                      /* bytes counted in conn->held */
+    size_t size;                      /* allocated (mem_size()), counted
+                                         in conn->c.mem */
     _Alignas(64) uint8_t data[];      /* READ/WRITE data, or extents */
 };
 
@@ -67,20 +67,58 @@ static struct nbd_reply *spare_take(struct nbd_conn *conn, size_t data_len)
     return NULL;
 }
 
+/* Free r and give its memory back. conn->c.lock held. */
+static void reply_destroy(struct nbd_conn *conn, struct nbd_reply *r)
+{
+    size_t size = r->size;
+    mem_free(r, size);
+    mem_release(&conn->c.mem, size);
+}
+
+/* Give the spares back until bytes more fit (SIZE_MAX: all). c.lock
+ * held. */
+static bool spares_drop(struct nbd_conn *conn, size_t bytes)
+{
+    while (conn->spares) {
+        if (bytes != SIZE_MAX && mem_reserve(&conn->c.mem, bytes))
+            return true;
+        struct nbd_reply *r = conn->spares;
+        conn->spares = r->next;
+        conn->spare_count--;
+        reply_destroy(conn, r);
+    }
+    return bytes != SIZE_MAX && mem_reserve(&conn->c.mem, bytes);
+}
+
+/* A reply for the request hdr with data_len bytes of data, counted as
+ * pending; NULL with *full set when memory is short (take it once replies
+ * went out), else when out of memory. */
 static struct nbd_reply *reply_new(struct nbd_conn *conn, const uint8_t *hdr,
-                                   size_t data_len)
+                                   size_t data_len, bool *full)
 {
     struct nbd_reply *r = NULL;
-    if (data_len >= NBD_SPARE_MIN) {
-        pthread_mutex_lock(&conn->c.lock);
+    size_t size = mem_size(sizeof *r + data_len);
+    pthread_mutex_lock(&conn->c.lock);
+    if (data_len >= NBD_SPARE_MIN)
         r = spare_take(conn, data_len);
-        pthread_mutex_unlock(&conn->c.lock);
-    }
-    size_t capacity = r ? r->capacity : data_len;
-    if (!r && !(r = malloc(sizeof *r + data_len)))
+    *full = !r && !spares_drop(conn, size);
+    if (!*full)
+        conn->c.pending++;
+    pthread_mutex_unlock(&conn->c.lock);
+    if (*full)
         return NULL;
+    if (r) {
+        size = r->size;
+    } else if (!(r = mem_alloc(size))) {
+        pthread_mutex_lock(&conn->c.lock);
+        mem_release(&conn->c.mem, size);
+        conn->c.pending--;
+        pthread_mutex_unlock(&conn->c.lock);
+        return NULL;
+    }
     memset(r, 0, sizeof *r);
-    r->capacity = capacity;
+    r->size = size;
+    r->capacity = size - sizeof *r;
     r->conn = conn;
     r->flags = get_be16(hdr + 4);
     r->type = get_be16(hdr + 6);
@@ -99,7 +137,7 @@ static void reply_free(struct nbd_conn *conn, struct nbd_reply *r)
         conn->spare_count++;
         return;
     }
-    free(r);
+    reply_destroy(conn, r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -159,7 +197,6 @@ static void reply_release(struct conn *c, struct conn_out *o)
 {
     struct nbd_conn *conn = (struct nbd_conn *)c;
     struct nbd_reply *r = (struct nbd_reply *)o;
-    conn->held -= r->held;
     reply_free(conn, r);
     conn_done_locked(c);
 }
@@ -355,30 +392,6 @@ static int take_payload(struct nbd_conn *conn, struct nbd_reply *r)
     return 0;
 }
 
-/* Count a request holding need bytes in, unless the connection holds
- * NBD_MAX_HELD bytes with it: false then (take it once replies went
- * out). */
-static bool hold_room(struct nbd_conn *conn, size_t need)
-{
-    pthread_mutex_lock(&conn->c.lock);
-    bool room = !conn->held || conn->held + need <= NBD_MAX_HELD;
-    if (room) {
-        conn->held += need;
-        conn->c.pending++;
-    }
-    pthread_mutex_unlock(&conn->c.lock);
-    return room;
-}
-
-/* The request is not taken after all. */
-static void hold_undo(struct nbd_conn *conn, size_t need)
-{
-    pthread_mutex_lock(&conn->c.lock);
-    conn->held -= need;
-    conn->c.pending--;
-    pthread_mutex_unlock(&conn->c.lock);
-}
-
 static enum conn_parse parse_one(struct conn *c)
 {
     struct nbd_conn *conn = (struct nbd_conn *)c;
@@ -394,19 +407,15 @@ static enum conn_parse parse_one(struct conn *c)
     if (type == NBD_CMD_WRITE && length > NBD_MAX_PAYLOAD)
         return CONN_CLOSE;   /* the protocol's denial-of-service threshold */
 
-    size_t need = request_data_len(hdr);
-    if (!hold_room(conn, need))
-        return CONN_PAUSE;
-    struct nbd_reply *r = reply_new(conn, hdr, need);
-    if (!r) {
-        hold_undo(conn, need);
-        return CONN_CLOSE;
-    }
-    r->held = need;
+    bool full;
+    struct nbd_reply *r = reply_new(conn, hdr, request_data_len(hdr), &full);
+    if (!r)
+        return full ? CONN_PAUSE : CONN_CLOSE;
     c->in_start += NBD_REQUEST_SIZE;
     if (type == NBD_CMD_WRITE && take_payload(conn, r) < 0) {
-        hold_undo(conn, need);           /* the client left mid-write */
-        free(r);
+        pthread_mutex_lock(&c->lock);   /* the client left mid-write */
+        reply_release(c, &r->out);
+        pthread_mutex_unlock(&c->lock);
         return CONN_CLOSE;
     }
     if (type == NBD_CMD_READ && length > NBD_MAX_PAYLOAD)
@@ -416,18 +425,23 @@ static enum conn_parse parse_one(struct conn *c)
     return CONN_PARSED;
 }
 
+/* Idle: the spares go back to the system. c->lock held. */
+static void spares_trim(struct conn *c)
+{
+    spares_drop((struct nbd_conn *)c, SIZE_MAX);
+}
+
 const struct conn_ops nbd_conn_ops = {
     .parse = parse_one,
     .fill = reply_fill,
     .release = reply_release,
+    .trim = spares_trim,
 };
 
 void nbd_transmission(struct nbd_conn *conn)
 {
     conn_run(&conn->c);
-    while (conn->spares) {
-        struct nbd_reply *spare = conn->spares;
-        conn->spares = spare->next;
-        free(spare);
-    }
+    pthread_mutex_lock(&conn->c.lock);
+    spares_drop(conn, SIZE_MAX);
+    pthread_mutex_unlock(&conn->c.lock);
 }

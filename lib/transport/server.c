@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,12 @@
 #include "transport/server.h"
 
 #define SERVER_MAX_CONNECTIONS 1024
+#define SERVER_MAX_PER_PEER 64
+/* A refused peer is named in the log once in this long. */
+#define SERVER_REFUSAL_LOG_MS 60000
+/* Connections with nothing in flight this long give spare buffers back;
+ * the accept thread looks twice as often. */
+#define SERVER_TRIM_IDLE_MS 1000
 #define SERVER_HANDSHAKE_TIMEOUT 60
 #define SERVER_SOCKET_MODE 0600      /* Unix sockets: this user only */
 /* Seconds: their milliseconds fit in 32 bits. */
@@ -61,8 +68,21 @@ int server_init(struct server *s, const struct server_proto *proto,
                              "(0 to 0777)", s->opt.socket_mode);
     if (!s->opt.socket_mode)
         s->opt.socket_mode = SERVER_SOCKET_MODE;
+    if ((s->opt.max_memory && s->opt.max_memory < MEM_CEILING_MIN) ||
+        (s->opt.max_connection_memory &&
+         s->opt.max_connection_memory < MEM_CEILING_MIN) ||
+        s->opt.max_memory > SIZE_MAX || s->opt.max_connection_memory > SIZE_MAX)
+        return spd_set_error(EINVAL, "memory ceilings are at least %llu "
+                             "bytes", (unsigned long long)MEM_CEILING_MIN);
     if (!s->opt.max_connections)
         s->opt.max_connections = SERVER_MAX_CONNECTIONS;
+    if (!s->opt.max_connections_per_peer)
+        s->opt.max_connections_per_peer = SERVER_MAX_PER_PEER;
+    if (s->opt.max_connections_per_peer > s->opt.max_connections)
+        s->opt.max_connections_per_peer = s->opt.max_connections;
+    if (!s->opt.max_connection_memory)
+        s->opt.max_connection_memory = MEM_CONNECTION_DEFAULT;
+    mem_process_limit((size_t)s->opt.max_memory);
     if (!s->opt.handshake_timeout)
         s->opt.handshake_timeout = SERVER_HANDSHAKE_TIMEOUT;
     s->proto = proto;
@@ -338,6 +358,55 @@ static void peer_name(int fd, char *buf, size_t size)
     }
 }
 
+/* The peer's address without the port, for the limit per peer; "" for
+ * a Unix socket. */
+static void peer_host(int fd, char *buf, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    buf[0] = '\0';
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf,
+                  (socklen_t)size);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf,
+                  (socklen_t)size);
+}
+
+/* Connections from host. s->lock held. */
+static unsigned peer_count(const struct server *s, const char *host)
+{
+    unsigned n = 0;
+    for (const struct conn *c = s->conns; c; c = c->next)
+        n += !strcmp(c->host, host);
+    return n;
+}
+
+/* Whether a refusal of host is to be logged: once a minute per peer, so
+ * that a flood does not flood the log too. s->lock held. */
+static bool refusal_to_log(struct server *s, const char *host)
+{
+    int64_t now = now_ms();
+    struct server_refusal *oldest = &s->refused[0];
+    for (unsigned i = 0; i < SERVER_REFUSALS; i++) {
+        struct server_refusal *r = &s->refused[i];
+        if (r->at && !strcmp(r->host, host)) {
+            if (now - r->at < SERVER_REFUSAL_LOG_MS)
+                return false;
+            oldest = r;
+            break;
+        }
+        if (r->at < oldest->at)
+            oldest = r;
+    }
+    snprintf(oldest->host, sizeof oldest->host, "%s", host);
+    oldest->at = now;
+    return true;
+}
+
 void server_handshake_done(struct conn *c)
 {
     struct server *s = c->server;
@@ -377,16 +446,24 @@ static void *conn_thread(void *arg)
 static int conn_accepted(struct server *s, int fd)
 {
     char peer[sizeof ((struct conn *)0)->peer];
+    char host[sizeof ((struct conn *)0)->host];
+    peer_host(fd, host, sizeof host);
     pthread_mutex_lock(&s->lock);
     bool full = s->conn_count >= s->opt.max_connections;
-    bool refuse = full || s->stopping;
+    bool peer_full = !full && *host &&
+                     peer_count(s, host) >= s->opt.max_connections_per_peer;
+    bool log = (full || peer_full) && refusal_to_log(s, host);
+    bool refuse = full || peer_full || s->stopping;
     pthread_mutex_unlock(&s->lock);
     if (refuse) {
-        if (full) {
+        if (log) {
             peer_name(fd, peer, sizeof peer);
             fprintf(stderr, "spd: %s: refused a connection from %s: %u "
-                    "connections at once already\n", s->proto->scheme, peer,
-                    s->opt.max_connections);
+                    "connections%s at once already (not logged again for "
+                    "this address for a minute)\n", s->proto->scheme, peer,
+                    full ? s->opt.max_connections
+                         : s->opt.max_connections_per_peer,
+                    full ? "" : " from that address");
         }
         close(fd);
         return 0;
@@ -405,7 +482,9 @@ static int conn_accepted(struct server *s, int fd)
     c->server = s;
     c->send_ms = s->opt.handshake_timeout * 1000;
     c->deadline_ms = now_ms() + (int64_t)s->opt.handshake_timeout * 1000;
+    c->mem.limit = (size_t)s->opt.max_connection_memory;
     peer_name(fd, c->peer, sizeof c->peer);
+    memcpy(c->host, host, sizeof host);
 
     pthread_mutex_lock(&s->lock);
     c->next = s->conns;
@@ -430,13 +509,23 @@ static int conn_accepted(struct server *s, int fd)
     return err == EAGAIN ? ENOMEM : err;
 }
 
-/* Cut off handshakes past their deadline; the milliseconds until the next
- * one, or -1. */
-static int handshake_deadlines(struct server *s)
+/* Cut off handshakes past their deadline, and have connections idle for
+ * a while give their spare buffers back; the milliseconds until this is
+ * to be done again, or -1. */
+static int server_timers(struct server *s)
 {
     int64_t now = now_ms(), next = INT64_MAX;
     pthread_mutex_lock(&s->lock);
+    if (s->conns)
+        next = now + SERVER_TRIM_IDLE_MS / 2;
     for (struct conn *c = s->conns; c; c = c->next) {
+        if (c->ops->trim) {
+            pthread_mutex_lock(&c->lock);
+            if (!c->pending && now - atomic_load(&c->active_ms) >=
+                               SERVER_TRIM_IDLE_MS)
+                c->ops->trim(c);
+            pthread_mutex_unlock(&c->lock);
+        }
         if (!c->deadline_ms)
             continue;
         if (c->deadline_ms <= now) {
@@ -496,7 +585,7 @@ static void *accept_thread(void *arg)
         for (unsigned i = 0; i < n; i++)
             fds[i] = (struct pollfd){ .fd = s->listeners[i].fd,
                                       .events = pause ? 0 : POLLIN };
-        int timeout = handshake_deadlines(s);
+        int timeout = server_timers(s);
         if (pause && (timeout < 0 || timeout > SERVER_ACCEPT_PAUSE_MS))
             timeout = SERVER_ACCEPT_PAUSE_MS;
         if (poll(fds, n + 1, timeout) < 0 && errno != EINTR)

@@ -2,7 +2,8 @@
  * server.h - the network server core the NBD server and the iSCSI target
  * share: listening sockets (TCP, Unix, or inherited from systemd), the
  * accept thread, the registry of connections (a thread each) with its
- * cap, handshake deadlines, and stop-and-wait. The protocol gives how to
+ * caps (in all, per peer address), handshake deadlines, spare buffers
+ * given back by idle connections, and stop-and-wait. The protocol gives how to
  * make, serve and free a connection.
  */
 #ifndef SPD_SERVER_INT_H
@@ -11,6 +12,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "transport/conn.h"
 #include "spd/server.h"
@@ -30,6 +32,13 @@ struct server_listener {
     char *unix_path;            /* ours, to remove at the end */
 };
 
+/* A peer refused lately: named in the log once a while only. */
+struct server_refusal {
+    char host[48];
+    int64_t at;                 /* ms; 0: a free entry */
+};
+#define SERVER_REFUSALS 32
+
 struct server {
     const struct server_proto *proto;
     void *owner;
@@ -46,6 +55,7 @@ struct server {
     struct conn *conns;
     unsigned conn_count;
     bool stopping;
+    struct server_refusal refused[SERVER_REFUSALS];
 };
 
 /* options may be NULL (the defaults). 0 or -errno with spd_errmsg(). */

@@ -160,6 +160,9 @@ ok "Unix sockets are 0600 under umask 000, and --socket-mode sets them; bad mode
 refused "$RAMDISK" "--max-connections 0" --max-connections 0 --nbd nbd://127.0.0.1:0/
 refused "$RAMDISK" "--idle-timeout x" --idle-timeout x --nbd nbd://127.0.0.1:0/
 refused "$RAMDISK" "--handshake-timeout -1" --handshake-timeout -1 --nbd nbd://127.0.0.1:0/
+refused "$RAMDISK" "--max-connections-per-peer 0" --max-connections-per-peer 0 --nbd nbd://127.0.0.1:0/
+refused "$RAMDISK" "--max-memory 512K" --max-memory 512K --nbd nbd://127.0.0.1:0/
+refused "$RAMDISK" "--max-connection-memory 1X" --max-connection-memory 1X --nbd nbd://127.0.0.1:0/
 need python3
 start_device "$RAMDISK" --size 1M --max-connections 1 --handshake-timeout 2 \
     --nbd nbd://127.0.0.1:0/
