@@ -69,10 +69,10 @@ struct spd_fuse_export {
     pthread_t thread;
     bool thread_started;
 
-    /* Free read buffers of pool_cap bytes. Reusing them
-     * matters: a fresh buffer this large is an mmap() and a page fault per
-     * page. Each slot is taken and given back by one atomic exchange, so
-     * no lock and no ABA problem. */
+    /* Free read buffers of pool_cap bytes. Reusing them matters: a
+     * fresh buffer this large is an mmap() and a page fault per page.
+     * Each slot is taken and given back by one atomic exchange, so no
+     * lock and no ABA problem. */
     size_t pool_cap;
     _Atomic(void *) pool[FUSE_POOL_SLOTS];
 
@@ -98,8 +98,8 @@ struct fuse_io {
 };
 
 /* ------------------------------------------------------------------ */
-/* Buffers and requests (statuses become errnos by spd_request_errno(), */
-/* the one mapping every errno-speaking transport shares)              */
+/* Requests (statuses become errnos by spd_request_errno(), the one    */
+/* mapping every errno-speaking transport shares)                      */
 /* ------------------------------------------------------------------ */
 
 static void *pool_get(spd_fuse_export *e)
