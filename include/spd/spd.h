@@ -356,6 +356,35 @@ int64_t spd_unit_extent(spd_unit *unit, uint64_t lba, uint32_t blocks,
                         bool *mapped);
 
 /* ------------------------------------------------------------------ */
+/* Byte-granular I/O: offsets and lengths in bytes, any alignment.     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Read, write or zero len bytes at byte offset off of the unit, whatever
+ * its block length: for callers that address bytes (a file's view of the
+ * disk, an NBD client that did not ask for block sizes). Each waits for
+ * its block requests and returns 0 or -errno as spd_request_errno() says;
+ * a range past the end changes nothing and is -EINVAL for a read, -ENOSPC
+ * for a write or zero.
+ *
+ * A partial block is read, patched and written back. While that runs, no
+ * other write made through spd_unit_pwrite() or spd_unit_pzero() touches
+ * the block: two partial writes of one block never undo each other, and
+ * a whole-block write racing one lands wholly before or after it. Writes
+ * submitted as block requests (spd_unit_submit()) do not take part; a
+ * unit served to byte-addressing and block-addressing clients at once
+ * gets this guarantee only among the former.
+ */
+int spd_unit_pread(spd_unit *unit, void *buf, size_t len, uint64_t off);
+int spd_unit_pwrite(spd_unit *unit, const void *buf, size_t len,
+                    uint64_t off, bool fua);
+/* Zero: whole blocks by SPD_OP_WRITE_ZEROES with flags (SPD_REQ_MAY_UNMAP,
+ * SPD_REQ_FAST_ZERO), partial ones by writing zeros; with
+ * SPD_REQ_FAST_ZERO a range with a partial block is -ENOTSUP at once. */
+int spd_unit_pzero(spd_unit *unit, uint64_t len, uint64_t off,
+                   uint32_t flags, bool fua);
+
+/* ------------------------------------------------------------------ */
 /* SCSI commands: the unit as a SCSI block device (see spd/scsi.h).    */
 /* ------------------------------------------------------------------ */
 

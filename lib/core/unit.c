@@ -164,12 +164,16 @@ spd_unit *spd_unit_create(const spd_params *params, const spd_ops *ops,
     pthread_mutex_init(&unit->ops_lock, NULL);
     pthread_cond_init(&unit->work, NULL);
     pthread_cond_init(&unit->idle, NULL);
+    pthread_mutex_init(&unit->holds_lock, NULL);
+    pthread_cond_init(&unit->holds_free, NULL);
     if (registry_add(unit)) {
         int saved = errno;
         pthread_mutex_destroy(&unit->lock);
         pthread_mutex_destroy(&unit->ops_lock);
         pthread_cond_destroy(&unit->work);
         pthread_cond_destroy(&unit->idle);
+        pthread_mutex_destroy(&unit->holds_lock);
+        pthread_cond_destroy(&unit->holds_free);
         scsi_lu_fini(&unit->lu);
         free(unit);
         errno = saved;
@@ -225,6 +229,8 @@ void spd_unit_destroy(spd_unit *unit)
     pthread_mutex_destroy(&unit->ops_lock);
     pthread_cond_destroy(&unit->work);
     pthread_cond_destroy(&unit->idle);
+    pthread_mutex_destroy(&unit->holds_lock);
+    pthread_cond_destroy(&unit->holds_free);
     scsi_lu_fini(&unit->lu);
     free(unit);
 }

@@ -50,6 +50,13 @@ struct spd_unit {
 
     pthread_mutex_t ops_lock;       /* serialises the device without SPD_OPS_PARALLEL */
 
+    /* byteio.c: holds on blocks by writes that must not race a
+     * read-modify-write (struct byteio_hold), taken or waiting, in the
+     * order they came. */
+    pthread_mutex_t holds_lock;
+    pthread_cond_t holds_free;          /* a hold was given back */
+    struct byteio_hold *holds;
+
     _Atomic unsigned debug_mask;
     FILE *debug_file;
 

@@ -13,12 +13,9 @@
  * need a copy of every byte written, while waiting only holds a worker
  * (the loop starts more, up to FUSE_MAX_WORKERS).
  *
- * The aligned paths take no lock. Writes that do not cover whole blocks
- * (and the zeroed edges of fallocate) read, patch and write back their
- * edge blocks under rmw_lock, so two of them in one block cannot undo each
- * other. Whole-block writes do not take it: one that races a partial write
- * of the same block overlaps it in bytes, and no block-device client has
- * two overlapping writes in flight at once.
+ * Writes and fallocate's zeroing go through the core's byte-granular
+ * calls (spd_unit_pwrite(), spd_unit_pzero()), which read, patch and
+ * write back partial blocks and keep other writes off a block meanwhile.
  */
 #define FUSE_USE_VERSION 312   /* 3.12 API: fuse_loop_cfg_*; Debian 12 has 3.14 */
 
@@ -72,12 +69,10 @@ struct spd_fuse_export {
     pthread_t thread;
     bool thread_started;
 
-    pthread_mutex_t rmw_lock;       /* partial-block writes, one at a time */
-
-    /* Free read and bounce buffers of pool_cap bytes. Reusing them
-     * matters: a fresh buffer this large is an mmap() and a page fault per
-     * page. Each slot is taken and given back by one atomic exchange, so
-     * no lock and no ABA problem. */
+    /* Free read buffers of pool_cap bytes. Reusing them matters: a
+     * fresh buffer this large is an mmap() and a page fault per page.
+     * Each slot is taken and given back by one atomic exchange, so no
+     * lock and no ABA problem. */
     size_t pool_cap;
     _Atomic(void *) pool[FUSE_POOL_SLOTS];
 
@@ -106,21 +101,6 @@ struct fuse_io {
 /* Requests (statuses become errnos by spd_request_errno(), the one    */
 /* mapping every errno-speaking transport shares)                      */
 /* ------------------------------------------------------------------ */
-
-/* Run a block request and wait for it: 0 or -errno. */
-static int run(spd_fuse_export *e, spd_request *req)
-{
-    spd_unit_run(e->unit, req);
-    return -spd_request_errno(req);
-}
-
-static int run_blocks(spd_fuse_export *e, spd_op op, uint64_t lba,
-                      uint64_t blocks, void *buf)
-{
-    spd_request req = { SPD_REQUEST_INIT, .op = op, .lba = lba,
-                        .blocks = blocks, .buf = buf };
-    return run(e, &req);
-}
 
 static void *pool_get(spd_fuse_export *e)
 {
@@ -219,77 +199,6 @@ static void io_replied(spd_fuse_export *e)
     if (atomic_fetch_sub(&e->refs, 1) == 1)
         pthread_cond_broadcast(&e->idle);
     pthread_mutex_unlock(&e->idle_lock);
-}
-
-/* ------------------------------------------------------------------ */
-/* Partial blocks                                                      */
-/* ------------------------------------------------------------------ */
-
-/*
- * Write size bytes at off (buf NULL: zeros) when they do not cover whole
- * blocks: read the edge blocks into a bounce buffer, patch it, write the
- * covered blocks back. 0 or -errno.
- */
-static int write_partial(spd_fuse_export *e, const void *buf, size_t size,
-                         uint64_t off)
-{
-    uint32_t bl = e->block_length;
-    uint64_t first = off / bl;
-    uint64_t blocks = (off + size + bl - 1) / bl - first;
-    size_t skip = off - first * bl;
-    bool tail = (off + size) % bl != 0;
-    uint8_t *bounce = buffer_get(e, blocks * bl);
-    if (!bounce)
-        return -ENOMEM;
-
-    int r = 0;
-    pthread_mutex_lock(&e->rmw_lock);
-    if (skip)
-        r = run_blocks(e, SPD_OP_READ, first, 1, bounce);
-    /* The tail block, unless it is the head block just read. */
-    if (!r && tail && (blocks > 1 || !skip))
-        r = run_blocks(e, SPD_OP_READ, first + blocks - 1, 1,
-                       bounce + (blocks - 1) * bl);
-    if (!r) {
-        if (buf)
-            memcpy(bounce + skip, buf, size);
-        else
-            memset(bounce + skip, 0, size);
-        r = run_blocks(e, SPD_OP_WRITE, first, blocks, bounce);
-    }
-    pthread_mutex_unlock(&e->rmw_lock);
-    buffer_put(e, bounce, blocks * bl);
-    return r;
-}
-
-/* Zero whole blocks: the core unmaps where that reads back as zeros, else
- * writes zeros. 0 or -errno. */
-static int zero_blocks(spd_fuse_export *e, uint64_t lba, uint64_t blocks)
-{
-    spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_WRITE_ZEROES,
-                        .lba = lba, .blocks = blocks,
-                        .flags = SPD_REQ_MAY_UNMAP };
-    return run(e, &req);
-}
-
-/* Zero bytes [off, end) of the disk: whole blocks by zero_blocks(), the
- * partial blocks at either edge by writing zeros. 0 or -errno. */
-static int zero_range(spd_fuse_export *e, uint64_t off, uint64_t end)
-{
-    uint32_t bl = e->block_length;
-    uint64_t first = (off + bl - 1) / bl;      /* first whole block */
-    uint64_t last = end / bl;                  /* just past the last one */
-    if (first >= last)
-        return write_partial(e, NULL, end - off, off);
-
-    int r = 0;
-    if (off % bl)
-        r = write_partial(e, NULL, first * bl - off, off);
-    if (!r && end % bl)
-        r = write_partial(e, NULL, end - last * bl, last * bl);
-    if (!r)
-        r = zero_blocks(e, first, last - first);
-    return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -393,7 +302,6 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
     spd_fuse_export *e = fuse_req_userdata(req);
     uint64_t pos = (uint64_t)off;
-    uint32_t bl = e->block_length;
     if (off < 0 || pos >= e->size) {
         fuse_reply_err(req, ENOSPC);
         return;
@@ -401,11 +309,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
     if (size > e->size - pos)
         size = e->size - pos;
 
-    int r;
-    if (pos % bl == 0 && size % bl == 0)
-        r = run_blocks(e, SPD_OP_WRITE, pos / bl, size / bl, (void *)buf);
-    else
-        r = write_partial(e, buf, size, pos);
+    int r = spd_unit_pwrite(e->unit, buf, size, pos, false);
     if (r)
         fuse_reply_err(req, -r);
     else
@@ -465,7 +369,11 @@ static int fallocate_range(spd_fuse_export *e, int mode, uint64_t off,
         return -EOPNOTSUPP;
     if (off >= e->size)
         return 0;
-    return zero_range(e, off, end < e->size ? end : e->size);
+    /* Whole blocks unmapped where that reads back as zeros, else
+     * written with zeros, like the partial blocks at either edge. */
+    if (end > e->size)
+        end = e->size;
+    return spd_unit_pzero(e->unit, end - off, off, SPD_REQ_MAY_UNMAP, false);
 }
 
 static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
@@ -668,7 +576,6 @@ static void mount_free(spd_fuse_export *e)
 {
     for (unsigned i = 0; i < FUSE_POOL_SLOTS; i++)
         free(atomic_load(&e->pool[i]));
-    pthread_mutex_destroy(&e->rmw_lock);
     pthread_mutex_destroy(&e->idle_lock);
     pthread_cond_destroy(&e->idle);
     free(e->path);
@@ -681,7 +588,6 @@ static spd_fuse_export *mount_new(void)
     if (!e)
         return NULL;
     e->path_fd = -1;
-    pthread_mutex_init(&e->rmw_lock, NULL);
     pthread_mutex_init(&e->idle_lock, NULL);
     pthread_cond_init(&e->idle, NULL);
     return e;

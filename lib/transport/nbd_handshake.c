@@ -174,6 +174,15 @@ static int send_export_info(const struct option_call *o,
     return 0;
 }
 
+/* Does an information request list ask for NBD_INFO_BLOCK_SIZE? */
+static bool asks_block_size(const uint8_t *requests, uint16_t count)
+{
+    for (uint16_t i = 0; i < count; i++)
+        if (get_be16(requests + 2 * i) == NBD_INFO_BLOCK_SIZE)
+            return true;
+    return false;
+}
+
 static enum opt_result opt_info_go(const struct option_call *o)
 {
     /* name length, name, request count, requests */
@@ -199,6 +208,7 @@ static enum opt_result opt_info_go(const struct option_call *o)
     if (o->option == NBD_OPT_INFO)
         return OPT_CONTINUE;
     o->conn->export = e;
+    o->conn->block_sizes_agreed = asks_block_size(o->data + 6 + nlen, count);
     return OPT_TRANSMIT;
 }
 

@@ -146,6 +146,9 @@ struct nbd_conn {
     bool no_zeroes;
     bool structured;
     bool base_allocation;           /* meta context selected */
+    /* GO asked for NBD_INFO_BLOCK_SIZE: the client keeps to the block
+     * sizes sent. Without it requests may address any byte (nbd_io.c). */
+    bool block_sizes_agreed;
 
     /* Under c.lock. */
     struct nbd_reply *spares;       /* large buffers kept for reuse */

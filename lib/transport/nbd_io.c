@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 
 #include "util/bytes.h"
+#include "core/byteio.h"
 #include "transport/nbd_int.h"
 #include "spd/scsi.h"
 
@@ -50,6 +51,7 @@ struct nbd_reply {
     size_t capacity;                  /* bytes data[] can hold */
     size_t size;                      /* allocated (mem_size()), counted
                                          in conn->c.mem */
+    struct byteio_hold hold;          /* a byte-addressing client's write */
     _Alignas(64) uint8_t data[];      /* READ/WRITE data, or extents */
 };
 
@@ -221,14 +223,18 @@ static void reply_error(struct nbd_reply *r, uint32_t error)
 /* A request's outcome as an NBD error: the protocol's error values are
  * Linux errno values, but a write-protected export answers EPERM, and a
  * command the export did not advertise EINVAL. */
-static uint32_t nbd_error(const struct nbd_reply *r)
+static uint32_t wire_error(uint16_t type, int err)
 {
-    int err = spd_request_errno(&r->req);
     if (err == EROFS)
         return NBD_EPERM;
-    if (err == EOPNOTSUPP && r->type != NBD_CMD_WRITE_ZEROES)
+    if (err == EOPNOTSUPP && type != NBD_CMD_WRITE_ZEROES)
         return NBD_EINVAL;
     return (uint32_t)err;
+}
+
+static uint32_t nbd_error(const struct nbd_reply *r)
+{
+    return wire_error(r->type, spd_request_errno(&r->req));
 }
 
 /* base:allocation extents, from the unit's, in the reply's data. */
@@ -259,7 +265,14 @@ static void request_done(spd_request *req)
     reply_queue(r);
 }
 
-static void submit(struct nbd_reply *r, spd_op op, void *buf)
+static uint32_t zero_flags(const struct nbd_reply *r)
+{
+    return (r->flags & NBD_CMD_FLAG_NO_HOLE ? 0 : SPD_REQ_MAY_UNMAP) |
+           (r->flags & NBD_CMD_FLAG_FAST_ZERO ? SPD_REQ_FAST_ZERO : 0);
+}
+
+/* Build r->req for op on the request's range, ready to submit. */
+static void request_prepare(struct nbd_reply *r, spd_op op, void *buf)
 {
     const spd_params *p = spd_unit_params(r->conn->export->unit);
     r->req = (spd_request){ SPD_REQUEST_INIT,
@@ -275,8 +288,7 @@ static void submit(struct nbd_reply *r, spd_op op, void *buf)
         r->req.desc_count = 1;
         break;
     case SPD_OP_WRITE_ZEROES:
-        r->req.flags = (r->flags & NBD_CMD_FLAG_NO_HOLE ? 0 : SPD_REQ_MAY_UNMAP) |
-                       (r->flags & NBD_CMD_FLAG_FAST_ZERO ? SPD_REQ_FAST_ZERO : 0);
+        r->req.flags = zero_flags(r);
         break;
     case SPD_OP_EXTENTS:
         r->req.buf = NULL;
@@ -287,6 +299,11 @@ static void submit(struct nbd_reply *r, spd_op op, void *buf)
     default:
         break;
     }
+}
+
+static void submit(struct nbd_reply *r, spd_op op, void *buf)
+{
+    request_prepare(r, op, buf);
     spd_unit_submit(r->conn->export->unit, &r->req);
 }
 
@@ -328,8 +345,111 @@ static uint32_t request_check(const struct nbd_reply *r)
     return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Clients that address bytes                                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A client that did not ask for block sizes (block_sizes_agreed false:
+ * nbd-client, the kernel's 512-byte requests) may address any byte, as
+ * the protocol's default constraints let it; it is served rather than
+ * refused. Reads, writes and zeroing that do not fall on the unit's
+ * blocks run through the core's byte-granular calls, on this thread:
+ * they are few, since such clients still send mostly whole blocks. Every
+ * write such a client sends holds its blocks while in flight, so that a
+ * read-modify-write of one of them waits for it and the other way round.
+ */
+
+static void held_write_done(spd_request *req)
+{
+    struct nbd_reply *r = req->opaque;
+    byteio_release(r->conn->export->unit, &r->hold);
+    request_done(req);
+}
+
+/* Submit a write of blocks [lba, lba + blocks), holding them. */
+static void held_submit(struct nbd_reply *r, spd_op op, void *buf,
+                        uint64_t lba, uint64_t blocks)
+{
+    spd_unit *unit = r->conn->export->unit;
+    request_prepare(r, op, buf);
+    r->req.lba = lba;
+    r->req.blocks = blocks;
+    r->req.done = held_write_done;
+    if (op == SPD_OP_UNMAP) {
+        r->desc = (spd_unmap_desc){ lba, (uint32_t)blocks };
+        r->req.desc_count = blocks ? 1 : 0;
+    }
+    byteio_hold(unit, &r->hold, lba, blocks, false);
+    spd_unit_submit(unit, &r->req);
+}
+
+/* Discard only whole blocks: the bytes of a partial one stay as they are
+ * (a trimmed range's contents are the server's choice). A range with no
+ * whole block still gets the core's checks. */
+static void bytes_trim(struct nbd_reply *r)
+{
+    const spd_params *p = spd_unit_params(r->conn->export->unit);
+    uint32_t bl = p->block_length;
+    uint64_t size = p->block_count * bl;
+    if (r->offset > size || r->length > size - r->offset) {
+        reply_error(r, NBD_EINVAL);
+        return;
+    }
+    uint64_t first = (r->offset + bl - 1) / bl;
+    uint64_t end = (r->offset + r->length) / bl;
+    held_submit(r, SPD_OP_UNMAP, NULL, first, end > first ? end - first : 0);
+}
+
+/* A read, write or zeroing off the unit's blocks, waited for. */
+static void bytes_run(struct nbd_reply *r)
+{
+    spd_unit *unit = r->conn->export->unit;
+    bool fua = r->flags & NBD_CMD_FLAG_FUA;
+    int err;
+    if (r->type == NBD_CMD_READ)
+        err = spd_unit_pread(unit, r->data, r->length, r->offset);
+    else if (r->type == NBD_CMD_WRITE)
+        err = spd_unit_pwrite(unit, r->data, r->length, r->offset, fua);
+    else
+        err = spd_unit_pzero(unit, r->length, r->offset, zero_flags(r), fua);
+    r->error = wire_error(r->type, -err);
+    if (!r->error && r->type == NBD_CMD_READ)
+        r->payload_len = r->length;
+    reply_queue(r);
+}
+
+/* Start a byte-addressing client's request: true when taken here, false
+ * for what the block path serves as it is (aligned reads, flushes, block
+ * status, anything else). */
+static bool bytes_start(struct nbd_reply *r)
+{
+    uint32_t bl = spd_unit_params(r->conn->export->unit)->block_length;
+    bool aligned = r->offset % bl == 0 && r->length % bl == 0;
+    if (r->conn->block_sizes_agreed ||
+        (r->type != NBD_CMD_READ && r->type != NBD_CMD_WRITE &&
+         r->type != NBD_CMD_TRIM && r->type != NBD_CMD_WRITE_ZEROES) ||
+        (r->type == NBD_CMD_READ && aligned))
+        return false;
+    if ((r->flags & ~allowed_flags(r->type, r->conn->structured)) ||
+        !r->length)
+        reply_error(r, NBD_EINVAL);
+    else if (r->type == NBD_CMD_TRIM)
+        bytes_trim(r);
+    else if (!aligned)
+        bytes_run(r);
+    else if (r->type == NBD_CMD_WRITE)
+        held_submit(r, SPD_OP_WRITE, r->data, r->offset / bl, r->length / bl);
+    else
+        held_submit(r, SPD_OP_WRITE_ZEROES, NULL, r->offset / bl,
+                    r->length / bl);
+    return true;
+}
+
 static void request_start(struct nbd_reply *r)
 {
+    if (bytes_start(r))
+        return;
     uint32_t error = request_check(r);
     if (error) {
         reply_error(r, error);

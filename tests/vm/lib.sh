@@ -33,16 +33,29 @@ ext4_roundtrip() {
     ok "ext4 on $dev: files written, fsck clean, checksums equal after remount ($(( $(date +%s) - t0 )) s)"
 }
 
-# fio writes 4 KiB blocks at random offsets of block device $1 with
-# crc32c checksums and reads them all back: a short run.
+# fio writes blocks of $2 bytes (default 4k) at random offsets of the
+# first $3 (default 16M) of block device $1 with crc32c checksums and
+# reads them all back: a short run.
 fio_verify() {
-    t0=$(date +%s)
+    t0=$(date +%s) bs=${2:-4k} size=${3:-16M}
     fio --name=verify --filename="$1" --direct=1 --ioengine=libaio \
-        --rw=randwrite --bs=4k --iodepth=8 --size=16M --verify=crc32c \
+        --rw=randwrite --bs="$bs" --iodepth=8 --size="$size" --verify=crc32c \
         --verify_fatal=1 --do_verify=1 --output="$WORK/fio" >/dev/null 2>&1 ||
         { cat "$WORK/fio"; fail "fio verify on $1"; }
     grep -q 'err= 0' "$WORK/fio" || { cat "$WORK/fio"; fail "fio reported errors on $1"; }
-    ok "fio: 16 MiB of 4 KiB random writes verified with crc32c on $1 ($(( $(date +%s) - t0 )) s)"
+    ok "fio: $size of $bs random writes verified with crc32c on $1 ($(( $(date +%s) - t0 )) s)"
+}
+
+# Blocks written, discarded and read back as zeros on block device $1
+# (the device programs' disks read zeros where unmapped): 1 MiB at 1 MiB.
+discard_zeroes() {
+    head -c 1048576 /dev/urandom >"$WORK/pattern"
+    dd if="$WORK/pattern" of="$1" bs=1M seek=1 count=1 oflag=direct 2>/dev/null ||
+        fail "write before discard on $1"
+    blkdiscard -o 1048576 -l 1048576 "$1" || fail "blkdiscard $1"
+    dd if="$1" bs=1M skip=1 count=1 iflag=direct 2>/dev/null |
+        cmp -s -n 1048576 - /dev/zero || fail "discarded blocks of $1 are not zeros"
+    ok "blkdiscard of 1 MiB on $1: read back as zeros"
 }
 
 NBD_PORT=10809
@@ -80,6 +93,15 @@ ISCSI_PORTAL=127.0.0.1:3260
 # its own: file, size, block length) and log the kernel's initiator in
 # with open-iscsi; logged out at exit. Sets ISCSI_IQN and ISCSI_DEV.
 iscsi_attach() {
+    iscsi_setup
+    start_device "$RAWDISK" "$@" --iscsi="$ISCSI_PORTAL"
+    iscsi_discover
+    iscsi_login || fail "login to $ISCSI_IQN"
+    iscsi_wait_disk
+}
+
+# open-iscsi's daemon, with its state on tmpfs; stopped at exit.
+iscsi_setup() {
     need iscsiadm iscsid
     # open-iscsi writes its state under /etc/iscsi, /var/lib/iscsi and
     # /run, read-only here: tmpfs over them, /etc/iscsi seeded from the
@@ -96,15 +118,42 @@ iscsi_attach() {
     # Its own session: iscsid signals its process group as it stops.
     setsid iscsid -f >"$WORK/iscsid.log" 2>&1 &
     PIDS="$! $PIDS"
+}
 
-    start_device "$RAWDISK" "$@" --iscsi="$ISCSI_PORTAL"
-    wait_until 10 iscsiadm -m discovery -t sendtargets -p "$ISCSI_PORTAL" >"$WORK/targets" ||
+# SendTargets discovery on the portal, with CHAP when given USER SECRET;
+# sets ISCSI_IQN to the first target.
+iscsi_discover() {
+    if [ $# -eq 2 ]; then
+        iscsiadm -m discoverydb -t sendtargets -p "$ISCSI_PORTAL" -o new >/dev/null
+        iscsiadm -m discoverydb -t sendtargets -p "$ISCSI_PORTAL" -o update \
+            -n discovery.sendtargets.auth.authmethod -v CHAP \
+            -n discovery.sendtargets.auth.username -v "$1" \
+            -n discovery.sendtargets.auth.password -v "$2" >/dev/null
+        set -- -m discoverydb -t sendtargets -p "$ISCSI_PORTAL" --discover
+    else
+        set -- -m discovery -t sendtargets -p "$ISCSI_PORTAL"
+    fi
+    wait_until 10 iscsiadm "$@" >"$WORK/targets" ||
         { cat "$WORK/iscsid.log"; fail "discovery on $ISCSI_PORTAL"; }
     ISCSI_IQN=$(awk '{print $2; exit}' "$WORK/targets")
     [ -n "$ISCSI_IQN" ] || fail "no target in the discovery reply"
-    iscsiadm -m node -T "$ISCSI_IQN" -p "$ISCSI_PORTAL" --login >/dev/null ||
-        fail "login to $ISCSI_IQN"
-    at_exit "iscsiadm -m node -T '$ISCSI_IQN' -p '$ISCSI_PORTAL' --logout >/dev/null 2>&1"
+}
+
+# Log in to ISCSI_IQN, with CHAP when given USER SECRET: the status of
+# iscsiadm (a refused login is no failure here); logged out at exit.
+iscsi_login() {
+    node="-m node -T $ISCSI_IQN -p $ISCSI_PORTAL"
+    if [ $# -eq 2 ]; then
+        iscsiadm $node -o update -n node.session.auth.authmethod -v CHAP \
+            -n node.session.auth.username -v "$1" \
+            -n node.session.auth.password -v "$2" >/dev/null || return 1
+    fi
+    at_exit "iscsiadm $node --logout >/dev/null 2>&1"
+    iscsiadm $node --login >"$WORK/login" 2>&1
+}
+
+# The kernel's disk of the session; sets ISCSI_DEV.
+iscsi_wait_disk() {
     wait_until 30 iscsi_disk >/dev/null || fail "no block device for the iSCSI session"
     ISCSI_DEV=/dev/$(iscsi_disk)
     wait_until 10 test -b "$ISCSI_DEV" || fail "no $ISCSI_DEV"
