@@ -546,8 +546,12 @@ static int add_device(spd_ublk_export *e)
                              "(root, or a kernel that allows unprivileged "
                              "ublk and its udev rule)");
     if (r < 0)
-        return spd_set_error(-r, "adding ublk device %s: %s",
-                             e->opt.id < 0 ? "" : "(given id)", strerror(-r));
+        return spd_set_error(-r, "adding ublk device%s: %s",
+                             e->opt.id < 0 ? "" : " (the id given)",
+                             strerror(-r));
+    /* The kernel drops the unprivileged mode for a caller with
+     * CAP_SYS_ADMIN, and recovery for an unprivileged device. */
+    e->unprivileged = e->info.flags & UBLK_F_UNPRIVILEGED_DEV;
     return 0;
 }
 
@@ -641,6 +645,12 @@ int spd_ublk_export_start(spd_ublk_export *e)
     }
     if (!recovering && (r = add_device(e)) < 0)
         goto fail;
+    if (!recovering && e->opt.recovery &&
+        !(e->info.flags & UBLK_F_USER_RECOVERY)) {
+        r = spd_set_error(EPERM, "ublk recovery needs CAP_SYS_ADMIN: the "
+                          "kernel does not offer it to unprivileged devices");
+        goto fail_added;
+    }
     if (!recovering) {
         struct ublk_params up = params_of(e);
         r = ctrl(e, UBLK_U_CMD_SET_PARAMS, &up, sizeof up, 0);
