@@ -42,7 +42,8 @@
  * with UBLK_F_UNPRIVILEGED_DEV, which the kernel allows when it can open
  * /dev/ublk-control; the device nodes /dev/ublkcN and /dev/ublkbN must
  * then be given to that user as they appear, as ublksrv's udev rule does
- * (docs/ublk.md has the rules).
+ * (docs/ublk.md has the rules). The kernel offers such devices no
+ * recovery: start fails with -EPERM when it is asked for.
  */
 #ifndef SPD_UBLK_H
 #define SPD_UBLK_H
