@@ -6,7 +6,7 @@
 # ublk/loop. The guest runs under software emulation (TCG): the figures
 # are comparable only within one boot, never with the host's.
 #
-# Usage (as root): bench/ublk_vm.sh (5 s per run)
+# Usage (as root): bench/ublk_vm.sh (4 s per run, the median of three)
 # BUILD names the build directory (default build). Needs what tests/vm
 # needs (qemu-system-x86, busybox-static, the 6.12 kernel package) and fio.
 set -eu

@@ -238,7 +238,16 @@ static int queue_setup(struct ublk_queue *q)
     if (m == MAP_FAILED)
         return -errno;
     q->descs = m;
-    int r = io_uring_queue_init(depth + 2, &q->ring, IORING_SETUP_COOP_TASKRUN);
+    /* The kernel's completions of our commands run as task work of this
+     * thread: with DEFER_TASKRUN only when it waits for completions, in
+     * a batch, never interrupting it while it serves requests. Kernels
+     * before 6.1 refuse the flag and get an ordinary ring. */
+    int r = io_uring_queue_init(depth + 2, &q->ring,
+                                IORING_SETUP_COOP_TASKRUN |
+                                IORING_SETUP_SINGLE_ISSUER |
+                                IORING_SETUP_DEFER_TASKRUN);
+    if (r == -EINVAL)
+        r = io_uring_queue_init(depth + 2, &q->ring, 0);
     if (r)
         return r;
     q->ring_ready = true;
