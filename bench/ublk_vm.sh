@@ -16,6 +16,6 @@ B=${BUILD:-build}
 out=$(mktemp /tmp/spd-bench.XXXXXX)
 trap 'rm -f "$out"' EXIT
 status=0
-BUILD=$B tests/vm/run.sh bench_ublk >"$out" 2>&1 || status=$?
+BUILD=$B SPD_VM_TEST_TIMEOUT=${SPD_VM_TEST_TIMEOUT:-1200} tests/vm/run.sh bench_ublk >"$out" 2>&1 || status=$?
 tr -d '\r' <"$out" | sed -n 's/^bench: //p'
 [ $status -eq 0 ] || { tr -d '\r' <"$out" | tail -40; exit $status; }
