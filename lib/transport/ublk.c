@@ -395,8 +395,9 @@ static int queues_start(spd_ublk_export *e)
 /* The device                                                          */
 /* ------------------------------------------------------------------ */
 
-static int ctrl(spd_ublk_export *e, uint32_t op, void *buf, uint16_t len,
-                uint64_t data)
+/* A control command for our device. */
+static int dev_cmd(spd_ublk_export *e, uint32_t op, void *buf, uint16_t len,
+                   uint64_t data)
 {
     return ublk_ctrl_cmd(e->ctrl, op, e->info.dev_id,
                          e->unprivileged && op != UBLK_U_CMD_ADD_DEV, buf,
@@ -407,9 +408,9 @@ static int ctrl(spd_ublk_export *e, uint32_t op, void *buf, uint16_t len,
  * need not, and a device's node may be missing. */
 static int get_info(spd_ublk_export *e)
 {
-    return ctrl(e, e->unprivileged ? UBLK_U_CMD_GET_DEV_INFO2
-                                   : UBLK_U_CMD_GET_DEV_INFO,
-                &e->info, sizeof e->info, 0);
+    return dev_cmd(e, e->unprivileged ? UBLK_U_CMD_GET_DEV_INFO2
+                                      : UBLK_U_CMD_GET_DEV_INFO,
+                   &e->info, sizeof e->info, 0);
 }
 
 static unsigned shift_of(uint32_t n)
@@ -502,8 +503,8 @@ static int claim_existing(spd_ublk_export *e)
                                  "process %d", id, e->info.ublksrv_pid);
         bool recoverable = e->info.flags & UBLK_F_USER_RECOVERY;
         if (!e->opt.recovery || !recoverable) {
-            ctrl(e, UBLK_U_CMD_STOP_DEV, NULL, 0, 0);   /* if not yet */
-            int r = ctrl(e, UBLK_U_CMD_DEL_DEV, NULL, 0, 0);
+            dev_cmd(e, UBLK_U_CMD_STOP_DEV, NULL, 0, 0);   /* if not yet */
+            int r = dev_cmd(e, UBLK_U_CMD_DEL_DEV, NULL, 0, 0);
             return r < 0 ? spd_set_error(-r, "ublk device %u, left by a "
                                          "process that died, cannot be "
                                          "deleted: %s", id, strerror(-r))
@@ -517,7 +518,7 @@ static int claim_existing(spd_ublk_export *e)
         nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
     }
     struct ublk_params up = { .len = sizeof up }, want = params_of(e);
-    int r = ctrl(e, UBLK_U_CMD_GET_PARAMS, &up, sizeof up, 0);
+    int r = dev_cmd(e, UBLK_U_CMD_GET_PARAMS, &up, sizeof up, 0);
     if (r < 0)
         return spd_set_error(-r, "ublk device %u: parameters: %s", id,
                              strerror(-r));
@@ -525,8 +526,8 @@ static int claim_existing(spd_ublk_export *e)
         up.basic.logical_bs_shift != want.basic.logical_bs_shift)
         return spd_set_error(EINVAL, "ublk device %u has another size or "
                              "block size than this unit: not recovered", id);
-    for (int i = 0; (r = ctrl(e, UBLK_U_CMD_START_USER_RECOVERY, NULL, 0,
-                              0)) == -EBUSY && i < UBLK_RECOVERY_WAIT_S * 10;
+    for (int i = 0; (r = dev_cmd(e, UBLK_U_CMD_START_USER_RECOVERY, NULL, 0,
+                                 0)) == -EBUSY && i < UBLK_RECOVERY_WAIT_S * 10;
          i++)
         nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
     if (r < 0)
@@ -549,7 +550,7 @@ static int add_device(spd_ublk_export *e)
                                     UBLK_F_USER_RECOVERY_REISSUE : 0) |
                  (e->unprivileged ? UBLK_F_UNPRIVILEGED_DEV : 0),
     };
-    int r = ctrl(e, UBLK_U_CMD_ADD_DEV, &e->info, sizeof e->info, 0);
+    int r = dev_cmd(e, UBLK_U_CMD_ADD_DEV, &e->info, sizeof e->info, 0);
     if (r == -EPERM || r == -EACCES)
         return spd_set_error(EPERM, "adding a ublk device is not permitted "
                              "(root, or a kernel that allows unprivileged "
@@ -622,14 +623,14 @@ int spd_ublk_export_add(spd_ublk_export *e, spd_unit *unit)
 static void teardown(spd_ublk_export *e, bool added)
 {
     if (added)
-        ctrl(e, UBLK_U_CMD_STOP_DEV, NULL, 0, 0);
+        dev_cmd(e, UBLK_U_CMD_STOP_DEV, NULL, 0, 0);
     queues_free(e);
     if (e->cdev >= 0)
         close(e->cdev);
     e->cdev = -1;
     /* DEL_DEV waits until /dev/ublkcN is closed: now. */
     if (added)
-        ctrl(e, UBLK_U_CMD_DEL_DEV, NULL, 0, 0);
+        dev_cmd(e, UBLK_U_CMD_DEL_DEV, NULL, 0, 0);
     ublk_ctrl_close(e->ctrl);
     e->ctrl = NULL;
 }
@@ -662,7 +663,7 @@ int spd_ublk_export_start(spd_ublk_export *e)
     }
     if (!recovering) {
         struct ublk_params up = params_of(e);
-        r = ctrl(e, UBLK_U_CMD_SET_PARAMS, &up, sizeof up, 0);
+        r = dev_cmd(e, UBLK_U_CMD_SET_PARAMS, &up, sizeof up, 0);
         if (r < 0) {
             spd_set_error(-r, "ublk device %u: parameters: %s",
                           e->info.dev_id, strerror(-r));
@@ -676,9 +677,9 @@ int spd_ublk_export_start(spd_ublk_export *e)
                       strerror(-r));
         goto fail_added;
     }
-    r = ctrl(e, recovering ? UBLK_U_CMD_END_USER_RECOVERY
-                           : UBLK_U_CMD_START_DEV, NULL, 0,
-             (uint64_t)getpid());
+    r = dev_cmd(e, recovering ? UBLK_U_CMD_END_USER_RECOVERY
+                              : UBLK_U_CMD_START_DEV, NULL, 0,
+                (uint64_t)getpid());
     if (r < 0) {
         spd_set_error(-r, "ublk device %u: %s: %s", e->info.dev_id,
                       recovering ? "end of recovery" : "start",
