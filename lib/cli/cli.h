@@ -40,6 +40,11 @@ struct cli_exports {
     const char *iscsi_target;         /* --iscsi-target IQN, or NULL: made up */
     const char *chap_file;            /* --chap-file FILE */
     const char *pid_file;
+    bool ublk;                        /* --ublk given */
+    int ublk_id;                      /* its ID, or -1: the kernel's choice */
+    unsigned ublk_queues;             /* --queues, 0: the default */
+    unsigned ublk_depth;              /* --queue-depth, 0: the default */
+    bool ublk_recovery;               /* --ublk-recovery */
     /* --socket-mode, --max-connections, --handshake-timeout,
      * --idle-timeout: for both network exports (0: the defaults). */
     spd_server_options server;

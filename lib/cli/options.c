@@ -37,10 +37,14 @@ enum {
     OPT_MAX_PER_PEER,
     OPT_MAX_MEMORY,
     OPT_MAX_CONNECTION_MEMORY,
+    OPT_UBLK,
+    OPT_QUEUES,
+    OPT_QUEUE_DEPTH,
+    OPT_UBLK_RECOVERY,
     PROGRAM_OPTION_BASE = 1024,
 };
 
-#define MAX_OPTIONS 40
+#define MAX_OPTIONS 64
 #define HELP_INDENT 28
 #define HELP_WIDTH  79
 
@@ -292,6 +296,16 @@ static const struct common_option {
     { NULL, "fuse", OPT_FUSE, "PATH", NULL,
       "show the disk as the regular file PATH on a FUSE mount; losetup "
       "turns it into a /dev/loopN" },
+    { NULL, "ublk", OPT_UBLK, "[=ID]", NULL,
+      "show the disk as the block device /dev/ublkbID (Linux 6.5 or later "
+      "with ublk_drv; default ID: the kernel's choice)" },
+    { NULL, "queues", OPT_QUEUES, "N", NULL,
+      "ublk queues, each served by a thread of its own (default 1)" },
+    { NULL, "queue-depth", OPT_QUEUE_DEPTH, "N", NULL,
+      "ublk requests in flight per queue, 1 to 4096 (default 64)" },
+    { NULL, "ublk-recovery", OPT_UBLK_RECOVERY, NULL, NULL,
+      "the ublk disk outlives this process: its I/O waits, and the same "
+      "command with --ublk=ID takes it over again" },
     { NULL, "iscsi", OPT_ISCSI, "[ADDR:PORT]", NULL,
       "serve iSCSI, the disk as LUN 0, on ADDR:PORT (default 127.0.0.1:3260; "
       "0.0.0.0 or [::] for all interfaces; port 0 picks a free one)" },
@@ -362,7 +376,7 @@ static void help_line(FILE *out, int letter, const char *name,
     bool short_name = letter > 0 && letter < 256;
     snprintf(left, sizeof left, "%c%c%c --%s%s%s", short_name ? '-' : ' ',
              short_name ? letter : ' ', short_name ? ',' : ' ', name,
-             arg ? " " : "", arg ? arg : "");
+             arg && arg[1] != '=' ? " " : "", arg ? arg : "");
     fprintf(out, "  %-*s", HELP_INDENT - 2, left);
     if (strlen(left) > HELP_INDENT - 3)
         fprintf(out, "\n%*s", HELP_INDENT, "");
@@ -373,7 +387,7 @@ static void usage(const spd_device *prog, FILE *out)
 {
     char help[256];
     fprintf(out, "Usage: %s [OPTION]... {--nbd URI | --iscsi [ADDR:PORT] | "
-            "--fuse PATH | --check}...\n%s\n", prog->name,
+            "--fuse PATH | --ublk[=ID] | --check}...\n%s\n", prog->name,
             prog->summary ? prog->summary : "Serve a disk.");
     if (prog->option_count)
         fprintf(out, "\nDevice:\n");
@@ -489,8 +503,11 @@ static int parse_finish(struct cli_config *cfg, int argc, char **argv)
         cfg->debug_mask = SPD_DEBUG_ALL;
     if (cfg->check && cli_exports_wanted(e))
         return cli_usage_error(cfg, "--check runs the self-check and exits: "
-                               "it cannot be combined with --nbd, --iscsi or "
-                               "--fuse");
+                               "it cannot be combined with --nbd, --iscsi, "
+                               "--fuse or --ublk");
+    if (!e->ublk && (e->ublk_queues || e->ublk_depth || e->ublk_recovery))
+        return cli_usage_error(cfg, "--queues, --queue-depth and "
+                               "--ublk-recovery need a ublk export (--ublk)");
     if (cfg->check && e->pid_file)
         return cli_usage_error(cfg, "--pid-file is only for serving, not "
                                "with --check");
@@ -500,7 +517,8 @@ static int parse_finish(struct cli_config *cfg, int argc, char **argv)
                                                : "--chap-file");
     if (!cfg->check && !cli_exports_wanted(e))
         return cli_usage_error(cfg, "no export given: use --nbd, --iscsi, "
-                               "--fuse, or --check to run the self-check");
+                               "--fuse, --ublk, or --check to run the "
+                               "self-check");
     if (cfg->threads < 0)
         cfg->threads = (int)cfg->dev->default_threads;
     return GO_ON;

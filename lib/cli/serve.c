@@ -23,6 +23,7 @@
 #include "spd/fuse.h"
 #include "spd/iscsi.h"
 #include "spd/nbd.h"
+#include "spd/ublk.h"
 
 /* ------------------------------------------------------------------ */
 /* Options                                                             */
@@ -101,9 +102,49 @@ static int server_limit(struct cli_config *cfg, const char *name,
     return 0;
 }
 
+/* --ublk[=ID], --queues N, --queue-depth N, --ublk-recovery. The kernel
+ * is asked now whether it serves ublk at all, so that a missing driver
+ * ends the program with one line and SPD_EXIT_USAGE. */
+static int ublk_option(struct cli_config *cfg, const char *name,
+                       const char *arg)
+{
+    struct cli_exports *e = &cfg->exports;
+    unsigned long max = !strcmp(name, "queues") ? 64
+                      : !strcmp(name, "queue-depth") ? SPD_UBLK_MAX_QUEUE_DEPTH
+                      : 1048575;   /* the kernel's largest device number */
+    unsigned long v = 0;
+    if (arg) {
+        char *end;
+        errno = 0;
+        v = strtoul(arg, &end, 10);
+        if (!*arg || *end || arg[0] == '-' || errno || v > max ||
+            (!v && strcmp(name, "ublk")))
+            return cli_usage_error(cfg, "--%s %s: not a number from %d to "
+                                   "%lu", name, arg, strcmp(name, "ublk") != 0,
+                                   max);
+    }
+    if (!strcmp(name, "ublk-recovery")) {
+        e->ublk_recovery = true;
+    } else if (!strcmp(name, "queues")) {
+        e->ublk_queues = (unsigned)v;
+    } else if (!strcmp(name, "queue-depth")) {
+        e->ublk_depth = (unsigned)v;
+    } else {
+        if (e->ublk)
+            return cli_usage_error(cfg, "only one --ublk");
+        if (spd_ublk_available())
+            return cli_usage_error(cfg, "--ublk: %s", spd_errmsg());
+        e->ublk = true;
+        e->ublk_id = arg ? (int)v : -1;
+    }
+    return 0;
+}
+
 int cli_export_option(struct cli_config *cfg, const char *name,
                       const char *arg)
 {
+    if (!strncmp(name, "ublk", 4) || !strncmp(name, "queue", 5))
+        return ublk_option(cfg, name, arg);
     struct cli_exports *e = &cfg->exports;
     if (!strcmp(name, "nbd")) {
         char export_name[4097];
@@ -165,7 +206,7 @@ int cli_export_option(struct cli_config *cfg, const char *name,
 
 bool cli_exports_wanted(const struct cli_exports *e)
 {
-    return e->nbd_count || e->fuse_count || e->iscsi;
+    return e->nbd_count || e->fuse_count || e->iscsi || e->ublk;
 }
 
 /* ------------------------------------------------------------------ */
@@ -403,6 +444,29 @@ static spd_fuse_export *fuse_start(spd_unit *unit,
     return fuse;
 }
 
+/* ublk: the unit as /dev/ublkbN. */
+static spd_ublk_export *ublk_start(spd_unit *unit,
+                                   const struct cli_config *cfg)
+{
+    const struct cli_exports *e = &cfg->exports;
+    const char *program = cfg->dev->name;
+    spd_ublk_options o = { SPD_UBLK_OPTIONS_INIT, .queues = e->ublk_queues,
+                           .queue_depth = e->ublk_depth,
+                           .recovery = e->ublk_recovery };
+    o.id = e->ublk_id;
+    spd_ublk_export *ublk = spd_ublk_export_create(&o);
+    if (!ublk || spd_ublk_export_add(ublk, unit) ||
+        spd_ublk_export_start(ublk)) {
+        fprintf(stderr, "%s: ublk: %s\n", program, spd_errmsg());
+        spd_ublk_export_destroy(ublk);
+        return NULL;
+    }
+    fprintf(stderr, "%s: serving /dev/ublkb%d%s\n", program,
+            spd_ublk_export_id(ublk),
+            e->ublk_recovery ? " (it outlives this process)" : "");
+    return ublk;
+}
+
 int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file,
               bool *served)
 {
@@ -411,6 +475,7 @@ int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file,
     spd_nbd_server *nbd = NULL;
     spd_iscsi_target *iscsi = NULL;
     spd_fuse_export *fuse = NULL;
+    spd_ublk_export *ublk = NULL;
     bool pid_written = false;
     int status = SPD_EXIT_FAILURE;
 
@@ -419,6 +484,8 @@ int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file,
     if (e->iscsi && !(iscsi = iscsi_start(unit, cfg)))
         goto out;
     if (e->fuse_count && !(fuse = fuse_start(unit, cfg)))
+        goto out;
+    if (e->ublk && !(ublk = ublk_start(unit, cfg)))
         goto out;
     if (e->pid_file && pid_file_write(e->pid_file, program))
         goto out;
@@ -435,6 +502,7 @@ out:
     spd_nbd_server_destroy(nbd);
     spd_iscsi_target_destroy(iscsi);
     spd_fuse_export_destroy(fuse);
+    spd_ublk_export_destroy(ublk);
     spd_request flush = { SPD_REQUEST_INIT, .op = SPD_OP_FLUSH };
     spd_status st = spd_unit_run(unit, &flush);
     if (!spd_status_good(&st)) {

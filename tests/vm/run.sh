@@ -20,7 +20,8 @@ VIRTIOFSD=${VIRTIOFSD:-/usr/lib/qemu/virtiofsd}
 skip() { echo "SKIP - $*"; exit 77; }
 
 # Each argument names a test (nbd_512), or a group (nbd: every nbd_*.sh).
-[ $# -gt 0 ] || set -- $(cd "$here/cases" && ls *.sh | sed 's/\.sh$//')
+# bench_* cases are benchmarks (bench/): run only when named.
+[ $# -gt 0 ] || set -- $(cd "$here/cases" && ls *.sh | grep -v '^bench_' | sed 's/\.sh$//')
 names=""
 for arg in "$@"; do
     found=$arg
