@@ -325,9 +325,14 @@ struct tls *tls_accept(const struct tls_creds *creds, int fd,
         r = gnutls_handshake(s);
     while (r == GNUTLS_E_INTERRUPTED || r == GNUTLS_E_WARNING_ALERT_RECEIVED);
     if (r < 0) {
-        /* GNUTLS_E_AGAIN: the socket's timeout, the handshake deadline. */
+        /* The socket's timeout, or the handshake deadline shut it down. */
+        const char *why = r == GNUTLS_E_AGAIN ? "timed out"
+                          : r == GNUTLS_E_PREMATURE_TERMINATION
+                          ? "the connection ended (the client left, or its "
+                            "handshake time was up)"
+                          : gnutls_strerror(r);
         fprintf(stderr, "spd: nbd: TLS handshake with %s failed: %s\n", peer,
-                r == GNUTLS_E_AGAIN ? "timed out" : gnutls_strerror(r));
+                why);
         gnutls_deinit(s);
         free(t);
         return NULL;

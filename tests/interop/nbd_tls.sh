@@ -53,11 +53,15 @@ sum_of() { head -c 24M "$1" | sha256sum; }
 
 port_of() { p=${1##*:}; echo "${p%%/*}"; }
 
-# A raw client: the options before STARTTLS in require mode get TLS_REQD.
-raw_options() {   # PORT
-    python3 - "$1" <<'PY'
-import socket, struct, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+# A raw client (python3 - PORT CASE):
+#   require  options before STARTTLS get TLS_REQD; ABORT is acknowledged
+#   stall    STARTTLS, then silence: dropped at the handshake timeout
+#   off      STARTTLS is unsupported, and the connection goes on
+raw_client() {   # PORT CASE
+    python3 - "$1" "$2" <<'PY'
+import socket, struct, sys, time
+port, case = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port), timeout=20)
 def read(n):
     b = b""
     while len(b) < n:
@@ -73,22 +77,41 @@ def option(opt, data=b""):
     magic, o, typ, n = struct.unpack(">QIII", read(20))
     assert o == opt, (o, opt)
     return typ, read(n)
-TLS_REQD, INVALID = 0x80000005, 0x80000003
+ACK, TLS_REQD, INVALID, UNSUP = 1, 0x80000005, 0x80000003, 0x80000001
 name = struct.pack(">I", 4) + b"disk"
-for opt, data in [(3, b""), (8, b""), (6, name + b"\0\0"), (7, name + b"\0\0"),
-                  (9, name + b"\0\0\0\0"), (10, name + b"\0\0\0\0"), (99, b"")]:
-    typ, msg = option(opt, data)
-    assert typ == TLS_REQD, (opt, hex(typ))
-    assert b"STARTTLS" in msg, msg
-typ, msg = option(5, b"x")                  # STARTTLS takes no data
-assert typ == INVALID, hex(typ)
-typ, _ = option(2)                          # ABORT
-assert typ == 1, hex(typ)
+if case == "require":
+    for opt, data in [(3, b""), (8, b""), (6, name + b"\0\0"),
+                      (7, name + b"\0\0"), (9, name + b"\0\0\0\0"),
+                      (10, name + b"\0\0\0\0"), (99, b"")]:
+        typ, msg = option(opt, data)
+        assert typ == TLS_REQD, (opt, hex(typ))
+        assert b"STARTTLS" in msg, msg
+    typ, msg = option(5, b"x")              # STARTTLS takes no data
+    assert typ == INVALID, hex(typ)
+    typ, _ = option(2)                      # ABORT
+    assert typ == ACK, hex(typ)
+elif case == "stall":
+    typ, _ = option(5)
+    assert typ == ACK, hex(typ)
+    start = time.monotonic()
+    try:
+        while s.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    took = time.monotonic() - start
+    assert 1.5 < took < 10, took
+    print("%.1f" % took)
+elif case == "off":
+    typ, msg = option(5)
+    assert typ == UNSUP, hex(typ)
+    typ, _ = option(8)                      # still negotiating, in the clear
+    assert typ == ACK, hex(typ)
 PY
 }
 
 # ---------------------------------------------------------------- X.509
-start_device "$RAMDISK" --size 32M --tls=require \
+start_device "$RAMDISK" --size 32M --tls=require --handshake-timeout 3 \
     --tls-certificates "$WORK/pki" --nbd "nbd://127.0.0.1:0/disk" \
     --nbd "nbd+unix:///disk?socket=$WORK/sock"
 TCP=$(serving_uri "$WORK/server.log" nbds://)
@@ -130,8 +153,15 @@ if qemu-img info "nbd://127.0.0.1:$PORT/disk" >"$WORK/plain.out" 2>&1; then
 fi
 grep -qi 'tls' "$WORK/plain.out" || fail "require: qemu-img error ($(cat "$WORK/plain.out"))"
 ok "require: plaintext nbdinfo and qemu-img refused ($(head -1 "$WORK/plain.out"))"
-raw_options "$PORT" || fail "require: options before STARTTLS"
+raw_client "$PORT" require || fail "require: options before STARTTLS"
 ok "require: LIST, STRUCTURED_REPLY, INFO, GO, meta contexts and unknown options get TLS_REQD; ABORT is acknowledged"
+
+raw_client "$PORT" stall >"$WORK/stall" & STALL=$!
+nbdinfo "$TCP?$CERTS" >/dev/null || fail "a client while another stalls in TLS"
+wait "$STALL" || fail "a client silent after STARTTLS was not dropped in time"
+grep -q 'TLS handshake with .* failed' "$WORK/server.log" ||
+    fail "the stalled TLS handshake is not logged"
+ok "a client silent after STARTTLS is dropped after the handshake timeout ($(cat "$WORK/stall") s), others served meanwhile"
 
 if nbdinfo "$TCP?tls-certificates=$WORK/wrong-ca" >/dev/null 2>&1; then
     fail "a client trusting another CA connected"
@@ -199,6 +229,16 @@ fi
 [ "$(grep -c 'TLS handshake with .* failed' "$WORK/server.log")" -ge 2 ] ||
     fail "verify-peer: the refusals are not logged"
 ok "verify-peer: the CA's client served; no certificate or another CA's refused"
+stop_device "$SERVER_PID"
+
+# ---------------------------------------------------------------- off
+start_device "$RAMDISK" --size 1M --nbd "nbd://127.0.0.1:0/disk"
+PLAIN=$(serving_uri "$WORK/server.log" nbd://)
+raw_client "$(port_of "$PLAIN")" off || fail "off: STARTTLS"
+if nbdinfo "nbds://127.0.0.1:$(port_of "$PLAIN")/disk?$CERTS" >/dev/null 2>&1; then
+    fail "off: a TLS-only client was served"
+fi
+ok "off (the default): STARTTLS is unsupported, the client may go on in the clear"
 stop_device "$SERVER_PID"
 
 # ---------------------------------------------------------------- bad files
