@@ -104,7 +104,8 @@ typedef struct spd_nbd_tls {
 
 /* Use TLS as tls says (before start). The credentials are loaded now: 0,
  * or -errno with spd_errmsg() naming the file and what is wrong with it
- * (-EINVAL also for a mode or a combination that makes no sense). */
+ * (-EINVAL also for a mode or a combination that makes no sense, -EBUSY
+ * once the server started). */
 int spd_nbd_server_set_tls(spd_nbd_server *server, const spd_nbd_tls *tls);
 
 /* Start accepting clients, each connection served by its own thread. */

@@ -128,6 +128,8 @@ int spd_nbd_server_set_tls(spd_nbd_server *server, const spd_nbd_tls *tls)
     if (!tls || tls->size < sizeof(uint32_t))
         return spd_set_error(EINVAL, "spd_nbd_tls without its size: use "
                              "SPD_NBD_TLS_INIT");
+    if (server->srv.started)
+        return spd_set_error(EBUSY, "TLS is chosen before the server starts");
     spd_nbd_tls t = { SPD_NBD_TLS_INIT };
     memcpy(&t, tls, tls->size < sizeof t ? tls->size : sizeof t);
     if (t.mode != SPD_NBD_TLS_OFF && t.mode != SPD_NBD_TLS_ON &&
