@@ -57,9 +57,12 @@ port_of() { p=${1##*:}; echo "${p%%/*}"; }
 #   require  options before STARTTLS get TLS_REQD; ABORT is acknowledged
 #   stall    STARTTLS, then silence: dropped at the handshake timeout
 #   off      STARTTLS is unsupported, and the connection goes on
-raw_client() {   # PORT CASE
-    python3 - "$1" "$2" <<'PY'
-import socket, struct, sys, time
+#   flood    over TLS: 48 reads of 1 MiB sent before any reply is read, so
+#            that the server meets a full socket mid-record many times;
+#            every reply must still match IMAGE
+raw_client() {   # PORT CASE [IMAGE CA]
+    python3 - "$@" <<'PY'
+import socket, ssl, struct, sys, time
 port, case = int(sys.argv[1]), sys.argv[2]
 s = socket.create_connection(("127.0.0.1", port), timeout=20)
 def read(n):
@@ -102,6 +105,27 @@ elif case == "stall":
     took = time.monotonic() - start
     assert 1.5 < took < 10, took
     print("%.1f" % took)
+elif case == "flood":
+    image, ca = open(sys.argv[3], "rb").read(), sys.argv[4]
+    typ, _ = option(5)
+    assert typ == ACK, hex(typ)
+    ctx = ssl.create_default_context(cafile=ca)
+    s = ctx.wrap_socket(s, server_hostname="localhost")
+    typ, _ = option(7, name + b"\0\0")     # GO: simple replies
+    while typ != ACK:
+        assert typ == 3, hex(typ)            # NBD_REP_INFO
+        magic, o, typ, n = struct.unpack(">QIII", read(20))
+        read(n)
+    mib = 1 << 20
+    reqs = [(i, (i * 7) % 24 * mib) for i in range(48)]
+    s.sendall(b"".join(struct.pack(">IHHQQI", 0x25609513, 0, 0, h, off, mib)
+                       for h, off in reqs))
+    time.sleep(1)                            # let the socket fill up
+    for h, off in reqs:
+        magic, err, handle = struct.unpack(">IIQ", read(16))
+        assert magic == 0x67446698 and err == 0 and handle == h, (magic, err, handle)
+        assert read(mib) == image[off:off + mib], "data of read %d" % h
+    s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 2, 99, 0, 0))   # DISC
 elif case == "off":
     typ, msg = option(5)
     assert typ == UNSUP, hex(typ)
@@ -156,6 +180,9 @@ ok "require: plaintext nbdinfo and qemu-img refused ($(head -1 "$WORK/plain.out"
 raw_client "$PORT" require || fail "require: options before STARTTLS"
 ok "require: LIST, STRUCTURED_REPLY, INFO, GO, meta contexts and unknown options get TLS_REQD; ABORT is acknowledged"
 
+raw_client "$PORT" flood "$WORK/image2.raw" "$WORK/pki/ca-cert.pem" ||
+    fail "48 MiB of replies to a client that reads late, over TLS"
+ok "over TLS, 48 MiB of read replies to a client that reads only later: all intact"
 raw_client "$PORT" stall >"$WORK/stall" & STALL=$!
 nbdinfo "$TCP?$CERTS" >/dev/null || fail "a client while another stalls in TLS"
 wait "$STALL" || fail "a client silent after STARTTLS was not dropped in time"
