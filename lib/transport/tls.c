@@ -16,6 +16,9 @@
 
 /* The largest plaintext of one TLS record. */
 #define TLS_RECORD 16384
+/* Bytes taken from the socket at once: GnuTLS asks for a record's 5-byte
+ * header and then its body, two system calls a record without this. */
+#define TLS_READ_AHEAD (64 * 1024)
 /* A pre-shared key file larger than this is not one. */
 #define TLS_PSK_FILE_MAX (1024 * 1024)
 
@@ -41,6 +44,8 @@ struct tls {
     bool send_wait;             /* the sending thread's */
     bool unsent;                /* a record met a full socket */
     unsigned char out[TLS_RECORD];  /* small pieces gathered into one */
+    size_t in_start, in_end;    /* encrypted bytes read ahead, in in[] */
+    unsigned char in[TLS_READ_AHEAD];
 };
 
 /* ------------------------------------------------------------------ */
@@ -280,7 +285,22 @@ void tls_creds_free(struct tls_creds *c)
 static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 {
     struct tls *t = ptr;
-    return recv(t->fd, buf, len, t->recv_wait ? 0 : MSG_DONTWAIT);
+    int flags = t->recv_wait ? 0 : MSG_DONTWAIT;
+    if (t->in_start == t->in_end) {
+        if (len >= sizeof t->in)
+            return recv(t->fd, buf, len, flags);
+        ssize_t got = recv(t->fd, t->in, sizeof t->in, flags);
+        if (got <= 0)
+            return got;
+        t->in_start = 0;
+        t->in_end = (size_t)got;
+    }
+    size_t n = t->in_end - t->in_start;
+    if (n > len)
+        n = len;
+    memcpy(buf, t->in + t->in_start, n);
+    t->in_start += n;
+    return (ssize_t)n;
 }
 
 static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov,
@@ -359,7 +379,8 @@ ssize_t tls_recv(struct tls *t, void *buf, size_t len, bool wait)
 
 bool tls_pending(struct tls *t)
 {
-    return gnutls_record_check_pending(t->session) > 0;
+    return gnutls_record_check_pending(t->session) > 0 ||
+           t->in_start < t->in_end;
 }
 
 /* One record's worth from iov[*i] (byte *off on): straight from a piece

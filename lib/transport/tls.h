@@ -38,7 +38,8 @@ struct tls *tls_accept(const struct tls_creds *creds, int fd,
 /* Receive up to len bytes: their count, 0 at the end, or -1 with errno
  * (EAGAIN: nothing yet without wait, or the receive timeout). */
 ssize_t tls_recv(struct tls *t, void *buf, size_t len, bool wait);
-/* Whether decrypted bytes wait in the session (poll() cannot see them). */
+/* Whether bytes the session read from the socket wait in it, decrypted
+ * or not (poll() cannot see them). */
 bool tls_pending(struct tls *t);
 /* Send from the n iovecs without waiting: the bytes taken, or -1 with
  * errno (EAGAIN when none). Bytes that met a full socket are kept
