@@ -9,6 +9,7 @@
 # nbds+unix://.
 #
 # Usage: bench/nbd.sh [--tls] [seconds per workload, default 10]
+# (WORKLOADS="rw:bs:depth ..." picks the workloads, e.g. "read:1M:8")
 # Needs: a built tree (scripts/build.sh), fio, nbdkit, qemu-nbd (certtool
 # with --tls).
 set -eu
@@ -129,7 +130,7 @@ print("%.0f %.1f %.2f" % (iops, bw / 1e6, cpu_us))
 PY
 }
 
-WORKLOADS="randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32 read:1M:8 write:1M:8"
+WORKLOADS=${WORKLOADS:-"randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32 read:1M:8 write:1M:8"}
 SERVERS="spd nbdkit qemu-nbd"
 [ $TLS = 0 ] || SERVERS="spd nbdkit"
 for s in $SERVERS; do
