@@ -4,10 +4,21 @@
 # (libnbd) over a Unix socket. Prints IOPS, MB/s, the server's CPU time per
 # I/O (from /proc/PID/stat) and the ratios Spd / nbdkit and Spd / qemu-nbd.
 #
-# Usage: bench/nbd.sh [seconds per workload, default 10]
-# Needs: a built tree (scripts/build.sh), fio, nbdkit, qemu-nbd.
+# With --tls: spd-ramdisk and nbdkit memory only, both with --tls=require
+# and the same X.509 certificates (made with certtool), fio over
+# nbds+unix://.
+#
+# Usage: bench/nbd.sh [--tls] [seconds per workload, default 10]
+# (WORKLOADS="rw:bs:depth ..." picks the workloads, e.g. "read:1M:8")
+# Needs: a built tree (scripts/build.sh), fio, nbdkit, qemu-nbd (certtool
+# with --tls).
 set -eu
 cd "$(dirname "$0")/.."
+TLS=0
+if [ "${1:-}" = --tls ]; then
+    TLS=1
+    shift
+fi
 RUNTIME=${1:-10}
 SIZE_MB=1024
 PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH
@@ -23,6 +34,28 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+SCHEME=nbd
+if [ $TLS = 1 ]; then
+    command -v certtool >/dev/null || { echo "bench: certtool is not installed" >&2; exit 1; }
+    SCHEME=nbds
+    # A CA and a server certificate for both servers; libnbd finds the
+    # client's copy of the CA in $HOME/.pki/libnbd.
+    pki=$WORK/pki
+    mkdir -p "$pki" "$WORK/.pki/libnbd"
+    certtool --generate-privkey --key-type ecdsa --outfile "$pki/ca-key.pem" 2>/dev/null
+    printf 'cn = bench CA\nca\ncert_signing_key\n' >"$WORK/ca.info"
+    certtool --generate-self-signed --load-privkey "$pki/ca-key.pem" \
+        --template "$WORK/ca.info" --outfile "$pki/ca-cert.pem" 2>/dev/null
+    certtool --generate-privkey --key-type ecdsa --outfile "$pki/server-key.pem" 2>/dev/null
+    printf 'cn = localhost\ndns_name = localhost\ntls_www_server\nencryption_key\nsigning_key\n' \
+        >"$WORK/server.info"
+    certtool --generate-certificate --load-ca-certificate "$pki/ca-cert.pem" \
+        --load-ca-privkey "$pki/ca-key.pem" --load-privkey "$pki/server-key.pem" \
+        --template "$WORK/server.info" --outfile "$pki/server-cert.pem" 2>/dev/null
+    cp "$pki/ca-cert.pem" "$WORK/.pki/libnbd/"
+    export HOME=$WORK
+fi
 
 wait_socket() {
     i=0
@@ -41,11 +74,21 @@ start_server() {   # name
     rm -f "$sock"
     case $1 in
     spd)
-        build/devices/spd-ramdisk --size ${SIZE_MB}M \
-            --nbd "nbd+unix:///?socket=$sock" >/dev/null 2>&1 &
+        if [ $TLS = 1 ]; then
+            set -- --tls=require --tls-certificates "$pki"
+        else
+            set --
+        fi
+        build/devices/spd-ramdisk --size ${SIZE_MB}M "$@" \
+            --nbd "$SCHEME+unix:///?socket=$sock" >/dev/null 2>&1 &
         SERVER=$! ;;
     nbdkit)
-        nbdkit -f -U "$sock" memory ${SIZE_MB}M >/dev/null 2>&1 &
+        if [ $TLS = 1 ]; then
+            set -- --tls=require --tls-certificates="$pki"
+        else
+            set --
+        fi
+        nbdkit -f -U "$sock" "$@" memory ${SIZE_MB}M >/dev/null 2>&1 &
         SERVER=$! ;;
     qemu-nbd)
         truncate -s ${SIZE_MB}M /dev/shm/spd-bench.img
@@ -55,7 +98,7 @@ start_server() {   # name
     esac
     wait_socket "$sock"
     # Fill the disk once so every server reads real pages.
-    fio --name=fill --ioengine=nbd --uri="nbd+unix:///?socket=$sock" \
+    fio --name=fill --ioengine=nbd --uri="$SCHEME+unix:///?socket=$sock" \
         --rw=write --bs=1M --iodepth=8 --size=${SIZE_MB}M >/dev/null
 }
 
@@ -70,7 +113,7 @@ stop_server() {
 run_fio() {   # name rw bs depth
     sock=$WORK/$1.sock
     before=$(cpu_ticks "$SERVER")
-    fio --name=bench --ioengine=nbd --uri="nbd+unix:///?socket=$sock" \
+    fio --name=bench --ioengine=nbd --uri="$SCHEME+unix:///?socket=$sock" \
         --rw="$2" --bs="$3" --iodepth="$4" --size=${SIZE_MB}M \
         --time_based --runtime="$RUNTIME" --output-format=json \
         --output="$WORK/fio.json" >/dev/null
@@ -87,8 +130,9 @@ print("%.0f %.1f %.2f" % (iops, bw / 1e6, cpu_us))
 PY
 }
 
-WORKLOADS="randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32 read:1M:8 write:1M:8"
+WORKLOADS=${WORKLOADS:-"randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32 read:1M:8 write:1M:8"}
 SERVERS="spd nbdkit qemu-nbd"
+[ $TLS = 0 ] || SERVERS="spd nbdkit"
 for s in $SERVERS; do
     start_server "$s"
     for w in $WORKLOADS; do
@@ -117,11 +161,13 @@ for w in workloads:
             i, m, c = rows[(s, w)]
             print("%-18s %-9s %10.0f %9.1f %12.2f" % (w, s, i, m, c))
 print()
-print("%-18s %-22s %-22s" % ("workload", "Spd/nbdkit IOPS  CPU", "Spd/qemu-nbd IOPS  CPU"))
+peers = [p for p in ("nbdkit", "qemu-nbd") if (p, workloads[0]) in rows]
+print("%-18s" % "workload" +
+      "".join(" %-22s" % ("Spd/%s IOPS  CPU" % p) for p in peers))
 for w in workloads:
     spd = rows[("spd", w)]
     out = "%-18s" % w
-    for peer in ("nbdkit", "qemu-nbd"):
+    for peer in peers:
         p = rows[(peer, w)]
         out += " %8.2fx %8.2fx    " % (spd[0] / p[0] if p[0] else 0,
                                        spd[2] / p[2] if p[2] else 0)

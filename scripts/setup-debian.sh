@@ -6,7 +6,7 @@ set -eu
 PACKAGES="
   gcc libc6-dev pkg-config meson ninja-build
   groff-base util-linux fdisk gdisk e2fsprogs coreutils
-  libgnutls28-dev libiscsi-bin tgt qemu-utils qemu-block-extra
+  libgnutls28-dev gnutls-bin libiscsi-bin tgt qemu-utils qemu-block-extra
   fuse3 libfuse3-dev mount fio iproute2 attr python3
   liburing-dev
   libnbd-bin python3-libnbd nbdkit

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "spd/cli.h"
+#include "spd/nbd.h"
 #include "spd/server.h"
 
 #define CLI_CONTINUE  (-1)   /* cli_parse(): go on */
@@ -48,6 +49,8 @@ struct cli_exports {
     /* --socket-mode, --max-connections, --handshake-timeout,
      * --idle-timeout: for both network exports (0: the defaults). */
     spd_server_options server;
+    /* --tls, --tls-certificates, --tls-psk, --tls-verify-peer. */
+    spd_nbd_tls tls;
 };
 
 /* The command line. */
@@ -84,6 +87,11 @@ int cli_usage_error(const struct cli_config *cfg, const char *fmt, ...);
  * a message. */
 int cli_export_option(struct cli_config *cfg, const char *name,
                       const char *arg);
+
+/* serve.c: after the last option, whether the TLS options agree with
+ * each other and with the --nbd addresses, and whether the credentials
+ * load: 0, or SPD_EXIT_USAGE after a message. */
+int cli_tls_finish(struct cli_config *cfg);
 
 /* serve.c: whether any export was asked for. */
 bool cli_exports_wanted(const struct cli_exports *e);

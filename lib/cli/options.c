@@ -41,6 +41,10 @@ enum {
     OPT_QUEUES,
     OPT_QUEUE_DEPTH,
     OPT_UBLK_RECOVERY,
+    OPT_TLS,
+    OPT_TLS_CERTIFICATES,
+    OPT_TLS_PSK,
+    OPT_TLS_VERIFY_PEER,
     PROGRAM_OPTION_BASE = 1024,
 };
 
@@ -315,6 +319,18 @@ static const struct common_option {
       "require CHAP with the secrets in FILE: 'USER SECRET' lines, and "
       "'mutual USER SECRET' for mutual CHAP; FILE must be the user's or root's, "
       "and not readable by others nor writable by group or others" },
+    { NULL, "tls", OPT_TLS, "MODE", NULL,
+      "NBD over TLS: off (the default), on (clients may upgrade) or require "
+      "(nothing but STARTTLS until they did; addresses read nbds://)" },
+    { NULL, "tls-certificates", OPT_TLS_CERTIFICATES, "DIR", NULL,
+      "TLS with the X.509 files in DIR: server-cert.pem, server-key.pem, "
+      "ca-cert.pem, optional ca-crl.pem" },
+    { NULL, "tls-psk", OPT_TLS_PSK, "FILE", NULL,
+      "TLS with the pre-shared keys in FILE (psktool's USER:HEXKEY lines); "
+      "FILE must be the user's or root's, and not readable by others nor "
+      "writable by group or others" },
+    { NULL, "tls-verify-peer", OPT_TLS_VERIFY_PEER, NULL, NULL,
+      "require a client certificate signed by the CA in --tls-certificates" },
     { NULL, "socket-mode", OPT_SOCKET_MODE, "MODE", NULL,
       "permissions of the nbd+unix:// sockets, in octal, whatever the umask "
       "(default 600: only this user connects)" },
@@ -515,6 +531,9 @@ static int parse_finish(struct cli_config *cfg, int argc, char **argv)
         return cli_usage_error(cfg, "%s needs an iSCSI export (--iscsi)",
                                e->iscsi_target ? "--iscsi-target"
                                                : "--chap-file");
+    int r = cli_tls_finish(cfg);
+    if (r)
+        return r;
     if (!cfg->check && !cli_exports_wanted(e))
         return cli_usage_error(cfg, "no export given: use --nbd, --iscsi, "
                                "--fuse, --ublk, or --check to run the "
@@ -571,6 +590,7 @@ int cli_parse(struct cli_config *cfg, const spd_device *dev, int argc,
                     .unmap_supported = dev->ops && dev->ops->unmap,
                     .unmap_reads_zero = dev->ops && dev->ops->unmap },
         .exports.server = { SPD_SERVER_OPTIONS_INIT },
+        .exports.tls = { SPD_NBD_TLS_INIT },
     };
     if (COMMON_COUNT + dev->option_count > MAX_OPTIONS) {
         fprintf(stderr, "%s: too many options\n", dev->name);

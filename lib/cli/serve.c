@@ -140,6 +140,64 @@ static int ublk_option(struct cli_config *cfg, const char *name,
     return 0;
 }
 
+/* --tls MODE, --tls-certificates DIR, --tls-psk FILE, --tls-verify-peer
+ * (the files are read once the whole command line is known). */
+static int tls_option(struct cli_config *cfg, const char *name,
+                      const char *arg)
+{
+    static const char *const modes[] = {
+        [SPD_NBD_TLS_OFF] = "off", [SPD_NBD_TLS_ON] = "on",
+        [SPD_NBD_TLS_REQUIRE] = "require",
+    };
+    spd_nbd_tls *t = &cfg->exports.tls;
+    if (!strcmp(name, "tls-certificates")) {
+        t->certificates = arg;
+    } else if (!strcmp(name, "tls-psk")) {
+        t->psk_file = arg;
+    } else if (!strcmp(name, "tls-verify-peer")) {
+        t->verify_peer = true;
+    } else {
+        unsigned m = 0;
+        while (m < 3 && strcmp(arg, modes[m]))
+            m++;
+        if (m == 3)
+            return cli_usage_error(cfg, "--tls %s: not off, on or require",
+                                   arg);
+        t->mode = (spd_nbd_tls_mode)m;
+    }
+    return 0;
+}
+
+int cli_tls_finish(struct cli_config *cfg)
+{
+    spd_nbd_tls *t = &cfg->exports.tls;
+    const struct cli_exports *e = &cfg->exports;
+    bool creds = t->certificates || t->psk_file || t->verify_peer;
+    if (t->mode == SPD_NBD_TLS_OFF && creds)
+        return cli_usage_error(cfg, "TLS credentials given but --tls is off: "
+                               "add --tls=on or --tls=require");
+    if (t->mode != SPD_NBD_TLS_OFF && !e->nbd_count)
+        return cli_usage_error(cfg, "--tls needs an NBD export (--nbd)");
+    for (unsigned i = 0; i < e->nbd_count; i++)
+        if (!strncmp(e->nbd_uris[i], "nbds", 4) &&
+            t->mode != SPD_NBD_TLS_REQUIRE)
+            return cli_usage_error(cfg, "--nbd %s: nbds addresses need "
+                                   "--tls=require", e->nbd_uris[i]);
+    if (t->mode == SPD_NBD_TLS_OFF)
+        return 0;
+    if (!t->certificates == !t->psk_file)
+        return cli_usage_error(cfg, "--tls=%s needs --tls-certificates DIR "
+                               "or --tls-psk FILE (one of the two)",
+                               t->mode == SPD_NBD_TLS_ON ? "on" : "require");
+    /* Load them once now: a bad file is refused before anything is served. */
+    spd_nbd_server *probe = spd_nbd_server_create(NULL);
+    int r = probe ? spd_nbd_server_set_tls(probe, t) : -errno;
+    spd_nbd_server_destroy(probe);
+    if (r)
+        return cli_usage_error(cfg, "TLS: %s", spd_errmsg());
+    return 0;
+}
+
 int cli_export_option(struct cli_config *cfg, const char *name,
                       const char *arg)
 {
@@ -181,6 +239,8 @@ int cli_export_option(struct cli_config *cfg, const char *name,
             return cli_usage_error(cfg, "--chap-file %s: %s", arg,
                                    strerror(errno));
         e->chap_file = arg;
+    } else if (!strncmp(name, "tls", 3)) {
+        return tls_option(cfg, name, arg);
     } else if (!strcmp(name, "socket-mode")) {
         char *end;
         unsigned long mode = strtoul(arg, &end, 8);
@@ -362,7 +422,7 @@ static spd_nbd_server *nbd_start(spd_unit *unit, const struct cli_config *cfg)
     const char *program = cfg->dev->name;
     unsigned first[CLI_MAX_NBD + 1] = { 0 };
     spd_nbd_server *server = spd_nbd_server_create(&e->server);
-    if (!server)
+    if (!server || spd_nbd_server_set_tls(server, &e->tls))
         goto fail;
     for (unsigned i = 0; i < e->nbd_count; i++) {
         char name[4097];

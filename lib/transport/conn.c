@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "transport/conn.h"
+#include "transport/net.h"
+#include "transport/tls.h"
 
 static int64_t now_ms(void)
 {
@@ -136,7 +138,9 @@ static void send_now(struct conn *c)
             skip = 0;
         }
         struct msghdr msg = { .msg_iov = iov, .msg_iovlen = n };
-        ssize_t sent = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t sent = c->tls ? tls_sendv(c->tls, iov, n)
+                              : sendmsg(c->fd, &msg,
+                                        MSG_DONTWAIT | MSG_NOSIGNAL);
         if (sent < 0 && errno == EINTR)
             continue;
         if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -294,9 +298,17 @@ void conn_run(struct conn *c)
         if (block) {
             fds[0].revents = POLLIN;
         } else {
-            n = poll(fds, 2, poll_timeout(c, reading, sending, retry,
-                                          now_ms(), last_in, last_ping,
-                                          last_out));
+            /* Bytes TLS decrypted already are input poll() cannot see. */
+            bool decrypted = take_input && c->tls && tls_pending(c->tls);
+            int timeout = decrypted ? 0
+                          : poll_timeout(c, reading, sending, retry,
+                                         now_ms(), last_in, last_ping,
+                                         last_out);
+            n = poll(fds, 2, timeout);
+            if (decrypted) {
+                fds[0].revents |= POLLIN;
+                n = 1;
+            }
             pthread_mutex_lock(&c->lock);
             c->sleeping = false;
             c->busy = true;
@@ -315,8 +327,11 @@ void conn_run(struct conn *c)
         paused = false;                 /* try again */
         if (reading && take_input &&
             (fds[0].revents & (POLLIN | POLLERR | POLLHUP))) {
-            ssize_t got = recv(c->fd, c->in + c->in_end, c->in_cap - c->in_end,
-                               block ? 0 : MSG_DONTWAIT);
+            void *to = c->in + c->in_end;
+            size_t room = c->in_cap - c->in_end;
+            ssize_t got = c->tls ? tls_recv(c->tls, to, room, block)
+                                 : recv(c->fd, to, room,
+                                        block ? 0 : MSG_DONTWAIT);
             if (got > 0) {
                 c->in_end += (size_t)got;
                 last_in = last_ping = now_ms();
@@ -348,4 +363,16 @@ void conn_run(struct conn *c)
                 reading = false;
         }
     }
+}
+
+int conn_read_full(struct conn *c, void *buf, size_t len)
+{
+    return c->tls ? tls_read_full(c->tls, buf, len)
+                  : net_read_full(c->fd, buf, len);
+}
+
+int conn_write_full(struct conn *c, const void *buf, size_t len)
+{
+    return c->tls ? tls_write_full(c->tls, buf, len)
+                  : net_write_full(c->fd, buf, len);
 }

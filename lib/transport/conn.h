@@ -38,6 +38,7 @@
 
 struct conn;
 struct server;
+struct tls;
 
 /* A message for the peer; the protocol's message embeds it. */
 struct conn_out {
@@ -86,6 +87,7 @@ struct conn {
     _Atomic bool stop;          /* the server stops: take no more */
 
     int fd;
+    struct tls *tls;            /* NULL: plain (tls.h) */
     int wake_fd;                /* eventfd: wakes the connection thread */
     const struct conn_ops *ops;
     unsigned ping_ms;           /* 0: no ping */
@@ -135,6 +137,11 @@ void conn_done_locked(struct conn *c);
 void conn_flush_if(struct conn *c, size_t bytes);
 /* Wake the connection thread (the server stops). */
 void conn_wake(struct conn *c);
+
+/* Read or write exactly len bytes, waiting (through TLS once the
+ * connection upgraded): 0, or -1 at EOF, on an error or a timeout. */
+int conn_read_full(struct conn *c, void *buf, size_t len);
+int conn_write_full(struct conn *c, const void *buf, size_t len);
 
 /* For fill(): add len bytes at base to iov[n], less what *skip says was
  * sent already; the new count (n when nothing was added or n == max). */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "util/errmsg.h"
+#include "util/secrets.h"
 #include "transport/iscsi_int.h"
 
 static const struct server_proto iscsi_proto;
@@ -272,30 +273,6 @@ static int chap_read(FILE *f, struct iscsi_chap *chap, const char *file)
     return 0;
 }
 
-/* Secrets only the serving user (or root) can change and nobody else can
- * read: a regular file owned by us or root, not writable by group or
- * others, not readable by others. 0, or the rule it breaks. */
-static int secrets_file_check(int fd, const char *file)
-{
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return spd_set_error(errno, "%s: %s", file, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return spd_set_error(EINVAL, "%s: not a regular file", file);
-    if (st.st_uid != geteuid() && st.st_uid != 0)
-        return spd_set_error(EPERM, "%s is owned by user %u, neither this "
-                             "user nor root: chown it first", file,
-                             (unsigned)st.st_uid);
-    if (st.st_mode & (S_IWGRP | S_IWOTH))
-        return spd_set_error(EPERM, "%s is writable by %s: chmod go-w it "
-                             "first", file, st.st_mode & S_IWOTH ? "others"
-                                                                  : "its group");
-    if (st.st_mode & S_IROTH)
-        return spd_set_error(EPERM, "%s is readable by others: chmod o-r "
-                             "it first", file);
-    return 0;
-}
-
 int spd_iscsi_target_set_chap(spd_iscsi_target *tgt, const char *iqn,
                               const char *secrets_file)
 {
@@ -303,17 +280,9 @@ int spd_iscsi_target_set_chap(spd_iscsi_target *tgt, const char *iqn,
     if (iqn && !(node = (struct iscsi_node *)iscsi_find_node(tgt, iqn)))
         return spd_set_error(ENOENT, "no target called '%s': add its LUNs "
                              "first", iqn);
-    int fd = open(secrets_file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0 && errno == ELOOP)
-        return spd_set_error(ELOOP, "%s is a symbolic link: name the secrets "
-                             "file itself", secrets_file);
+    int fd = secrets_open(secrets_file);
     if (fd < 0)
-        return spd_set_error(errno, "%s: %s", secrets_file, strerror(errno));
-    int r = secrets_file_check(fd, secrets_file);
-    if (r) {
-        close(fd);
-        return r;
-    }
+        return fd;
     FILE *f = fdopen(fd, "r");
     struct iscsi_chap *chap = calloc(1, sizeof *chap);
     if (!f || !chap) {
@@ -324,7 +293,7 @@ int spd_iscsi_target_set_chap(spd_iscsi_target *tgt, const char *iqn,
         free(chap);
         return spd_set_error(ENOMEM, "out of memory");
     }
-    r = chap_read(f, chap, secrets_file);
+    int r = chap_read(f, chap, secrets_file);
     fclose(f);
     if (r) {
         chap_free(chap);

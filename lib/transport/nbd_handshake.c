@@ -8,6 +8,7 @@
 
 #include "util/bytes.h"
 #include "transport/nbd_int.h"
+#include "transport/tls.h"
 
 /* Options longer than this end the connection (names are at most 4 KiB;
  * a meta context query list has no business being larger). */
@@ -30,8 +31,9 @@ static int send_reply(const struct option_call *o, uint32_t type,
     put_be32(hdr + 8, o->option);
     put_be32(hdr + 12, type);
     put_be32(hdr + 16, len);
-    if (net_write_full(o->conn->c.fd, hdr, sizeof hdr) < 0 ||
-        (len && net_write_full(o->conn->c.fd, data, len) < 0))
+    struct conn *c = &o->conn->c;
+    if (conn_write_full(c, hdr, sizeof hdr) < 0 ||
+        (len && conn_write_full(c, data, len) < 0))
         return -1;
     return 0;
 }
@@ -80,7 +82,7 @@ static enum opt_result opt_export_name(const struct option_call *o)
     put_be64(reply, p->block_count * p->block_length);
     put_be16(reply + 8, nbd_export_flags(e));
     size_t len = conn->no_zeroes ? 10 : sizeof reply;
-    if (net_write_full(conn->c.fd, reply, len) < 0)
+    if (conn_write_full(&conn->c, reply, len) < 0)
         return OPT_CLOSE;
     conn->export = e;
     return OPT_TRANSMIT;
@@ -114,9 +116,34 @@ static enum opt_result opt_list(const struct option_call *o)
     return send_ack(o);
 }
 
+/* Upgrade to TLS: ACK in the clear, then the TLS handshake, after which
+ * every byte both ways is encrypted. What was negotiated before is
+ * forgotten: a man in the middle may have chosen it. */
 static enum opt_result opt_starttls(const struct option_call *o)
 {
-    return send_error(o, NBD_REP_ERR_UNSUP, "TLS is not supported");
+    struct nbd_conn *conn = o->conn;
+    const struct tls_creds *creds = conn->server->tls_creds;
+    if (!creds)
+        return send_error(o, NBD_REP_ERR_UNSUP, "TLS is not offered");
+    if (o->len)
+        return send_error(o, NBD_REP_ERR_INVALID, "STARTTLS takes no data");
+    if (conn->c.tls)
+        return send_error(o, NBD_REP_ERR_INVALID, "TLS is on already");
+    if (send_ack(o) != OPT_CONTINUE ||
+        !(conn->c.tls = tls_accept(creds, conn->c.fd, conn->c.peer)))
+        return OPT_CLOSE;
+    conn->structured = false;
+    conn->base_allocation = false;
+    return OPT_CONTINUE;
+}
+
+/* With TLS required, nothing but STARTTLS and ABORT before it: not the
+ * export list, structured replies, meta contexts nor an export. */
+static bool tls_missing(const struct option_call *o)
+{
+    return o->conn->server->tls_mode == SPD_NBD_TLS_REQUIRE &&
+           !o->conn->c.tls && o->option != NBD_OPT_STARTTLS &&
+           o->option != NBD_OPT_ABORT;
 }
 
 static enum opt_result opt_structured_reply(const struct option_call *o)
@@ -282,6 +309,11 @@ static enum opt_result (*const option_handlers[])(const struct option_call *) = 
 
 static enum opt_result handle_option(struct option_call *o)
 {
+    if (tls_missing(o))
+        return o->option == NBD_OPT_EXPORT_NAME   /* it has no error reply */
+               ? OPT_CLOSE
+               : send_error(o, NBD_REP_ERR_TLS_REQD, "TLS is required: "
+                            "send STARTTLS first");
     size_t n = sizeof option_handlers / sizeof option_handlers[0];
     if (o->option < n && option_handlers[o->option])
         return option_handlers[o->option](o);
@@ -298,8 +330,8 @@ static bool greet(struct nbd_conn *conn)
     put_be64(hello, NBD_MAGIC);
     put_be64(hello + 8, NBD_OPTS_MAGIC);
     put_be16(hello + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-    if (net_write_full(conn->c.fd, hello, sizeof hello) < 0 ||
-        net_read_full(conn->c.fd, client, sizeof client) < 0)
+    if (conn_write_full(&conn->c, hello, sizeof hello) < 0 ||
+        conn_read_full(&conn->c, client, sizeof client) < 0)
         return false;
     uint32_t flags = get_be32(client);
     /* A flag we do not know means a protocol we do not speak. */
@@ -318,7 +350,7 @@ bool nbd_handshake(struct nbd_conn *conn)
     uint8_t *data = NULL;
     while (result == OPT_CONTINUE) {
         uint8_t hdr[16];
-        if (net_read_full(conn->c.fd, hdr, sizeof hdr) < 0 ||
+        if (conn_read_full(&conn->c, hdr, sizeof hdr) < 0 ||
             get_be64(hdr) != NBD_OPTS_MAGIC)
             break;
         struct option_call o = { .conn = conn, .option = get_be32(hdr + 8),
@@ -329,7 +361,7 @@ bool nbd_handshake(struct nbd_conn *conn)
         }
         free(data);
         data = malloc(o.len ? o.len : 1);
-        if (!data || net_read_full(conn->c.fd, data, o.len) < 0)
+        if (!data || conn_read_full(&conn->c, data, o.len) < 0)
             break;
         o.data = data;
         result = handle_option(&o);

@@ -134,6 +134,9 @@ struct nbd_export {
 struct spd_nbd_server {
     struct server srv;              /* listeners, connections */
     struct nbd_export *exports;
+    spd_nbd_tls_mode tls_mode;
+    struct tls_creds *tls_creds;    /* NULL when the mode is off */
+    bool nbds_listener;             /* an nbds:// address was listened on */
 };
 
 /* A connection, from accept to close. */

@@ -508,7 +508,7 @@ static int take_payload(struct nbd_conn *conn, struct nbd_reply *r)
     memcpy(r->data, c->in + c->in_start, take);
     c->in_start += take;
     if (take < r->length)
-        return net_read_full(c->fd, r->data + take, r->length - take);
+        return conn_read_full(c, r->data + take, r->length - take);
     return 0;
 }
 

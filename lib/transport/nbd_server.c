@@ -9,6 +9,7 @@
 
 #include "util/errmsg.h"
 #include "transport/nbd_int.h"
+#include "transport/tls.h"
 #include "transport/uri.h"
 
 static const struct server_proto nbd_proto;
@@ -99,6 +100,7 @@ int spd_nbd_server_listen(spd_nbd_server *server, const char *text)
     if (!uri)
         return spd_set_error(ENOMEM, "out of memory");
     r = nbd_uri_parse(text, uri);
+    server->nbds_listener |= !r && uri->tls;
     if (!r)
         r = uri->is_unix ? server_listen_unix(&server->srv, uri->socket)
                          : server_listen_tcp(&server->srv, uri->host,
@@ -110,7 +112,41 @@ int spd_nbd_server_listen(spd_nbd_server *server, const char *text)
 int spd_nbd_server_listener_uri(const spd_nbd_server *server, unsigned index,
                                 char *buf, size_t size)
 {
-    return server_listener_uri(&server->srv, index, buf, size);
+    if (server->tls_mode != SPD_NBD_TLS_REQUIRE)
+        return server_listener_uri(&server->srv, index, buf, size);
+    /* "nbd://..." one byte on, then "nbds" over its start. */
+    if (size < 2)
+        return -ENOSPC;
+    int r = server_listener_uri(&server->srv, index, buf + 1, size - 1);
+    if (!r)
+        memcpy(buf, "nbds", 4);
+    return r;
+}
+
+int spd_nbd_server_set_tls(spd_nbd_server *server, const spd_nbd_tls *tls)
+{
+    if (!tls || tls->size < sizeof(uint32_t))
+        return spd_set_error(EINVAL, "spd_nbd_tls without its size: use "
+                             "SPD_NBD_TLS_INIT");
+    if (server->srv.started)
+        return spd_set_error(EBUSY, "TLS is chosen before the server starts");
+    spd_nbd_tls t = { SPD_NBD_TLS_INIT };
+    memcpy(&t, tls, tls->size < sizeof t ? tls->size : sizeof t);
+    if (t.mode != SPD_NBD_TLS_OFF && t.mode != SPD_NBD_TLS_ON &&
+        t.mode != SPD_NBD_TLS_REQUIRE)
+        return spd_set_error(EINVAL, "TLS mode %d: neither off, on nor "
+                             "require", (int)t.mode);
+    struct tls_creds *creds = NULL;
+    if (t.mode != SPD_NBD_TLS_OFF) {
+        int r = tls_creds_new(&creds, t.certificates, t.psk_file,
+                              t.verify_peer);
+        if (r)
+            return r;
+    }
+    tls_creds_free(server->tls_creds);
+    server->tls_creds = creds;
+    server->tls_mode = t.mode;
+    return 0;
 }
 
 int spd_nbd_server_port(const spd_nbd_server *server)
@@ -136,6 +172,8 @@ static void nbd_serve(struct conn *c)
     struct nbd_conn *conn = (struct nbd_conn *)c;
     if (nbd_handshake(conn))
         nbd_transmission(conn);
+    tls_close(c->tls);
+    c->tls = NULL;
 }
 
 static void nbd_conn_free(struct conn *c)
@@ -155,6 +193,9 @@ int spd_nbd_server_start(spd_nbd_server *server)
 {
     if (!server->exports)
         return spd_set_error(EINVAL, "the NBD server has no export");
+    if (server->nbds_listener && server->tls_mode != SPD_NBD_TLS_REQUIRE)
+        return spd_set_error(EINVAL, "nbds:// and nbds+unix:// addresses "
+                             "need TLS required");
     return server_start(&server->srv);
 }
 
@@ -168,6 +209,7 @@ void spd_nbd_server_destroy(spd_nbd_server *server)
     if (!server)
         return;
     server_fini(&server->srv);
+    tls_creds_free(server->tls_creds);
     while (server->exports) {
         struct nbd_export *e = server->exports;
         server->exports = e->next;

@@ -1,7 +1,7 @@
 /*
  * uri.c - parse NBD URIs (the NBD project's uri.md):
  *   nbd://HOST[:PORT][/EXPORT]  and  nbd+unix:///[EXPORT]?socket=PATH
- * TLS forms (nbds://) are refused: Spd does not speak TLS yet.
+ * and their TLS forms nbds:// and nbds+unix://.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -120,15 +120,20 @@ static int parse_query(const char *q, struct nbd_uri *uri)
 int nbd_uri_parse(const char *text, struct nbd_uri *uri)
 {
     memset(uri, 0, sizeof *uri);
-    const char *rest;
-    if (!strncmp(text, "nbd://", 6)) {
-        rest = text + 6;
-    } else if (!strncmp(text, "nbd+unix://", 11)) {
+    const char *rest = text + 3;
+    uri->tls = !strncmp(text, "nbds", 4);
+    rest += uri->tls;
+    if (strncmp(text, "nbd", 3)) {
+        rest = NULL;
+    } else if (!strncmp(rest, "://", 3)) {
+        rest += 3;
+    } else if (!strncmp(rest, "+unix://", 8)) {
         uri->is_unix = true;
-        rest = text + 11;
-    } else if (!strncmp(text, "nbds", 4)) {
-        return spd_set_error(EINVAL, "'%s': TLS (nbds) is not supported", text);
+        rest += 8;
     } else {
+        rest = NULL;
+    }
+    if (!rest) {
         return spd_set_error(EINVAL, "'%s' is not an NBD URI (nbd://HOST:PORT/"
                              "NAME or nbd+unix:///NAME?socket=PATH)", text);
     }

@@ -1,4 +1,5 @@
-/* uri.h - NBD URIs (nbd://, nbd+unix://) as the NBD URI spec writes them. */
+/* uri.h - NBD URIs (nbd://, nbd+unix://, and nbds://, nbds+unix:// for
+ * TLS) as the NBD URI spec writes them. */
 #ifndef SPD_URI_H
 #define SPD_URI_H
 
@@ -7,6 +8,7 @@
 
 struct nbd_uri {
     bool is_unix;
+    bool tls;                                   /* nbds, nbds+unix */
     char host[256];                             /* TCP: address or name */
     char port[8];                               /* TCP: decimal */
     char socket[sizeof(((struct sockaddr_un *)0)->sun_path)];  /* Unix */
