@@ -116,11 +116,12 @@ serving_line() {   # LOGFILE PREFIX: the first matching URI, or status 1
                    END { exit !f }' "$1"
 }
 
-# A TCP port that nothing listens on now.
+# A TCP port no socket uses now, below the kernel's ephemeral ports (so
+# no client connection or TIME_WAIT left by earlier tests holds it).
 free_port() {
     while :; do
-        port=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000 ))
-        ss -Htln "sport = :$port" 2>/dev/null | grep -q . || { echo "$port"; return; }
+        port=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 12000 ))
+        ss -Htan "sport = :$port" 2>/dev/null | grep -q . || { echo "$port"; return; }
     done
 }
 
