@@ -395,6 +395,36 @@ def iscsi_keys_seeds():
     }
 
 
+# --------------------------------------------------------------------------
+# iSCSI CHAP: mode byte (bit 0 right answer, bit 1 in base64, bit 2
+# reflected challenge), then the security stage's CHAP keys.
+# --------------------------------------------------------------------------
+
+def iscsi_chap_seeds():
+    wrong = "0x" + "00" * 16
+    return {
+        "right_answer": bytes([1]) + text(
+            [("CHAP_A", "5"), ("CHAP_N", "alice"), ("CHAP_R", wrong)]),
+        "right_answer_base64": bytes([3]) + text(
+            [("CHAP_A", "7,5"), ("CHAP_N", "bob"), ("CHAP_R", wrong)]),
+        "mutual": bytes([1]) + text(
+            [("CHAP_N", "alice"), ("CHAP_R", wrong), ("CHAP_I", "77"),
+             ("CHAP_C", "0x0123456789abcdef0123456789abcdef")]),
+        "mutual_base64": bytes([1]) + text(
+            [("CHAP_N", "bob"), ("CHAP_R", wrong), ("CHAP_I", "0x10"),
+             ("CHAP_C", "0bAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")]),
+        "reflected": bytes([5]) + text(
+            [("CHAP_N", "alice"), ("CHAP_R", wrong), ("CHAP_I", "1")]),
+        "wrong_answers": bytes([0]) + text(
+            [("CHAP_A", "5"), ("CHAP_N", "nobody"), ("CHAP_R", "0xabc")]),
+        "no_md5": bytes([0]) + text([("CHAP_A", "6,7,128")]),
+        "odd_hex": bytes([0]) + text(
+            [("CHAP_N", "alice"), ("CHAP_R", "0x" + "f" * 31)]),
+        "bad_base64": bytes([0]) + text(
+            [("CHAP_N", "bob"), ("CHAP_R", "0b====")]),
+    }
+
+
 def write_all(outdir, target, seeds):
     d = os.path.join(outdir, target)
     os.makedirs(d, exist_ok=True)
@@ -411,6 +441,7 @@ def main():
     write_all(outdir, "nbd", nbd_seeds())
     write_all(outdir, "iscsi", iscsi_seeds())
     write_all(outdir, "iscsi_keys", iscsi_keys_seeds())
+    write_all(outdir, "iscsi_chap", iscsi_chap_seeds())
 
 
 if __name__ == "__main__":
