@@ -350,6 +350,11 @@ struct iscsi_conn {
      * Changed by the connection thread only. */
     struct iscsi_task *held[ISCSI_QUEUE_DEPTH];
     unsigned held_count;
+    /* Non-SCSI requests ahead of a CmdSN gap (iscsi_pdu.c), likewise.
+     * The connection thread only. */
+    struct iscsi_held_pdu *held_pdus[ISCSI_QUEUE_DEPTH];
+    unsigned held_pdu_count;
+    size_t held_pdu_bytes;
     unsigned immediate_used;
     unsigned pending;                   /* tasks and messages not released */
     uint64_t buffer_bytes;              /* data buffers of live tasks */
