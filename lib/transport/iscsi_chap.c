@@ -185,6 +185,7 @@ static void peer_addr(int fd, char *buf, size_t size)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf,
                   (socklen_t)size);
 }
+
 bool iscsi_login_enter(struct conn *c, char *addr, size_t size)
 {
     peer_addr(c->fd, addr, size);
@@ -258,10 +259,14 @@ int iscsi_binary_decode(const char *s, uint8_t *out, size_t cap)
         s += 2;
         uint32_t acc = 0;
         int bits = 0;
-        size_t len = strlen(s);
-        while (len && s[len - 1] == '=')
+        size_t len = strlen(s), pad = 0;
+        while (len && s[len - 1] == '=') {
             len--;
-        if (!len)
+            pad++;
+        }
+        /* RFC 4648: whole groups of four when padded, and never a lone
+         * character in the last group (it holds no whole byte). */
+        if (!len || len % 4 == 1 || pad > 2 || (pad && (len + pad) % 4))
             return -1;
         for (size_t i = 0; i < len; i++) {
             int v = b64_val(s[i]);

@@ -109,7 +109,8 @@ static void check_decode(const char *value)
     static uint8_t got[MAX_BINARY], again[MAX_BINARY];
     static char text[2 * MAX_BINARY + 8];
     int n = iscsi_binary_decode(value, got, sizeof got);
-    memunit_require(n >= -1 && n <= MAX_BINARY, "a length or -1");
+    memunit_require(n >= -1 && n <= MAX_BINARY && n != 0,
+                    "a length of at least one byte, or -1");
     if (n <= 0)
         return;
     encode_hex(got, (size_t)n, text);
