@@ -387,37 +387,6 @@ uint16_t iscsi_session_begin(struct iscsi_conn *conn);
 /* iscsi_login.c: the login phase; true when full feature phase begins. */
 bool iscsi_login(struct iscsi_conn *conn);
 
-/* iscsi_chap.c: CHAP (RFC 1994 with MD5) in the security stage, and the
- * throttle of logins (failures delayed per address and user name, logins
- * in progress limited per address). Statuses are ISCSI_LOGIN_*. */
-#define ISCSI_CHAP_CHALLENGE_LEN 32
-struct iscsi_chap_state {
-    const struct iscsi_chap *secrets;   /* the target's (NULL: no CHAP) */
-    uint8_t id;                         /* CHAP_I and CHAP_C we sent */
-    uint8_t challenge[ISCSI_CHAP_CHALLENGE_LEN];
-    char user[ISCSI_NAME_MAX + 1];      /* CHAP_N given, printable; "" */
-};
-struct iscsi_text;
-/* CHAP_A (the algorithms offered): CHAP_A, CHAP_I and CHAP_C into out. */
-uint16_t iscsi_chap_challenge(struct iscsi_chap_state *s,
-                              const char *algorithms, struct iscsi_text *out);
-/* CHAP_N and CHAP_R checked; with CHAP_I and CHAP_C (either may be NULL),
- * mutual CHAP: the target's CHAP_N and CHAP_R into out. */
-uint16_t iscsi_chap_check(struct iscsi_chap_state *s, const char *name,
-                          const char *response, const char *id,
-                          const char *challenge, struct iscsi_text *out);
-/* A binary value (0x hex, 0b base64) into out: its length (at most cap),
- * or -1 when malformed or longer. */
-int iscsi_binary_decode(const char *s, uint8_t *out, size_t cap);
-/* A login from c's peer begins (its address, "" for none, into addr):
- * false (logged once) when that address has too many in progress. */
-bool iscsi_login_enter(struct conn *c, char *addr, size_t size);
-void iscsi_login_leave(const char *addr);
-/* A failed authentication: counted, logged, and waited for. */
-void iscsi_chap_failed(struct conn *c, const char *addr, const char *user);
-/* Authenticated: the user name's failures are over. */
-void iscsi_chap_passed(const char *user);
-
 /* iscsi_keys.c */
 struct iscsi_kv {
     char *key;
@@ -466,6 +435,36 @@ void iscsi_params_default(struct iscsi_params *p);
 bool iscsi_send_targets(struct iscsi_conn *conn, const char *what,
                         struct iscsi_text *out);
 bool iscsi_name_valid(const char *name);
+
+/* iscsi_chap.c: CHAP (RFC 1994 with MD5) in the security stage, and the
+ * throttle of logins (failures delayed per address and user name, logins
+ * in progress limited per address). Statuses are ISCSI_LOGIN_*. */
+#define ISCSI_CHAP_CHALLENGE_LEN 32
+struct iscsi_chap_state {
+    const struct iscsi_chap *secrets;   /* the target's (NULL: no CHAP) */
+    uint8_t id;                         /* CHAP_I and CHAP_C we sent */
+    uint8_t challenge[ISCSI_CHAP_CHALLENGE_LEN];
+    char user[ISCSI_NAME_MAX + 1];      /* CHAP_N given, printable; "" */
+};
+/* CHAP_A (the algorithms offered): CHAP_A, CHAP_I and CHAP_C into out. */
+uint16_t iscsi_chap_challenge(struct iscsi_chap_state *s,
+                              const char *algorithms, struct iscsi_text *out);
+/* CHAP_N and CHAP_R checked; with CHAP_I and CHAP_C (either may be NULL),
+ * mutual CHAP: the target's CHAP_N and CHAP_R into out. */
+uint16_t iscsi_chap_check(struct iscsi_chap_state *s, const char *name,
+                          const char *response, const char *id,
+                          const char *challenge, struct iscsi_text *out);
+/* A binary value (0x hex, 0b base64) into out: its length (at most cap),
+ * or -1 when malformed or longer. */
+int iscsi_binary_decode(const char *s, uint8_t *out, size_t cap);
+/* A login from c's peer begins (its address, "" for none, into addr):
+ * false (logged once) when that address has too many in progress. */
+bool iscsi_login_enter(struct conn *c, char *addr, size_t size);
+void iscsi_login_leave(const char *addr);
+/* A failed authentication: counted, logged, and waited for. */
+void iscsi_chap_failed(struct conn *c, const char *addr, const char *user);
+/* Authenticated: the user name's failures are over. */
+void iscsi_chap_passed(const char *user);
 
 /* iscsi_pdu.c: full feature phase. */
 void iscsi_full_feature(struct iscsi_conn *conn);
