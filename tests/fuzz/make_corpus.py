@@ -288,7 +288,7 @@ def scsi(mode, itt, cmdsn, cdb, edtl, read=False, write=False, data=b"",
 
 def data_out(mode, itt, ttt, offset, data, final=True, datasn=0):
     return pdu(mode, DATA_OUT, 0x80 if final else 0, itt, ttt, 0, 0,
-               struct.pack(">III", datasn, offset, 0), 0, data)
+               bytes(4) + struct.pack(">II", datasn, offset), 0, data)
 
 
 def iscsi_session(mode):
@@ -346,6 +346,31 @@ def iscsi_seeds():
         scsi(0, 4, 0, [0xa0] + [0] * 15, 0,
              ahs=struct.pack(">HB", 17, 1) + bytes(17) + bytes(3)) + \
         pdu(0, TEXT, 0xc0, 5, 0xffffffff, 1, data=b"A=b")
+    # The target's Target Transfer Tags count from 1 on each connection,
+    # so a seed can answer its R2Ts and Text continuations.
+    m = LOGIN | NUMBER
+    s["r2t_solicited"] = bytes([m]) + \
+        scsi(m, 1, 0, cdb10(0x2a, 0, 0, 8), 4096, write=True) + \
+        data_out(m, 1, 1, 0, pattern(4096, 3)) + \
+        scsi(m, 2, 0, cdb10(0x2a, 0, 16, 16), 8192, write=True,
+             data=pattern(512)) + \
+        data_out(m, 2, 2, 512, pattern(7680, 5)) + \
+        scsi(m, 3, 0, cdb10(0x28, 0, 0, 32), 16384, read=True)
+    s["tmf_abort_waiting"] = bytes([m]) + \
+        scsi(m, 1, 0, cdb10(0x2a, 0, 0, 8), 4096, write=True) + \
+        pdu(m, TMF, 0x80 | 1, 2, 1, 0, 0, struct.pack(">I", 0)) + \
+        scsi(m, 3, 0, cdb10(0x2a, 0, 8, 8), 4096, write=True) + \
+        b"".join(pdu(m, TMF, 0x80 | f, 4 + f, 0xffffffff, 0)
+                 for f in (2, 4, 5, 3, 8, 99, 6)) + \
+        scsi(m, 20, 0, cdb10(0x2a, 0, 8, 8), 4096, write=True) + \
+        pdu(m, TMF, 0x80 | 7, 21, 0xffffffff, 0)
+    s["text_continue"] = bytes([m]) + \
+        pdu(m, TEXT, 0x40, 1, 0xffffffff, 0, data=b"SendTarg") + \
+        pdu(m, TEXT, 0x80, 1, 1, 0, data=b"ets=All\0") + \
+        pdu(m, TEXT, 0x80, 2, 0xffffffff, 0,
+            data=text([("SendTargets", "All")] * 40 +
+                      [("MaxRecvDataSegmentLength", "512")])) + \
+        pdu(m, TEXT, 0x80, 2, 3, 0) + pdu(m, TEXT, 0x80, 2, 4, 0)
     s["login_stages"] = bytes([0]) + login_pdu(
         [("InitiatorName", "iqn.2026-01.org.spd:i"),
          ("TargetName", "iqn.2026-01.org.spd:fuzz"),
