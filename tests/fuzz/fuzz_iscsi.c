@@ -160,8 +160,24 @@ static int client_connect(void)
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     memunit_require(fd >= 0, "socket");
-    memunit_require(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0,
-                    "connect to the target");
+    int r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    if (r && errno == EINTR) {
+        /* A signal (the fuzzer's timer) interrupted it: the connection
+         * goes on being made; wait for its outcome. */
+        struct pollfd p = { .fd = fd, .events = POLLOUT };
+        int err = 0;
+        socklen_t len = sizeof err;
+        while (poll(&p, 1, CLOSE_TIMEOUT_MS) < 0 && errno == EINTR)
+            continue;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        r = err ? -1 : 0;
+        errno = err;
+    }
+    if (r) {
+        fprintf(stderr, "fuzz: connect to 127.0.0.1:%d: %s\n", fx.port,
+                strerror(errno));
+        memunit_require(false, "connect to the target");
+    }
     struct timeval tv = { .tv_sec = CLOSE_TIMEOUT_MS / 1000 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return fd;
