@@ -5,7 +5,8 @@
  *   iscsi_target.c  target names, LUNs, CHAP secrets, the life of each
  *                   connection on the server core (server.h), session
  *                   reinstatement;
- *   iscsi_login.c   the login phase: stages, CHAP, login responses;
+ *   iscsi_login.c   the login phase: stages, keys, login responses;
+ *   iscsi_chap.c    CHAP, and the throttle of failed logins;
  *   iscsi_keys.c    text keys: parsing, negotiation, SendTargets;
  *   iscsi_pdu.c     full feature phase: receiving PDUs in batches,
  *                   digests, the send queue, NOP, Text, Logout, Reject;
@@ -349,6 +350,11 @@ struct iscsi_conn {
      * Changed by the connection thread only. */
     struct iscsi_task *held[ISCSI_QUEUE_DEPTH];
     unsigned held_count;
+    /* Non-SCSI requests ahead of a CmdSN gap (iscsi_pdu.c), likewise.
+     * The connection thread only. */
+    struct iscsi_held_pdu *held_pdus[ISCSI_QUEUE_DEPTH];
+    unsigned held_pdu_count;
+    size_t held_pdu_bytes;
     unsigned immediate_used;
     unsigned pending;                   /* tasks and messages not released */
     struct iscsi_task *tasks[ISCSI_TASK_BUCKETS];
@@ -411,6 +417,14 @@ bool iscsi_key_negotiate(struct iscsi_params *p, bool discovery,
  * many it knows. */
 int iscsi_key_rank(const char *key);
 int iscsi_key_count(void);
+/* Negotiate the operational keys among a login request's n pairs, in the
+ * order of the key table, answers into out: 0, or -1 when a key came
+ * twice or a value ends the login. The other keys are the caller's. */
+int iscsi_keys_negotiate(struct iscsi_params *p, bool discovery,
+                         const struct iscsi_kv *kv, int n,
+                         struct iscsi_text *out);
+/* Whether a comma-separated list of values holds word. */
+bool iscsi_list_has(const char *list, const char *word);
 /* Parse a numerical value (decimal or 0x hex): 0, or -1. */
 int iscsi_parse_number(const char *s, uint64_t *v);
 /* The default parameters before negotiation. */
@@ -420,6 +434,36 @@ void iscsi_params_default(struct iscsi_params *p);
 bool iscsi_send_targets(struct iscsi_conn *conn, const char *what,
                         struct iscsi_text *out);
 bool iscsi_name_valid(const char *name);
+
+/* iscsi_chap.c: CHAP (RFC 1994 with MD5) in the security stage, and the
+ * throttle of logins (failures delayed per address and user name, logins
+ * in progress limited per address). Statuses are ISCSI_LOGIN_*. */
+#define ISCSI_CHAP_CHALLENGE_LEN 32
+struct iscsi_chap_state {
+    const struct iscsi_chap *secrets;   /* the target's (NULL: no CHAP) */
+    uint8_t id;                         /* CHAP_I and CHAP_C we sent */
+    uint8_t challenge[ISCSI_CHAP_CHALLENGE_LEN];
+    char user[ISCSI_NAME_MAX + 1];      /* CHAP_N given, printable; "" */
+};
+/* CHAP_A (the algorithms offered): CHAP_A, CHAP_I and CHAP_C into out. */
+uint16_t iscsi_chap_challenge(struct iscsi_chap_state *s,
+                              const char *algorithms, struct iscsi_text *out);
+/* CHAP_N and CHAP_R checked; with CHAP_I and CHAP_C (either may be NULL),
+ * mutual CHAP: the target's CHAP_N and CHAP_R into out. */
+uint16_t iscsi_chap_check(struct iscsi_chap_state *s, const char *name,
+                          const char *response, const char *id,
+                          const char *challenge, struct iscsi_text *out);
+/* A binary value (0x hex, 0b base64) into out: its length (at most cap),
+ * or -1 when malformed or longer. */
+int iscsi_binary_decode(const char *s, uint8_t *out, size_t cap);
+/* A login from c's peer begins (its address, "" for none, into addr):
+ * false (logged once) when that address has too many in progress. */
+bool iscsi_login_enter(struct conn *c, char *addr, size_t size);
+void iscsi_login_leave(const char *addr);
+/* A failed authentication: counted, logged, and waited for. */
+void iscsi_chap_failed(struct conn *c, const char *addr, const char *user);
+/* Authenticated: the user name's failures are over. */
+void iscsi_chap_passed(const char *user);
 
 /* iscsi_pdu.c: full feature phase. */
 void iscsi_full_feature(struct iscsi_conn *conn);

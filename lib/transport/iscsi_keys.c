@@ -101,6 +101,20 @@ int iscsi_kv_parse(char *data, size_t len, struct iscsi_kv *kv, int max)
     return n;
 }
 
+bool iscsi_list_has(const char *list, const char *word)
+{
+    size_t wlen = strlen(word);
+    for (const char *s = list; *s; ) {
+        size_t n = strcspn(s, ",");
+        if (n == wlen && !strncmp(s, word, n))
+            return true;
+        s += n;
+        if (*s)
+            s++;
+    }
+    return false;
+}
+
 int iscsi_parse_number(const char *s, uint64_t *v)
 {
     uint64_t n = 0;
@@ -326,6 +340,31 @@ bool iscsi_key_negotiate(struct iscsi_params *p, bool discovery,
         return true;
     }
     return true;
+}
+
+int iscsi_keys_negotiate(struct iscsi_params *p, bool discovery,
+                         const struct iscsi_kv *kv, int n,
+                         struct iscsi_text *out)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(kv[j].key, kv[i].key))
+                return -1;                      /* a key twice */
+    /* In the order of the table, as some keys depend on others. */
+    for (int rank = 0; rank < iscsi_key_count(); rank++) {
+        for (int i = 0; i < n; i++) {
+            bool fatal = false;
+            if (iscsi_key_rank(kv[i].key) != rank)
+                continue;
+            iscsi_key_negotiate(p, discovery, kv[i].key, kv[i].value, out,
+                                &fatal);
+            if (fatal)
+                return -1;
+        }
+    }
+    if (p->first_burst > p->max_burst)
+        p->first_burst = p->max_burst;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -9,37 +9,16 @@
  * target has secrets: AuthMethod=CHAP, then CHAP_A -> CHAP_A/CHAP_I/CHAP_C,
  * then CHAP_N/CHAP_R (and, for mutual CHAP, the initiator's own CHAP_I and
  * CHAP_C, answered with the target's CHAP_N/CHAP_R).
- *
- * Guessing secrets is slowed down: each failed login waits before its
- * answer, longer after each failure from the same address or for the same
- * user name, and each failure is logged; an address has at most
- * LOGIN_PER_PEER logins in progress at once.
+ * The exchange itself and the throttle of failures are in iscsi_chap.c.
  */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
-#include <poll.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "transport/iscsi_int.h"
 
-#define CHAP_MD5          5
-#define CHAP_DIGEST_LEN   16
-#define CHAP_CHALLENGE_LEN 32
-#define CHAP_MAX_BINARY   1024        /* RFC 7143: challenges up to 1024 bytes */
 #define LOGIN_MAX_KEYS    256
-#define LOGIN_PER_PEER    8           /* logins in progress per address */
-#define LOGIN_DELAY_MS    500         /* after a first failure, doubling */
-#define LOGIN_DELAY_MAX_MS 16000
-#define LOGIN_FORGET_MS   (10 * 60 * 1000)  /* failures this old are over */
-#define THROTTLE_SLOTS    256
 
 enum auth_state {
     AUTH_START,         /* no AuthMethod chosen yet */
@@ -52,10 +31,8 @@ struct login {
     struct iscsi_conn *conn;
     bool first_seen;
     int stage;                          /* CSG the next request must have */
-    const struct iscsi_chap *chap;      /* secrets required, or NULL */
     enum auth_state auth;
-    uint8_t chap_id;
-    uint8_t challenge[CHAP_CHALLENGE_LEN];
+    struct iscsi_chap_state chap;       /* .secrets: required, or NULL */
     bool declared;                      /* our MaxRecvDataSegmentLength */
     bool sent_tpgt;
     uint32_t stat_sn, exp_cmd_sn;
@@ -63,7 +40,6 @@ struct login {
     char text[ISCSI_TEXT_MAX];          /* request text, across C bits */
     size_t text_len;
     char addr[INET6_ADDRSTRLEN];        /* the peer's, "" for a Unix socket */
-    char user[ISCSI_NAME_MAX + 1];      /* CHAP_N given, "" before */
 };
 
 /* What one request gets back. */
@@ -81,267 +57,6 @@ static uint16_t fail(struct answer *a, uint16_t status)
 }
 
 /* ------------------------------------------------------------------ */
-/* Throttling: failures and logins in progress, shared by connections  */
-/* ------------------------------------------------------------------ */
-
-/* One address ("a:" ADDR) or user name ("u:" NAME) with a recent
- * failure or a login in progress. */
-struct throttle {
-    char name[2 + ISCSI_NAME_MAX + 1];
-    unsigned failures, in_login;
-    bool refusal_logged;
-    int64_t last_ms;                    /* of the last failure */
-};
-
-static struct throttle throttles[THROTTLE_SLOTS];
-static pthread_mutex_t throttle_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The entry of kind:name, made when missing (reusing the one forgotten
- * longest), or NULL when the table is busy. throttle_lock held. */
-static struct throttle *throttle_get(char kind, const char *name)
-{
-    char key[sizeof throttles[0].name];
-    snprintf(key, sizeof key, "%c:%s", kind, name);
-    int64_t now = mono_ms();
-    struct throttle *spare = NULL;
-    for (unsigned i = 0; i < THROTTLE_SLOTS; i++) {
-        struct throttle *t = &throttles[i];
-        if (t->failures && now - t->last_ms > LOGIN_FORGET_MS)
-            t->failures = 0;
-        if (!strcmp(t->name, key))
-            return t;
-        if (!t->in_login && !t->failures &&
-            (!spare || t->last_ms < spare->last_ms))
-            spare = t;
-    }
-    if (spare) {
-        memset(spare, 0, sizeof *spare);
-        strcpy(spare->name, key);
-    }
-    return spare;
-}
-
-/* A login from addr begins: false (logged once) when it already has
- * LOGIN_PER_PEER in progress. */
-static bool throttle_enter(const char *addr, const char *peer)
-{
-    pthread_mutex_lock(&throttle_lock);
-    struct throttle *t = *addr ? throttle_get('a', addr) : NULL;
-    bool ok = !t || t->in_login < LOGIN_PER_PEER;
-    if (t && ok)
-        t->in_login++;
-    if (t && !ok && !t->refusal_logged) {
-        t->refusal_logged = true;
-        fprintf(stderr, "spd: iscsi: refused a login from %s: %u logins "
-                "from that address in progress already\n", peer,
-                LOGIN_PER_PEER);
-    }
-    pthread_mutex_unlock(&throttle_lock);
-    return ok;
-}
-
-static void throttle_leave(const char *addr)
-{
-    pthread_mutex_lock(&throttle_lock);
-    struct throttle *t = *addr ? throttle_get('a', addr) : NULL;
-    if (t && t->in_login && --t->in_login < LOGIN_PER_PEER)
-        t->refusal_logged = false;
-    pthread_mutex_unlock(&throttle_lock);
-}
-
-static unsigned delay_ms(unsigned failures)
-{
-    unsigned ms = LOGIN_DELAY_MS;
-    while (--failures && ms < LOGIN_DELAY_MAX_MS)
-        ms *= 2;
-    return ms < LOGIN_DELAY_MAX_MS ? ms : LOGIN_DELAY_MAX_MS;
-}
-
-/* A failed authentication: counted, logged, and the wait before its
- * answer in milliseconds. */
-static unsigned throttle_fail(const struct login *l)
-{
-    pthread_mutex_lock(&throttle_lock);
-    unsigned worst = 0;
-    struct throttle *t[2] = {
-        *l->addr ? throttle_get('a', l->addr) : NULL,
-        *l->user ? throttle_get('u', l->user) : NULL,
-    };
-    for (unsigned i = 0; i < 2; i++) {
-        if (!t[i])
-            continue;
-        t[i]->failures++;
-        t[i]->last_ms = mono_ms();
-        if (t[i]->failures > worst)
-            worst = t[i]->failures;
-    }
-    pthread_mutex_unlock(&throttle_lock);
-    unsigned ms = delay_ms(worst ? worst : 1);
-    fprintf(stderr, "spd: iscsi: authentication failed for %s%s%s from %s "
-            "(%u failures); answering in %u ms\n",
-            *l->user ? "user \"" : "no user", l->user, *l->user ? "\"" : "",
-            l->conn->c.peer, worst, ms);
-    return ms;
-}
-
-/* Authenticated: the user's failures are over. */
-static void throttle_pass(const struct login *l)
-{
-    if (!*l->user)
-        return;
-    pthread_mutex_lock(&throttle_lock);
-    struct throttle *t = throttle_get('u', l->user);
-    if (t)
-        t->failures = 0;
-    pthread_mutex_unlock(&throttle_lock);
-}
-
-/* Wait ms, or less when the server stops. */
-static void login_sleep(struct conn *c, unsigned ms)
-{
-    int64_t end = mono_ms() + ms, left;
-    while (!atomic_load(&c->stop) && (left = end - mono_ms()) > 0) {
-        struct pollfd p = { .fd = c->wake_fd, .events = POLLIN };
-        uint64_t drain;
-        if (poll(&p, 1, (int)left) > 0 &&
-            read(c->wake_fd, &drain, sizeof drain) < 0) {
-            /* Nothing to drain: fine. */
-        }
-    }
-}
-
-/* The peer's address without the port: "" when it has none. */
-static void peer_addr(int fd, char *buf, size_t size)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    buf[0] = 0;
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
-        return;
-    if (ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf,
-                  (socklen_t)size);
-    else if (ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf,
-                  (socklen_t)size);
-}
-
-/* ------------------------------------------------------------------ */
-/* Binary values: 0x hex or 0b base64 (RFC 7143 "binary-value")         */
-/* ------------------------------------------------------------------ */
-
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-static int b64_val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/* Decode into out (at most cap bytes): length, or -1. */
-static int decode_binary(const char *s, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-        s += 2;
-        size_t digits = strlen(s);
-        if (!digits)
-            return -1;
-        bool odd = digits & 1;       /* a leading 0 nibble is implied */
-        for (size_t i = 0; i < digits; ) {
-            int hi = odd && i == 0 ? 0 : hex_val(s[i++]);
-            int lo = hex_val(s[i++]);
-            if (hi < 0 || lo < 0 || n == cap)
-                return -1;
-            out[n++] = (uint8_t)(hi << 4 | lo);
-            odd = false;
-        }
-        return (int)n;
-    }
-    if (s[0] == '0' && (s[1] == 'b' || s[1] == 'B')) {
-        s += 2;
-        uint32_t acc = 0;
-        int bits = 0;
-        size_t len = strlen(s);
-        while (len && s[len - 1] == '=')
-            len--;
-        if (!len)
-            return -1;
-        for (size_t i = 0; i < len; i++) {
-            int v = b64_val(s[i]);
-            if (v < 0)
-                return -1;
-            acc = acc << 6 | (uint32_t)v;
-            bits += 6;
-            if (bits >= 8) {
-                bits -= 8;
-                if (n == cap)
-                    return -1;
-                out[n++] = (uint8_t)(acc >> bits);
-            }
-        }
-        return (int)n;
-    }
-    return -1;
-}
-
-static void encode_hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    *out++ = '0';
-    *out++ = 'x';
-    for (size_t i = 0; i < n; i++) {
-        *out++ = digits[b[i] >> 4];
-        *out++ = digits[b[i] & 15];
-    }
-    *out = '\0';
-}
-
-/* RFC 1994: MD5 over the identifier, the secret and the challenge. */
-static int chap_md5(uint8_t id, const uint8_t *secret, size_t secret_len,
-                    const uint8_t *challenge, size_t challenge_len,
-                    uint8_t digest[CHAP_DIGEST_LEN])
-{
-    size_t len = 1 + secret_len + challenge_len;
-    uint8_t *buf = malloc(len);
-    if (!buf)
-        return -1;
-    buf[0] = id;
-    memcpy(buf + 1, secret, secret_len);
-    memcpy(buf + 1 + secret_len, challenge, challenge_len);
-    int r = gnutls_hash_fast(GNUTLS_DIG_MD5, buf, len, digest);
-    explicit_bzero(buf, len);
-    free(buf);
-    return r < 0 ? -1 : 0;
-}
-
-static bool same_digest(const uint8_t *a, const uint8_t *b)
-{
-    uint8_t diff = 0;
-    for (int i = 0; i < CHAP_DIGEST_LEN; i++)
-        diff |= a[i] ^ b[i];
-    return !diff;
-}
-
-/* ------------------------------------------------------------------ */
 /* Keys                                                                */
 /* ------------------------------------------------------------------ */
 
@@ -351,20 +66,6 @@ static const char *kv_get(const struct iscsi_kv *kv, int n, const char *key)
         if (!strcmp(kv[i].key, key))
             return kv[i].value;
     return NULL;
-}
-
-static bool in_list(const char *list, const char *word)
-{
-    size_t wlen = strlen(word);
-    for (const char *s = list; *s; ) {
-        size_t n = strcspn(s, ",");
-        if (n == wlen && !strncmp(s, word, n))
-            return true;
-        s += n;
-        if (*s)
-            s++;
-    }
-    return false;
 }
 
 /* Keys only the first request carries: who logs in to what. */
@@ -395,7 +96,7 @@ static uint16_t leading_keys(struct login *l, const struct iscsi_kv *kv,
         if (!conn->node)
             return fail(a, ISCSI_LOGIN_NOT_FOUND);
     }
-    l->chap = iscsi_node_chap(conn->tgt, conn->node);
+    l->chap.secrets = iscsi_node_chap(conn->tgt, conn->node);
     return ISCSI_LOGIN_OK;
 }
 
@@ -416,14 +117,14 @@ static uint16_t auth_method(struct login *l, const char *value,
 {
     if (l->auth != AUTH_START)
         return fail(a, ISCSI_LOGIN_INITIATOR_ERROR);
-    if (l->chap) {
-        if (!in_list(value, "CHAP"))
+    if (l->chap.secrets) {
+        if (!iscsi_list_has(value, "CHAP"))
             return fail(a, ISCSI_LOGIN_AUTH_FAILED);
         iscsi_text_add(&a->text, "AuthMethod", "CHAP");
         l->auth = AUTH_WANT_A;
         return ISCSI_LOGIN_OK;
     }
-    if (!in_list(value, "None"))
+    if (!iscsi_list_has(value, "None"))
         return fail(a, ISCSI_LOGIN_AUTH_FAILED);
     iscsi_text_add(&a->text, "AuthMethod", "None");
     l->auth = AUTH_DONE;
@@ -433,21 +134,11 @@ static uint16_t auth_method(struct login *l, const char *value,
 static uint16_t chap_algorithm(struct login *l, const char *value,
                                struct answer *a)
 {
-    char buf[8];
-    snprintf(buf, sizeof buf, "%d", CHAP_MD5);
     if (l->auth != AUTH_WANT_A)
         return fail(a, ISCSI_LOGIN_INITIATOR_ERROR);
-    if (!in_list(value, buf))
-        return fail(a, ISCSI_LOGIN_AUTH_FAILED);
-    if (getrandom(&l->chap_id, 1, 0) != 1 ||
-        getrandom(l->challenge, sizeof l->challenge, 0) !=
-            (ssize_t)sizeof l->challenge)
-        return fail(a, ISCSI_LOGIN_TARGET_ERROR);
-    char hex[2 * CHAP_CHALLENGE_LEN + 3];
-    encode_hex(l->challenge, sizeof l->challenge, hex);
-    iscsi_text_add(&a->text, "CHAP_A", buf);
-    iscsi_text_addf(&a->text, "CHAP_I", "%u", l->chap_id);
-    iscsi_text_add(&a->text, "CHAP_C", hex);
+    uint16_t st = iscsi_chap_challenge(&l->chap, value, &a->text);
+    if (st)
+        return fail(a, st);
     l->auth = AUTH_CHALLENGED;
     return ISCSI_LOGIN_OK;
 }
@@ -459,46 +150,13 @@ static uint16_t chap_response(struct login *l, const struct iscsi_kv *kv,
 {
     const char *name = kv_get(kv, n, "CHAP_N");
     const char *resp = kv_get(kv, n, "CHAP_R");
-    const char *id_text = kv_get(kv, n, "CHAP_I");
-    const char *chal_text = kv_get(kv, n, "CHAP_C");
-    uint8_t got[CHAP_MAX_BINARY], want[CHAP_DIGEST_LEN];
-
     if (l->auth != AUTH_CHALLENGED || !name || !resp)
         return fail(a, ISCSI_LOGIN_AUTH_FAILED);
-    /* Kept for the throttle and log lines: printable only. */
-    snprintf(l->user, sizeof l->user, "%s", name);
-    for (char *c = l->user; *c; c++)
-        if (*c < ' ' || *c > '~')
-            *c = '?';
-    const struct iscsi_chap_user *user = NULL;
-    for (unsigned i = 0; i < l->chap->user_count; i++)
-        if (!strcmp(l->chap->users[i].name, name))
-            user = &l->chap->users[i];
-    if (!user || decode_binary(resp, got, sizeof got) != CHAP_DIGEST_LEN ||
-        chap_md5(l->chap_id, user->secret, user->secret_len, l->challenge,
-                 sizeof l->challenge, want) || !same_digest(got, want))
-        return fail(a, ISCSI_LOGIN_AUTH_FAILED);
-
-    if (!id_text && !chal_text) {
-        l->auth = AUTH_DONE;
-        return ISCSI_LOGIN_OK;
-    }
-    /* Mutual CHAP: only with the target's own secret, and never for a
-     * challenge that is ours sent back (a reflection attack). */
-    uint64_t id;
-    int len;
-    if (!id_text || !chal_text || !l->chap->mutual_name ||
-        iscsi_parse_number(id_text, &id) || id > 255 ||
-        (len = decode_binary(chal_text, got, sizeof got)) <= 0 ||
-        ((size_t)len == sizeof l->challenge &&
-         !memcmp(got, l->challenge, sizeof l->challenge)) ||
-        chap_md5((uint8_t)id, l->chap->mutual_secret, l->chap->mutual_len,
-                 got, (size_t)len, want))
-        return fail(a, ISCSI_LOGIN_AUTH_FAILED);
-    char hex[2 * CHAP_DIGEST_LEN + 3];
-    encode_hex(want, sizeof want, hex);
-    iscsi_text_add(&a->text, "CHAP_N", l->chap->mutual_name);
-    iscsi_text_add(&a->text, "CHAP_R", hex);
+    uint16_t st = iscsi_chap_check(&l->chap, name, resp,
+                                   kv_get(kv, n, "CHAP_I"),
+                                   kv_get(kv, n, "CHAP_C"), &a->text);
+    if (st)
+        return fail(a, st);
     l->auth = AUTH_DONE;
     return ISCSI_LOGIN_OK;
 }
@@ -524,22 +182,9 @@ static uint16_t security_keys(struct login *l, const struct iscsi_kv *kv,
 static uint16_t other_keys(struct login *l, const struct iscsi_kv *kv, int n,
                            struct answer *a)
 {
-    struct iscsi_conn *conn = l->conn;
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < i; j++)
-            if (!strcmp(kv[j].key, kv[i].key))
-                return fail(a, ISCSI_LOGIN_INITIATOR_ERROR);   /* twice */
-    for (int rank = 0; rank < iscsi_key_count(); rank++) {
-        for (int i = 0; i < n; i++) {
-            bool fatal = false;
-            if (iscsi_key_rank(kv[i].key) != rank)
-                continue;
-            iscsi_key_negotiate(&conn->p, conn->discovery, kv[i].key,
-                                kv[i].value, &a->text, &fatal);
-            if (fatal)
-                return fail(a, ISCSI_LOGIN_INITIATOR_ERROR);
-        }
-    }
+    if (iscsi_keys_negotiate(&l->conn->p, l->conn->discovery, kv, n,
+                             &a->text))
+        return fail(a, ISCSI_LOGIN_INITIATOR_ERROR);
     for (int i = 0; i < n; i++) {
         const char *key = kv[i].key;
         if (leading_key(key) || security_key(key) || iscsi_key_rank(key) >= 0)
@@ -550,8 +195,6 @@ static uint16_t other_keys(struct login *l, const struct iscsi_kv *kv, int n,
             return fail(a, ISCSI_LOGIN_INITIATOR_ERROR);
         iscsi_text_add(&a->text, key, "NotUnderstood");
     }
-    if (conn->p.first_burst > conn->p.max_burst)
-        conn->p.first_burst = conn->p.max_burst;
     return ISCSI_LOGIN_OK;
 }
 
@@ -645,7 +288,7 @@ static uint16_t process(struct login *l, int csg, bool transit, int nsg,
         }
         /* Skipping the security stage is only for targets without
          * secrets. */
-        if (l->chap && l->auth != AUTH_DONE) {
+        if (l->chap.secrets && l->auth != AUTH_DONE) {
             st = fail(a, ISCSI_LOGIN_AUTH_FAILED);
             goto out;
         }
@@ -665,7 +308,7 @@ static uint16_t process(struct login *l, int csg, bool transit, int nsg,
         if (csg == ISCSI_STAGE_SECURITY && l->auth != AUTH_DONE) {
             /* Still authenticating: stay (no AuthMethod at all with
              * secrets required is a failure). */
-            if (l->auth == AUTH_START && l->chap)
+            if (l->auth == AUTH_START && l->chap.secrets)
                 st = fail(a, ISCSI_LOGIN_AUTH_FAILED);
             else if (l->auth == AUTH_START)
                 l->auth = AUTH_DONE;    /* AuthMethod defaults to None */
@@ -800,8 +443,7 @@ bool iscsi_login(struct iscsi_conn *conn)
     if (!l)
         return false;
     l->conn = conn;
-    peer_addr(conn->c.fd, l->addr, sizeof l->addr);
-    if (!throttle_enter(l->addr, conn->c.peer)) {
+    if (!iscsi_login_enter(&conn->c, l->addr, sizeof l->addr)) {
         free(l);
         return false;
     }
@@ -843,9 +485,9 @@ bool iscsi_login(struct iscsi_conn *conn)
             l->text_len = 0;
         }
         if (a.status == ISCSI_LOGIN_AUTH_FAILED)
-            login_sleep(&conn->c, throttle_fail(l));
+            iscsi_chap_failed(&conn->c, l->addr, l->chap.user);
         if (!a.status && a.transit && a.nsg == ISCSI_STAGE_FULL) {
-            throttle_pass(l);
+            iscsi_chap_passed(l->chap.user);
             iscsi_session_begin(conn);      /* the TSIH for the response */
         }
         int sent = send_response(l, hdr, csg, &a);
@@ -861,7 +503,7 @@ bool iscsi_login(struct iscsi_conn *conn)
             }
         }
     }
-    throttle_leave(l->addr);
+    iscsi_login_leave(l->addr);
     explicit_bzero(l, sizeof *l);
     free(l);
     return full;

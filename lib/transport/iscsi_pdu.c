@@ -21,6 +21,10 @@
 #include "transport/iscsi_int.h"
 
 #define TEXT_MAX_KEYS 64
+/* Data of the requests held behind CmdSN gaps, per connection: beyond
+ * it, one more is refused (Reject, out of resources). Requests that wait
+ * carry little (a ping's data, a Text negotiation's keys). */
+#define HELD_PDU_BYTES (1024u * 1024)
 
 /* ------------------------------------------------------------------ */
 /* Digests                                                             */
@@ -527,6 +531,118 @@ static int dispatch(struct iscsi_conn *conn, const uint8_t *hdr,
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* Requests after a CmdSN gap                                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A non-immediate NOP-Out, Task Management, Text or Logout request whose
+ * CmdSN is ahead of ExpCmdSN waits, with its data, until the commands
+ * numbered before it arrived (RFC 7143 "Command Numbering and
+ * Acknowledging": non-immediate commands are delivered in CmdSN order),
+ * as SCSI commands wait (iscsi_scsi.c). Its CmdSN is taken only when it
+ * runs, so the commands after it wait for it in turn; immediate requests
+ * run at once.
+ */
+struct iscsi_held_pdu {
+    uint32_t cmdsn;
+    uint32_t len;                       /* of the data segment */
+    uint8_t hdr[ISCSI_BHS_LEN];
+    uint8_t data[];
+};
+
+static void held_free(struct iscsi_conn *conn, struct iscsi_held_pdu **slot)
+{
+    conn->held_pdu_bytes -= (*slot)->len;
+    conn->held_pdu_count--;
+    free(*slot);
+    *slot = NULL;
+}
+
+/* Keep a request that is ahead of a CmdSN gap: true when it was kept (or
+ * dealt with), false when it is to run now (in turn, or to be dropped by
+ * its handler's CmdSN check). */
+static bool hold_if_ahead(struct iscsi_conn *conn, const uint8_t *hdr,
+                          const uint8_t *data, uint32_t len)
+{
+    uint8_t op = hdr[0] & ISCSI_OP_MASK;
+    if ((hdr[0] & ISCSI_OP_IMMEDIATE) ||
+        (op != ISCSI_OP_NOP_OUT && op != ISCSI_OP_TMF_REQ &&
+         op != ISCSI_OP_TEXT_REQ && op != ISCSI_OP_LOGOUT_REQ))
+        return false;
+    uint32_t sn = get_be32(hdr + 24);
+    pthread_mutex_lock(&conn->c.lock);
+    bool ahead = sn_lt(conn->exp_cmd_sn, sn) &&
+                 !sn_lt(conn->max_cmd_sn, sn) &&
+                 !(conn->ahead[(sn >> 3) & 31] & (1u << (sn & 7)));
+    pthread_mutex_unlock(&conn->c.lock);
+    if (!ahead)
+        return false;
+    /* The window spans fewer CmdSNs than there are slots: another
+     * request in this one is a duplicate, or one whose CmdSN a SCSI
+     * command took since. */
+    struct iscsi_held_pdu **slot = &conn->held_pdus[sn % ISCSI_QUEUE_DEPTH];
+    if (*slot && (*slot)->cmdsn == sn)
+        return true;                            /* a duplicate: ignored */
+    if (*slot)
+        held_free(conn, slot);
+    struct iscsi_held_pdu *h = NULL;
+    if (conn->held_pdu_bytes + len <= HELD_PDU_BYTES)
+        h = malloc(sizeof *h + len);
+    if (!h) {
+        /* Refused, its CmdSN used up so the window moves on. */
+        pthread_mutex_lock(&conn->c.lock);
+        iscsi_cmdsn_take(conn, sn, false);
+        pthread_mutex_unlock(&conn->c.lock);
+        iscsi_reject(conn, hdr, ISCSI_REJECT_RESOURCES);
+        return true;
+    }
+    h->cmdsn = sn;
+    h->len = len;
+    memcpy(h->hdr, hdr, ISCSI_BHS_LEN);
+    if (len)
+        memcpy(h->data, data, len);
+    *slot = h;
+    conn->held_pdu_count++;
+    conn->held_pdu_bytes += len;
+    return true;
+}
+
+/* Run what waited for a gap that is now filled, in CmdSN order: held SCSI
+ * commands, then the held request next in turn, and so on. 0, or -1 to
+ * close the connection. */
+static int held_release(struct iscsi_conn *conn)
+{
+    iscsi_tasks_release(conn);
+    while (conn->held_pdu_count) {
+        pthread_mutex_lock(&conn->c.lock);
+        uint32_t next = conn->exp_cmd_sn;
+        pthread_mutex_unlock(&conn->c.lock);
+        struct iscsi_held_pdu **slot =
+            &conn->held_pdus[next % ISCSI_QUEUE_DEPTH];
+        if (!*slot || (*slot)->cmdsn != next)
+            return 0;
+        struct iscsi_held_pdu *h = *slot;
+        *slot = NULL;
+        conn->held_pdu_count--;
+        conn->held_pdu_bytes -= h->len;
+        int r = dispatch(conn, h->hdr, h->data, h->len);    /* takes next */
+        free(h);
+        if (r < 0)
+            return -1;
+        iscsi_tasks_release(conn);
+    }
+    return 0;
+}
+
+/* The end of the connection: what still waits goes with it. */
+static void held_drop_all(struct iscsi_conn *conn)
+{
+    for (unsigned i = 0; i < ISCSI_QUEUE_DEPTH && conn->held_pdu_count; i++)
+        if (conn->held_pdus[i])
+            held_free(conn, &conn->held_pdus[i]);
+}
+
 static enum conn_parse parse_one(struct conn *c)
 {
     struct iscsi_conn *conn = iscsi_conn_of(c);
@@ -560,9 +676,8 @@ static enum conn_parse parse_one(struct conn *c)
         c->in_start += hlen;
         int r = op == ISCSI_OP_SCSI_CMD ? iscsi_scsi_command(conn, copy)
                                         : iscsi_data_out(conn, copy);
-        if (r < 0)
+        if (r < 0 || held_release(conn))
             return CONN_CLOSE;
-        iscsi_tasks_release(conn);
         conn_flush_if(c, ISCSI_FLUSH_BYTES);
         return CONN_PARSED;
     }
@@ -578,10 +693,12 @@ static enum conn_parse parse_one(struct conn *c)
         iscsi_reject(conn, hdr, ISCSI_REJECT_DIGEST);
         return CONN_PARSED;
     }
+    if (hold_if_ahead(conn, hdr, data, dsl))
+        return CONN_PARSED;
     if (dispatch(conn, hdr, data, dsl) < 0)
         return CONN_CLOSE;
-    iscsi_tasks_release(conn);          /* a NOP-Out may fill a gap too */
-    return CONN_PARSED;
+    /* A NOP-Out may fill a gap too. */
+    return held_release(conn) ? CONN_CLOSE : CONN_PARSED;
 }
 
 /* Idle for a while: ping, or give up on an initiator that did not answer
@@ -628,5 +745,6 @@ void iscsi_full_feature(struct iscsi_conn *conn)
     conn->c.ping_ms = ISCSI_PING_SECONDS * 1000;
     iscsi_window_update(conn);
     conn_run(&conn->c);
+    held_drop_all(conn);
     iscsi_task_cache_free(conn);
 }

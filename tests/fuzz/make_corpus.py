@@ -3,9 +3,9 @@
 
     python3 tests/fuzz/make_corpus.py [OUTDIR]    (default: tests/fuzz/corpus)
 
-Writes corpus/scsi/seed-* and corpus/nbd/seed-*: one valid input per
-command, option and request, in the input formats fuzz_scsi.c and
-fuzz_nbd.c describe. Regressions (inputs that once failed) live beside
+Writes corpus/TARGET/seed-* for scsi, nbd, iscsi, iscsi_keys and
+iscsi_chap: valid inputs for each command, option, request, PDU and key,
+in the input formats the fuzz_TARGET.c files describe. Regressions (inputs that once failed) live beside
 them as regress-* and are kept by hand, never written here.
 """
 import os
@@ -245,6 +245,211 @@ def nbd_seeds():
     return s
 
 
+# --------------------------------------------------------------------------
+# iSCSI: mode byte, then PDUs (fuzz_iscsi.c). With LOGIN the PDUs are full
+# feature ones; digests are room (zeros) that FIX_DIGESTS fills in.
+# --------------------------------------------------------------------------
+
+LOGIN, HDIG, DDIG, FIXDIG, DISCOVERY = 0x01, 0x02, 0x04, 0x08, 0x10
+I_HANG_UP, I_TRICKLE, NUMBER = 0x20, 0x40, 0x80
+NOP_OUT, SCSI_CMD, TMF, LOGIN_REQ, TEXT, DATA_OUT, LOGOUT, SNACK = \
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10
+IMM = 0x40
+
+
+def pdu(mode, op, flags=0x80, itt=0, f20=0, cmdsn=0, f28=0, f32=b"",
+        lun=0, data=b"", ahs=b""):
+    """One PDU as an initiator sends it; f32 is bytes 32-47 (a CDB)."""
+    hdr = bytes([op, flags, 0, 0, len(ahs) // 4]) + \
+        struct.pack(">I", len(data))[1:] + struct.pack(">Q", lun) + \
+        struct.pack(">IIII", itt, f20, cmdsn, f28) + \
+        (bytes(f32) + bytes(16))[:16]
+    out = hdr + ahs
+    if mode & HDIG:
+        out += bytes(4)
+    if data:
+        out += data + bytes((4 - len(data) % 4) % 4)
+        if mode & DDIG:
+            out += bytes(4)
+    return out
+
+
+def text(pairs):
+    return b"".join(b"%s=%s\0" % (k.encode(), v.encode()) for k, v in pairs)
+
+
+def scsi(mode, itt, cmdsn, cdb, edtl, read=False, write=False, data=b"",
+         final=True, lun=0, ahs=b""):
+    flags = (0x80 if final else 0) | (0x40 if read else 0) | \
+        (0x20 if write else 0) | 1
+    return pdu(mode, SCSI_CMD, flags, itt, edtl, cmdsn, 0, cdb,
+               lun << 48, data, ahs)
+
+
+def data_out(mode, itt, ttt, offset, data, final=True, datasn=0):
+    return pdu(mode, DATA_OUT, 0x80 if final else 0, itt, ttt, 0, 0,
+               bytes(4) + struct.pack(">II", datasn, offset), 0, data)
+
+
+def iscsi_session(mode):
+    """Commands of every kind, numbered from CmdSN 0."""
+    t = pdu(mode, NOP_OUT | IMM, itt=1, f20=0xffffffff, data=b"ping")
+    t += scsi(mode, 2, 0, cdb6(0x00), 0)                         # TUR
+    t += scsi(mode, 3, 1, cdb6(0x12, 0, 0, 0, 96), 96, read=True)
+    t += scsi(mode, 4, 2, cdb10(0x2a, 0, 8, 2), 1024, write=True,
+              data=pattern(512), final=False)                   # R2T
+    t += data_out(mode, 4, 0xffffffff, 512, pattern(512))
+    t += scsi(mode, 5, 3, cdb10(0x28, 0, 8, 2), 1024, read=True)
+    t += scsi(mode, 6, 4, cdb10(0x2a, 0, 0, 1), 512, write=True,
+              data=pattern(512))                                # immediate
+    t += scsi(mode, 7, 5, cdb10(0x25), 8, read=True, lun=1)
+    t += pdu(mode, TMF, 0x80 | 1, 8, 0, 6, 0, struct.pack(">I", 2))
+    t += pdu(mode, TEXT, 0x80, 9, 0xffffffff, 7,
+             data=text([("SendTargets", "All"),
+                        ("MaxRecvDataSegmentLength", "8192")]))
+    t += pdu(mode, NOP_OUT, itt=10, f20=0xffffffff, cmdsn=8)
+    t += pdu(mode, LOGOUT, 0x80, 11, 0, 9)
+    return t
+
+
+def login_pdu(pairs, flags=0x87, itt=0, isid=b"\x80\x00\x00\x5f\x00\x02"):
+    data = text(pairs)
+    hdr = bytes([LOGIN_REQ | IMM, flags, 0, 0, 0]) + \
+        struct.pack(">I", len(data))[1:] + isid + bytes(2) + \
+        struct.pack(">IIII", itt, 0, 0, 0) + bytes(16)
+    return hdr + data + bytes((4 - len(data) % 4) % 4)
+
+
+def iscsi_seeds():
+    s = {}
+    s["session"] = bytes([LOGIN]) + iscsi_session(LOGIN)
+    m = LOGIN | HDIG | DDIG | FIXDIG | NUMBER
+    s["session_digests"] = bytes([m]) + iscsi_session(m)
+    m = LOGIN | HDIG | FIXDIG | I_TRICKLE
+    s["session_header_digest_trickle"] = bytes([m]) + iscsi_session(m)
+    s["discovery"] = bytes([LOGIN | DISCOVERY]) + \
+        pdu(0, TEXT, 0x80, 1, 0xffffffff, 0,
+            data=text([("SendTargets", "All")])) + \
+        scsi(0, 2, 1, cdb6(0x00), 0) + pdu(0, LOGOUT, 0x80, 3, 0, 1)
+    s["hang_up_reads"] = bytes([LOGIN | I_HANG_UP]) + b"".join(
+        scsi(0, i, i, cdb10(0x28, 0, 0, 32), 16384, read=True)
+        for i in range(64))
+    s["cmdsn_gap"] = bytes([LOGIN]) + \
+        scsi(0, 1, 2, cdb10(0x28, 0, 0, 1), 512, read=True) + \
+        pdu(0, NOP_OUT, itt=2, f20=0xffffffff, cmdsn=1) + \
+        pdu(0, TEXT, 0x80, 3, 0xffffffff, 3, data=text([("X", "y")])) + \
+        scsi(0, 4, 0, cdb6(0x00), 0)
+    s["bad_pdus"] = bytes([LOGIN]) + \
+        pdu(0, SNACK, itt=1) + pdu(0, 0x1f, itt=2) + \
+        pdu(0, LOGIN_REQ, itt=3) + \
+        data_out(0, 99, 5, 0, pattern(512)) + \
+        scsi(0, 4, 0, [0xa0] + [0] * 15, 0,
+             ahs=struct.pack(">HB", 17, 1) + bytes(17) + bytes(3)) + \
+        pdu(0, TEXT, 0xc0, 5, 0xffffffff, 1, data=b"A=b")
+    # The target's Target Transfer Tags count from 1 on each connection,
+    # so a seed can answer its R2Ts and Text continuations.
+    m = LOGIN | NUMBER
+    s["r2t_solicited"] = bytes([m]) + \
+        scsi(m, 1, 0, cdb10(0x2a, 0, 0, 8), 4096, write=True) + \
+        data_out(m, 1, 1, 0, pattern(4096, 3)) + \
+        scsi(m, 2, 0, cdb10(0x2a, 0, 16, 16), 8192, write=True,
+             data=pattern(512)) + \
+        data_out(m, 2, 2, 512, pattern(7680, 5)) + \
+        scsi(m, 3, 0, cdb10(0x28, 0, 0, 32), 16384, read=True)
+    s["tmf_abort_waiting"] = bytes([m]) + \
+        scsi(m, 1, 0, cdb10(0x2a, 0, 0, 8), 4096, write=True) + \
+        pdu(m, TMF, 0x80 | 1, 2, 1, 0, 0, struct.pack(">I", 0)) + \
+        scsi(m, 3, 0, cdb10(0x2a, 0, 8, 8), 4096, write=True) + \
+        b"".join(pdu(m, TMF, 0x80 | f, 4 + f, 0xffffffff, 0)
+                 for f in (2, 4, 5, 3, 8, 99, 6)) + \
+        scsi(m, 20, 0, cdb10(0x2a, 0, 8, 8), 4096, write=True) + \
+        pdu(m, TMF, 0x80 | 7, 21, 0xffffffff, 0)
+    s["text_continue"] = bytes([m]) + \
+        pdu(m, TEXT, 0x40, 1, 0xffffffff, 0, data=b"SendTarg") + \
+        pdu(m, TEXT, 0x80, 1, 1, 0, data=b"ets=All\0") + \
+        pdu(m, TEXT, 0x80, 2, 0xffffffff, 0,
+            data=text([("SendTargets", "All")] * 40 +
+                      [("MaxRecvDataSegmentLength", "512")])) + \
+        pdu(m, TEXT, 0x80, 2, 3, 0) + pdu(m, TEXT, 0x80, 2, 4, 0)
+    s["login_stages"] = bytes([0]) + login_pdu(
+        [("InitiatorName", "iqn.2026-01.org.spd:i"),
+         ("TargetName", "iqn.2026-01.org.spd:fuzz"),
+         ("SessionType", "Normal")], flags=0x81) + login_pdu(
+        [("HeaderDigest", "None"), ("MaxBurstLength", "512"),
+         ("X-unknown", "1")], flags=0x87, itt=1) + \
+        pdu(0, SCSI_CMD, 0x81, 2, 0, 0, 0, cdb6(0x00))
+    s["login_continue"] = bytes([0]) + login_pdu(
+        [("InitiatorName", "iqn.2026-01.org.spd:i"),
+         ("SessionType", "Discovery")], flags=0x44) + login_pdu(
+        [("MaxRecvDataSegmentLength", "512")], flags=0x87)
+    return s
+
+
+# --------------------------------------------------------------------------
+# iSCSI login keys: mode byte (bit 0 discovery, bit 1 twice), then the text.
+# --------------------------------------------------------------------------
+
+def iscsi_keys_seeds():
+    every = [("HeaderDigest", "CRC32C,None"), ("DataDigest", "None"),
+             ("MaxRecvDataSegmentLength", "0x2000"), ("MaxConnections", "4"),
+             ("InitialR2T", "No"), ("ImmediateData", "Yes"),
+             ("MaxBurstLength", "1048576"), ("FirstBurstLength", "2097152"),
+             ("DefaultTime2Wait", "0"), ("DefaultTime2Retain", "3600"),
+             ("MaxOutstandingR2T", "65535"), ("DataPDUInOrder", "No"),
+             ("DataSequenceInOrder", "Yes"), ("ErrorRecoveryLevel", "2"),
+             ("IFMarker", "No"), ("OFMarker", "Yes"),
+             ("iSCSIProtocolLevel", "31")]
+    return {
+        "every_key": bytes([0]) + text(every),
+        "every_key_discovery": bytes([1]) + text(every),
+        "every_key_twice": bytes([2]) + text(every),
+        "bad_values": bytes([0]) + text(
+            [("HeaderDigest", "MD5"), ("InitialR2T", "Maybe"),
+             ("MaxBurstLength", "0x"), ("FirstBurstLength", "99999999999"),
+             ("MaxOutstandingR2T", "0"), ("DataDigest", "Reject"),
+             ("ImmediateData", "NotUnderstood"), ("Unknown", "x")]),
+        "declare_bad": bytes([0]) + text([("MaxRecvDataSegmentLength", "1")]),
+        "twice": bytes([0]) + text([("MaxBurstLength", "512")] * 2),
+        "names": bytes([0]) + text(
+            [("InitiatorName", "iqn.2026-01.org.spd:x"),
+             ("TargetName", "eui.0123456789abcdef"),
+             ("TargetAlias", "naa.0123456789abcdef0123456789abcdef")]),
+        "padding": bytes([0]) + b"\0\0" + text([("OFMarker", "No")]) +
+        b"\0\0\0",
+        "malformed": bytes([0]) + b"=x\0noequals\0" + b"k" * 70 + b"=v",
+    }
+
+
+# --------------------------------------------------------------------------
+# iSCSI CHAP: mode byte (bit 0 right answer, bit 1 in base64, bit 2
+# reflected challenge), then the security stage's CHAP keys.
+# --------------------------------------------------------------------------
+
+def iscsi_chap_seeds():
+    wrong = "0x" + "00" * 16
+    return {
+        "right_answer": bytes([1]) + text(
+            [("CHAP_A", "5"), ("CHAP_N", "alice"), ("CHAP_R", wrong)]),
+        "right_answer_base64": bytes([3]) + text(
+            [("CHAP_A", "7,5"), ("CHAP_N", "bob"), ("CHAP_R", wrong)]),
+        "mutual": bytes([1]) + text(
+            [("CHAP_N", "alice"), ("CHAP_R", wrong), ("CHAP_I", "77"),
+             ("CHAP_C", "0x0123456789abcdef0123456789abcdef")]),
+        "mutual_base64": bytes([1]) + text(
+            [("CHAP_N", "bob"), ("CHAP_R", wrong), ("CHAP_I", "0x10"),
+             ("CHAP_C", "0bAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")]),
+        "reflected": bytes([5]) + text(
+            [("CHAP_N", "alice"), ("CHAP_R", wrong), ("CHAP_I", "1")]),
+        "wrong_answers": bytes([0]) + text(
+            [("CHAP_A", "5"), ("CHAP_N", "nobody"), ("CHAP_R", "0xabc")]),
+        "no_md5": bytes([0]) + text([("CHAP_A", "6,7,128")]),
+        "odd_hex": bytes([0]) + text(
+            [("CHAP_N", "alice"), ("CHAP_R", "0x" + "f" * 31)]),
+        "bad_base64": bytes([0]) + text(
+            [("CHAP_N", "bob"), ("CHAP_R", "0b====")]),
+    }
+
+
 def write_all(outdir, target, seeds):
     d = os.path.join(outdir, target)
     os.makedirs(d, exist_ok=True)
@@ -259,6 +464,9 @@ def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus")
     write_all(outdir, "scsi", scsi_seeds())
     write_all(outdir, "nbd", nbd_seeds())
+    write_all(outdir, "iscsi", iscsi_seeds())
+    write_all(outdir, "iscsi_keys", iscsi_keys_seeds())
+    write_all(outdir, "iscsi_chap", iscsi_chap_seeds())
 
 
 if __name__ == "__main__":

@@ -467,6 +467,63 @@ def test_cmdsn_gap(c):
     g.close()
 
 
+def request_bhs(c, op, itt, cmdsn, flags=0x80, f20=0xFFFFFFFF):
+    bhs = bytearray(48)
+    bhs[0] = op
+    bhs[1] = flags
+    struct.pack_into(">IIII", bhs, 16, itt, f20, cmdsn, c.statsn)
+    return bhs
+
+
+def test_cmdsn_gap_requests():
+    # Non-immediate NOP-Out, Text and Task Management requests after a
+    # CmdSN gap wait for it as commands do, and run in CmdSN order with
+    # the commands around them; immediate ones are answered at once.
+    c = login(isid=b"\x80\0\0\0\0\x32")
+    n = c.cmdsn
+    nop_itt, text_itt, tmf_itt = c.next_itt(), c.next_itt(), c.next_itt()
+    c.send(request_bhs(c, 0x00, nop_itt, n + 1), b"later")
+    c.send(request_bhs(c, 0x04, text_itt, n + 2), b"SendTargets=\0")
+    tmf = request_bhs(c, 0x02, tmf_itt, n + 3, flags=0x80 | 1, f20=0x7777)
+    struct.pack_into(">I", tmf, 32, (n - 1) & 0xFFFFFFFF)   # RefCmdSN
+    c.send(tmf)
+    read_itt = scsi_cmd(c, read10(2, 1), edtl=512, read=True, cmdsn=n + 4)
+    check(c.recv(timeout=1) is None,
+          "cmdsn gap: NOP-Out, Text and Task Management requests after the "
+          "gap wait")
+    check(nop_immediate(c), "cmdsn gap: an immediate NOP-Out is answered "
+          "at once meanwhile")
+    first = scsi_cmd(c, TUR, cmdsn=n)
+    order, exp_after = [], []
+    for _ in range(5):
+        got = c.recv()
+        if got is None:
+            break
+        order.append((got[0][0] & 0x3F, struct.unpack(">I", got[0][16:20])[0]))
+        exp_after.append(struct.unpack(">I", got[0][28:32])[0])
+        if got[0][0] & 0x3F == 0x25 and not got[0][1] & 1:
+            c.recv()                            # the read's status follows
+    check(order == [(0x21, first), (0x20, nop_itt), (0x24, text_itt),
+                    (0x22, tmf_itt), (0x25, read_itt)] and
+          exp_after[-1] == n + 5,
+          f"cmdsn gap: all run in CmdSN order once the gap is filled "
+          f"(got {order})")
+    c.close()
+    # A Logout after a gap: answered once the gap is filled, last.
+    g = login(isid=b"\x80\0\0\0\0\x33")
+    n = g.cmdsn
+    g.send(request_bhs(g, 0x06, g.next_itt(), n + 1))
+    check(g.recv(timeout=1) is None and nop_immediate(g),
+          "cmdsn gap: a Logout after the gap waits, the session goes on")
+    first = scsi_cmd(g, TUR, cmdsn=n)
+    r1, r2 = g.recv(), g.recv()
+    check(r1 and r1[0][0] & 0x3F == 0x21 and r2 and r2[0][0] & 0x3F == 0x26
+          and r2[0][2] == 0 and g.closed(),
+          "cmdsn gap: the Logout runs after the gap is filled and ends the "
+          "session")
+    g.close()
+
+
 def nop_immediate(c):
     bhs = bytearray(48)
     bhs[0] = 0x40 | 0x40
@@ -808,6 +865,7 @@ def main():
     test_scsi_basics(c)
     test_cmdsn_window(c)
     test_cmdsn_gap(c)
+    test_cmdsn_gap_requests()
     test_bad_opcode(c)
     test_nop_and_text(c)
     test_task_management(c)

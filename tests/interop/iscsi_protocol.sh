@@ -2,7 +2,7 @@
 # Raw iSCSI PDUs against iscsi_serve (iscsi_protocol.py): login key
 # negotiation and failures, long login answers split with C, malformed
 # PDUs (truncated, oversized, unknown opcode, CmdSN outside the window or
-# after a gap, bad digests, Data-Out beyond what was asked or outside its
+# after a gap (commands and other requests), bad digests, Data-Out beyond what was asked or outside its
 # R2T), missing LUNs, Text, NOP, task management, logout, reinstatement.
 # Then the target must still serve, and stop cleanly. Last, with CHAP:
 # failed logins answered later each time and logged, and logins in
