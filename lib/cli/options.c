@@ -342,8 +342,8 @@ static const struct common_option {
       "time for a client's NBD handshake or iSCSI login, and for one that "
       "stalls mid-request or reads no replies (default 60)" },
     { NULL, "idle-timeout", OPT_IDLE_TIMEOUT, "SECONDS", NULL,
-      "close a connection that sends no request for this long (default: "
-      "never; iSCSI initiators are pinged)" },
+      "close a connection that sends no request for this long; NOP-Outs "
+      "are none (default: never; iSCSI initiators are pinged)" },
     { NULL, "max-connections-per-peer", OPT_MAX_PER_PEER, "N", NULL,
       "clients served at once from one address by each network export, "
       "handshakes and logins included (default 64)" },

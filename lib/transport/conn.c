@@ -190,14 +190,16 @@ void conn_flush_if(struct conn *c, size_t bytes)
 }
 
 /* Parse what the buffer holds; false when input is to end. */
-static bool parse_batch(struct conn *c, bool *paused)
+static bool parse_batch(struct conn *c, bool *paused, bool *requests)
 {
     enum conn_parse r;
-    while ((r = c->ops->parse(c)) == CONN_PARSED)
+    while ((r = c->ops->parse(c)) == CONN_PARSED || r == CONN_KEEPALIVE) {
+        *requests |= r == CONN_PARSED;
         if (__atomic_load_n(&c->queued, __ATOMIC_RELAXED) > CONN_QUEUE_MAX) {
             r = CONN_PAUSE;
             break;
         }
+    }
     *paused = r == CONN_PAUSE;
     if (r == CONN_NEED_MORE) {
         /* Make room for the next recv(): drop what was parsed. */
@@ -212,14 +214,14 @@ static bool parse_batch(struct conn *c, bool *paused)
 
 /* The milliseconds poll() may sleep before a timeout is due, or -1. */
 static int poll_timeout(const struct conn *c, bool reading, bool sending,
-                        bool retry, int64_t now, int64_t last_in,
+                        bool retry, int64_t now, int64_t last_request,
                         int64_t last_ping, int64_t last_out)
 {
     int64_t due = INT64_MAX;
     if (retry)
         due = now + CONN_RETRY_MS;
-    if (reading && c->idle_ms && last_in + c->idle_ms < due)
-        due = last_in + c->idle_ms;
+    if (reading && c->idle_ms && last_request + c->idle_ms < due)
+        due = last_request + c->idle_ms;
     if (reading && c->ping_ms && last_ping + c->ping_ms < due)
         due = last_ping + c->ping_ms;
     if (sending && last_out + c->send_ms < due)
@@ -233,7 +235,10 @@ void conn_run(struct conn *c)
 {
     bool reading = !atomic_load(&c->stop), paused = false, finished = false;
     bool ended = false;
+    /* Idleness counts from the last request (keepalives do not end it);
+     * pings from the last input of any kind. */
     int64_t last_in = now_ms(), last_ping = last_in, last_out = last_in;
+    int64_t last_request = last_in;
     uint64_t progress = 0;
 
     atomic_store(&c->active_ms, last_in);
@@ -249,8 +254,14 @@ void conn_run(struct conn *c)
     c->busy = true;
     pthread_mutex_unlock(&c->lock);
     for (;;) {
-        if (reading && !parse_batch(c, &paused))
+        bool requests = false;
+        if (reading && !parse_batch(c, &paused, &requests))
             reading = false;
+        if (requests)
+            last_request = last_in;
+        else if (reading && c->idle_ms && c->in_start == c->in_end &&
+                 now_ms() - last_request >= c->idle_ms)
+            reading = false;    /* keepalives alone: poll() never times out */
         if (!reading && !ended) {
             ended = true;
             if (c->ops->input_end)
@@ -302,7 +313,7 @@ void conn_run(struct conn *c)
             bool decrypted = take_input && c->tls && tls_pending(c->tls);
             int timeout = decrypted ? 0
                           : poll_timeout(c, reading, sending, retry,
-                                         now_ms(), last_in, last_ping,
+                                         now_ms(), last_request, last_ping,
                                          last_out);
             n = poll(fds, 2, timeout);
             if (decrypted) {
@@ -354,7 +365,7 @@ void conn_run(struct conn *c)
             pthread_mutex_unlock(&c->lock);
         }
         /* Input not taken yet (paused) is no idleness. */
-        if (reading && c->idle_ms && now - last_in >= c->idle_ms &&
+        if (reading && c->idle_ms && now - last_request >= c->idle_ms &&
             c->in_start == c->in_end)
             reading = false;
         if (reading && c->ping_ms && now - last_ping >= c->ping_ms) {

@@ -48,6 +48,9 @@ struct conn_out {
 
 enum conn_parse {
     CONN_PARSED,                /* one request taken: parse again */
+    CONN_KEEPALIVE,             /* one message taken that asks nothing of
+                                   the unit (an iSCSI NOP-Out): parse
+                                   again; the idle timeout runs on */
     CONN_NEED_MORE,             /* the buffer holds no whole request */
     CONN_PAUSE,                 /* no room for the next one until a
                                    message was released */

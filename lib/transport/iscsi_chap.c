@@ -170,25 +170,9 @@ static void login_sleep(struct conn *c, unsigned ms)
     }
 }
 
-/* The peer's address without the port: "" when it has none. */
-static void peer_addr(int fd, char *buf, size_t size)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    buf[0] = 0;
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
-        return;
-    if (ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf,
-                  (socklen_t)size);
-    else if (ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf,
-                  (socklen_t)size);
-}
-
 bool iscsi_login_enter(struct conn *c, char *addr, size_t size)
 {
-    peer_addr(c->fd, addr, size);
+    snprintf(addr, size, "%s", c->host);     /* the server's, at accept */
     return throttle_enter(addr, c->peer);
 }
 

@@ -698,7 +698,10 @@ static enum conn_parse parse_one(struct conn *c)
     if (dispatch(conn, hdr, data, dsl) < 0)
         return CONN_CLOSE;
     /* A NOP-Out may fill a gap too. */
-    return held_release(conn) ? CONN_CLOSE : CONN_PARSED;
+    if (held_release(conn))
+        return CONN_CLOSE;
+    /* A session kept alive by NOP-Outs alone is idle all the same. */
+    return op == ISCSI_OP_NOP_OUT ? CONN_KEEPALIVE : CONN_PARSED;
 }
 
 /* Idle for a while: ping, or give up on an initiator that did not answer

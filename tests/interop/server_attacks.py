@@ -621,6 +621,53 @@ def attack_idle_slots():
        "after %.2f s)" % (attack, wait))
 
 
+def attack_nop_slots():
+    attack = "iSCSI sessions kept alive by NOP-Outs alone"
+    dev = Device(["--max-connections", "16", "--max-connections-per-peer",
+                  "16", "--idle-timeout", "2"])
+    before = dev.rss()
+    sessions = [iscsi_session(dev, isid_n=0x100 + i) for i in range(16)]
+    stop = threading.Event()
+
+    def ping():
+        itt = 0x9000
+        while not stop.wait(0.5):
+            for c in sessions:
+                bhs = bytearray(48)
+                bhs[0], bhs[1] = 0x40, 0x80          # immediate NOP-Out
+                itt += 1
+                struct.pack_into(">IIII", bhs, 16, itt, 0xFFFFFFFF, c.cmdsn,
+                                 c.statsn)
+                try:
+                    c.send(bhs)
+                except OSError:
+                    pass
+    pinger = threading.Thread(target=ping, daemon=True)
+    pinger.start()
+    with Peak(dev.pid) as peak:
+        wait = fresh_iscsi(dev)
+    stop.set()
+    pinger.join()
+    check_fresh(attack, wait)
+    if not dev.lines(r"refused a connection from 127\.0\.0\.2"):
+        fail("%s: the fresh client was not refused at first" % attack)
+    for c in sessions:
+        c.s.settimeout(10)
+        try:
+            while c.s.recv(65536):
+                pass
+        except socket.timeout:
+            fail("%s: a session pinging but idle was not closed" % attack)
+        except OSError:
+            pass
+        c.s.close()
+    after = dev.rss()
+    dev.stop()
+    row(attack, wait, before, peak.peak, after, "16 slots, idle timeout 2 s")
+    ok("%s: closed after the idle timeout all the same (fresh client "
+       "served after %.2f s)" % (attack, wait))
+
+
 def attack_descriptors():
     attack = "out of descriptors"
 
@@ -711,6 +758,7 @@ def main():
     attack_login_trickle(dev, base)
     attack_sigterm(dev, base)
     attack_idle_slots()
+    attack_nop_slots()
     attack_descriptors()
     print("# attack                                       fresh wait  "
           "RSS before / during / after")
