@@ -49,8 +49,13 @@ CMD_READ, CMD_WRITE = 0, 1
 INITIATOR = "iqn.2026-01.org.example:attacks"
 
 
+DEVICES = []            # started, for fail() to stop
+
+
 def fail(msg):
     print("FAIL - " + msg, file=sys.stderr, flush=True)
+    for dev in DEVICES:
+        dev.kill()
     sys.exit(1)
 
 
@@ -79,6 +84,7 @@ class Device:
              "--iscsi", "127.0.0.1:0"] + args,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             preexec_fn=preexec_fn)
+        DEVICES.append(self)
         self.err, self.lock = [], threading.Lock()
         threading.Thread(target=self._collect, daemon=True).start()
         deadline = time.time() + 30
