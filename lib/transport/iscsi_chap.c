@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/bytes.h"
 #include "transport/iscsi_int.h"
 
 #define CHAP_MD5          5
@@ -201,14 +202,6 @@ void iscsi_chap_passed(const char *user)
 /* Binary values: 0x hex or 0b base64 (RFC 7143 "binary-value")         */
 /* ------------------------------------------------------------------ */
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static int b64_val(char c)
 {
     if (c >= 'A' && c <= 'Z')
@@ -230,8 +223,8 @@ int iscsi_binary_decode(const char *s, uint8_t *out, size_t cap)
             return -1;
         bool odd = digits & 1;       /* a leading 0 nibble is implied */
         for (size_t i = 0; i < digits; ) {
-            int hi = odd && i == 0 ? 0 : hex_val(s[i++]);
-            int lo = hex_val(s[i++]);
+            int hi = odd && i == 0 ? 0 : hex_digit(s[i++]);
+            int lo = hex_digit(s[i++]);
             if (hi < 0 || lo < 0 || n == cap)
                 return -1;
             out[n++] = (uint8_t)(hi << 4 | lo);

@@ -10,6 +10,7 @@
 
 #include <gnutls/gnutls.h>
 
+#include "util/bytes.h"
 #include "util/errmsg.h"
 #include "util/secrets.h"
 #include "transport/tls.h"
@@ -51,17 +52,6 @@ struct tls {
 /* ------------------------------------------------------------------ */
 /* Credentials                                                         */
 /* ------------------------------------------------------------------ */
-
-static int hex_digit(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
 
 /* One USER:HEXKEY line (without its newline) into k. */
 static int psk_line(char *line, struct tls_psk *k, const char *file,

@@ -1,4 +1,5 @@
-/* bytes.h - big-endian field access for wire formats (SCSI, NBD, iSCSI). */
+/* bytes.h - big-endian field access for wire formats (SCSI, NBD, iSCSI),
+ * and hex digits for the text ones (UUIDs, CHAP values, PSK keys). */
 #ifndef SPD_BYTES_H
 #define SPD_BYTES_H
 
@@ -50,6 +51,15 @@ static inline void put_be64(uint8_t *p, uint64_t v)
 {
     put_be32(p, (uint32_t)(v >> 32));
     put_be32(p + 4, (uint32_t)v);
+}
+
+/* The value of a hex digit, or -1. */
+static inline int hex_digit(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch |= 0x20;
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
 
 #endif

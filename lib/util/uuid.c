@@ -4,19 +4,9 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "util/bytes.h"
 #include "util/errmsg.h"
 #include "spd/spd.h"
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 int spd_uuid_parse(const char *text, uint8_t uuid[16])
 {
@@ -33,7 +23,7 @@ int spd_uuid_parse(const char *text, uint8_t uuid[16])
                 goto bad;
             d++;
         }
-        int hi = hex_value(text[pos]), lo = hex_value(text[pos + 1]);
+        int hi = hex_digit(text[pos]), lo = hex_digit(text[pos + 1]);
         if (hi < 0 || lo < 0)
             goto bad;
         out[i] = (uint8_t)(hi << 4 | lo);
