@@ -20,9 +20,12 @@ for t in "$@"; do
     echo "SPD-VM-BEGIN $t"
     dmesg -C
     start=$(date +%s)
-    { timeout -k 10 "$limit" sh "$here/cases/$t.sh" </dev/null 2>&1
-      echo $? >/tmp/status.$t; } | tee /tmp/out.$t
-    status=$(cat /tmp/status.$t)
+    # Into a file, not a pipe: a process the test left stuck in the kernel
+    # (an unmount of a disk that lost its server) would hold a pipe open
+    # and the run with it.
+    timeout -k 10 "$limit" sh "$here/cases/$t.sh" </dev/null >/tmp/out.$t 2>&1
+    status=$?
+    cat /tmp/out.$t
     secs=$(( $(date +%s) - start ))
     dmesg >/tmp/kmsg.$t
     echo "--- kernel log of $t:"

@@ -12,7 +12,15 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 
-halt() { echo "SPD-VM-DONE $*"; sync; poweroff -f; }
+# sync waits at most 10 s: a disk a failed test left without its server
+# would hold it for ever (and no signal ends a process waiting on it).
+halt() {
+    echo "SPD-VM-DONE $*"
+    sync &
+    n=0
+    while [ $n -lt 10 ] && kill -0 $! 2>/dev/null; do sleep 1; n=$((n + 1)); done
+    poweroff -f
+}
 
 for m in $(cat /modules); do
     insmod "/lib/modules/$m.ko" || echo "SPD-VM-ERROR insmod $m failed"
