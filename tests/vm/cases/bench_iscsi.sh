@@ -38,7 +38,7 @@ SPD=$DISK
 # tgt: LUN 1 on a tmpfs file (its default rdwr backing store). tgtd
 # ignores SIGTERM while it has targets; it goes after the logout.
 port=$(free_port)
-mkdir -p /var/lib/tgtd
+mkdir -p /var/lib/tgtd /run/tgtd
 truncate -s ${BENCH_SIZE_MB}M /dev/shm/tgt.img
 at_exit "rm -f /dev/shm/tgt.img"
 tgtd -f --iscsi "portal=127.0.0.1:$port" >"$WORK/tgtd.log" 2>&1 &
