@@ -6,9 +6,11 @@
 # holds busybox, the modules the tests need and init.sh; it is rebuilt only
 # when one of those changes.
 
-# Modules for the guest, loaded in this order after their dependencies.
+# Modules for the guest, loaded in this order after their dependencies;
+# SPD_VM_EXTRA_MODULES adds more for one run (bench/vm.sh: LIO's), in an
+# initramfs of their own beside the tests' one.
 VM_MODULES="scsi_mod sd_mod sg scsi_transport_iscsi libiscsi libiscsi_tcp
-    iscsi_tcp nbd loop crc32c-intel ublk_drv"
+    iscsi_tcp nbd loop crc32c-intel ublk_drv ${SPD_VM_EXTRA_MODULES:-}"
 
 vm_cache_dir() {
     if [ -n "${SPD_VM_CACHE:-}" ]; then
@@ -78,7 +80,8 @@ vm_initramfs() {
     order=$(vm_module_order $VM_MODULES) || return 1
     busybox=$(command -v busybox) || return 1
     key=$(cat "$here/init.sh" "$busybox" | sha256sum | cut -c1-16)
-    out=$tree/initrd-$key-$(echo $order | sha256sum | cut -c1-8).gz
+    mods=$(echo $order | sha256sum | cut -c1-8)
+    out=$tree/initrd-$key-$mods.gz
     [ -s "$out" ] && { echo "$out"; return; }
 
     root=$(mktemp -d /tmp/spd-vm-initrd.XXXXXX)
@@ -93,7 +96,7 @@ vm_initramfs() {
     echo $order >"$root/modules"
     (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out.tmp.$$"
     rm -rf "$root"
-    rm -f "$tree"/initrd-*.gz
+    rm -f "$tree"/initrd-*-"$mods".gz   # stale ones of the same module set
     mv "$out.tmp.$$" "$out"
     echo "$out"
 }

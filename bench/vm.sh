@@ -1,0 +1,54 @@
+#!/bin/sh
+# The kernel's block devices side by side, in one boot of the test guest
+# (tests/vm; the guest halves are tests/vm/cases/bench_*.sh): fio 4 KiB
+# random reads and writes at queue depth 1 and 32 and 1 MiB sequential
+# reads and writes at depth 8, on disks of 128 MiB in RAM, alternating
+# between the disks of a group, the median of three runs of 4 s each:
+#
+#   ublk   /dev/ublkb0 served by spd-ramdisk, and the kernel's loop device
+#          over a tmpfs file: ublk/loop
+#   nbd    the kernel's NBD client (nbd-client, one connection) on
+#          spd-ramdisk and on nbdkit's memory plugin: Spd/nbdkit
+#   iscsi  open-iscsi logged in to spd-ramdisk's iSCSI target, to tgt (tgtd,
+#          a tmpfs file) and to the kernel's own LIO target (an rd_mcp RAM
+#          disk set up with targetcli-fb): Spd/tgt and Spd/LIO
+#
+# It prints IOPS or MB/s and the ratios. The guest runs under software
+# emulation (TCG): its figures are comparable only within one boot, never
+# with the host's or another boot's.
+#
+# Usage (as root): bench/vm.sh [ublk] [nbd] [iscsi]   (all three by default)
+# BUILD names the build directory (default build). Needs what tests/vm
+# needs (qemu-system-x86, busybox-static, the 6.12 kernel package, fio,
+# nbd-client, open-iscsi, nbdkit, tgt: scripts/setup-debian.sh installs
+# them) and, for iscsi, targetcli-fb, which only this benchmark uses: it is
+# installed with apt-get when missing. LIO's modules (target_core_mod,
+# iscsi_target_mod) go into an initramfs of their own for this run; the
+# tests' one stays as it is. About 15 minutes on two shared cores.
+set -eu
+cd "$(dirname "$0")/.."
+PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH
+B=${BUILD:-build}
+cases=""
+for g in ${*:-ublk nbd iscsi}; do
+    case $g in
+    ublk|nbd|iscsi) cases="$cases bench_$g" ;;
+    *) echo "usage: bench/vm.sh [ublk] [nbd] [iscsi]" >&2; exit 2 ;;
+    esac
+done
+case $cases in
+*bench_iscsi*)
+    if ! command -v targetcli >/dev/null; then
+        echo "bench: installing targetcli-fb (LIO's configuration tool; only this benchmark uses it)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+            targetcli-fb >/dev/null || { echo "bench: cannot install targetcli-fb" >&2; exit 1; }
+    fi
+    export SPD_VM_EXTRA_MODULES="target_core_mod iscsi_target_mod" ;;
+esac
+[ -x "$B/devices/spd-ramdisk" ] || scripts/build.sh "$B"
+out=$(mktemp /tmp/spd-bench.XXXXXX)
+trap 'rm -f "$out"' EXIT
+status=0
+BUILD=$B SPD_VM_TEST_TIMEOUT=${SPD_VM_TEST_TIMEOUT:-1200} tests/vm/run.sh $cases >"$out" 2>&1 || status=$?
+tr -d '\r' <"$out" | sed -n 's/^bench: //p'
+[ $status -eq 0 ] || { tr -d '\r' <"$out" | grep -E '^vm: |^(FAIL|SKIP) - '; tr -d '\r' <"$out" | tail -40; exit $status; }

@@ -1,0 +1,73 @@
+#!/bin/sh
+# Not a test: part of bench/vm.sh (run.sh runs it only when named). fio on
+# the disks of open-iscsi sessions with three targets on the guest's
+# loopback: spd-ramdisk, tgt (tgtd, a file on tmpfs) and the kernel's own
+# LIO (an rd_mcp RAM disk, configured with targetcli-fb; bench/vm.sh puts
+# its modules in the guest); the ratios Spd/tgt and Spd/LIO.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../bench.sh"
+need tgtd tgtadm targetcli
+[ -d /sys/module/iscsi_target_mod ] ||
+    skip "no LIO in this guest: bench/vm.sh iscsi loads its modules"
+iscsi_setup   # tmpfs on /var/lib for tgtd too
+
+# The disk of the session with target $1.
+disk_of() {
+    for s in /sys/class/iscsi_session/session*; do
+        [ "$(cat "$s/targetname" 2>/dev/null)" = "$1" ] || continue
+        ls "$s"/device/target*/*:*:*:*/block/ 2>/dev/null | head -1 | grep . && return
+    done
+    return 1
+}
+
+# Log in to the one target on 127.0.0.1:$1; sets DISK to its disk.
+login() {
+    ISCSI_PORTAL=127.0.0.1:$1
+    iscsi_discover
+    iscsi_login || { cat "$WORK/login"; fail "login to $ISCSI_IQN"; }
+    wait_until 30 disk_of "$ISCSI_IQN" >/dev/null || fail "no disk for $ISCSI_IQN"
+    wait_until 10 test -b "/dev/$(disk_of "$ISCSI_IQN")" || fail "no disk node for $ISCSI_IQN"
+    DISK=/dev/$(disk_of "$ISCSI_IQN")
+}
+
+port=$(free_port)
+start_device "$RAMDISK" --size ${BENCH_SIZE_MB}M --iscsi="127.0.0.1:$port"
+login "$port"
+SPD=$DISK
+
+# tgt: LUN 1 on a tmpfs file (its default rdwr backing store). tgtd
+# ignores SIGTERM while it has targets; it goes after the logout.
+port=$(free_port)
+mkdir -p /var/lib/tgtd /run/tgtd
+truncate -s ${BENCH_SIZE_MB}M /dev/shm/tgt.img
+at_exit "rm -f /dev/shm/tgt.img"
+tgtd -f --iscsi "portal=127.0.0.1:$port" >"$WORK/tgtd.log" 2>&1 &
+at_exit "kill -9 $!"
+wait_until 30 tgtadm --lld iscsi --op new --mode target --tid 1 \
+    -T iqn.2026-11.org.spd:bench-tgt || { cat "$WORK/tgtd.log"; fail "tgtd did not start"; }
+tgtadm --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b /dev/shm/tgt.img &&
+    tgtadm --lld iscsi --op bind --mode target --tid 1 -I ALL || fail "tgtadm"
+login "$port"
+TGT=$DISK
+
+# LIO: an rd_mcp RAM disk as LUN 0, any initiator, no authentication,
+# nothing saved to /etc.
+port=$(free_port)
+export TARGETCLI_HOME=$WORK/targetcli
+mkdir -p "$TARGETCLI_HOME"
+iqn=iqn.2026-11.org.spd:bench-lio
+at_exit "targetcli clearconfig confirm=True >/dev/null 2>&1"
+for cmd in "set global auto_save_on_exit=false auto_add_default_portal=false auto_use_daemon=false" \
+           "/backstores/ramdisk create name=bench size=${BENCH_SIZE_MB}M" \
+           "/iscsi create $iqn" \
+           "/iscsi/$iqn/tpg1/luns create /backstores/ramdisk/bench" \
+           "/iscsi/$iqn/tpg1/portals create 127.0.0.1 $port" \
+           "/iscsi/$iqn/tpg1 set attribute authentication=0 generate_node_acls=1 demo_mode_write_protect=0 cache_dynamic_acls=1"; do
+    targetcli $cmd >"$WORK/targetcli.log" 2>&1 || { cat "$WORK/targetcli.log"; fail "targetcli $cmd"; }
+done
+login "$port"
+LIO=$DISK
+
+bench_prepare "$SPD" "$TGT" "$LIO"
+bench_compare "iSCSI: open-iscsi on spd-ramdisk against tgt and LIO" \
+    Spd="$SPD" tgt="$TGT" LIO="$LIO"
