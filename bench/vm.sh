@@ -11,7 +11,7 @@
 #          spd-ramdisk and on nbdkit's memory plugin: Spd/nbdkit
 #   iscsi  open-iscsi logged in to spd-ramdisk's iSCSI target, to tgt (tgtd,
 #          a tmpfs file) and to the kernel's own LIO target (an rd_mcp RAM
-#          disk set up with targetcli-fb): Spd/tgt and Spd/LIO
+#          disk set up through configfs): Spd/tgt and Spd/LIO
 #
 # It prints IOPS or MB/s and the ratios. The guest runs under software
 # emulation (TCG): its figures are comparable only within one boot, never
@@ -21,8 +21,7 @@
 # BUILD names the build directory (default build). Needs what tests/vm
 # needs (qemu-system-x86, busybox-static, the 6.12 kernel package, fio,
 # nbd-client, open-iscsi, nbdkit, tgt: scripts/setup-debian.sh installs
-# them) and, for iscsi, targetcli-fb, which only this benchmark uses: it is
-# installed with apt-get when missing. LIO's modules (target_core_mod,
+# them). LIO's modules (target_core_mod,
 # iscsi_target_mod) go into an initramfs of their own for this run; the
 # tests' one stays as it is. About 15 minutes on two shared cores.
 set -eu
@@ -38,11 +37,6 @@ for g in ${*:-ublk nbd iscsi}; do
 done
 case $cases in
 *bench_iscsi*)
-    if ! command -v targetcli >/dev/null; then
-        echo "bench: installing targetcli-fb (LIO's configuration tool; only this benchmark uses it)"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-            targetcli-fb >/dev/null || { echo "bench: cannot install targetcli-fb" >&2; exit 1; }
-    fi
     export SPD_VM_EXTRA_MODULES="target_core_mod iscsi_target_mod" ;;
 esac
 [ -x "$B/devices/spd-ramdisk" ] || scripts/build.sh "$B"

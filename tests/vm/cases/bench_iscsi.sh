@@ -2,11 +2,13 @@
 # Not a test: part of bench/vm.sh (run.sh runs it only when named). fio on
 # the disks of open-iscsi sessions with three targets on the guest's
 # loopback: spd-ramdisk, tgt (tgtd, a file on tmpfs) and the kernel's own
-# LIO (an rd_mcp RAM disk, configured with targetcli-fb; bench/vm.sh puts
-# its modules in the guest); the ratios Spd/tgt and Spd/LIO.
+# LIO (an rd_mcp RAM disk, set up through configfs; bench/vm.sh puts its
+# modules in the guest); the ratios Spd/tgt and Spd/LIO.
+# tgt's LUN reports a power-on reset when first seen (a unit attention):
+# kernel log allows: Power-on or device reset occurred
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../bench.sh"
-need tgtd tgtadm targetcli
+need tgtd tgtadm
 [ -d /sys/module/iscsi_target_mod ] ||
     skip "no LIO in this guest: bench/vm.sh iscsi loads its modules"
 iscsi_setup   # tmpfs on /var/lib for tgtd too
@@ -51,20 +53,25 @@ login "$port"
 TGT=$DISK
 
 # LIO: an rd_mcp RAM disk as LUN 0, any initiator, no authentication,
-# nothing saved to /etc.
+# set up through the kernel's own configfs interface (what targetcli
+# writes), nothing saved.
 port=$(free_port)
-export TARGETCLI_HOME=$WORK/targetcli
-mkdir -p "$TARGETCLI_HOME"
 iqn=iqn.2026-11.org.spd:bench-lio
-at_exit "targetcli clearconfig confirm=True >/dev/null 2>&1"
-for cmd in "set global auto_save_on_exit=false auto_add_default_portal=false auto_use_daemon=false" \
-           "/backstores/ramdisk create name=bench size=${BENCH_SIZE_MB}M" \
-           "/iscsi create $iqn" \
-           "/iscsi/$iqn/tpg1/luns create /backstores/ramdisk/bench" \
-           "/iscsi/$iqn/tpg1/portals create 127.0.0.1 $port" \
-           "/iscsi/$iqn/tpg1 set attribute authentication=0 generate_node_acls=1 demo_mode_write_protect=0 cache_dynamic_acls=1"; do
-    targetcli $cmd >"$WORK/targetcli.log" 2>&1 || { cat "$WORK/targetcli.log"; fail "targetcli $cmd"; }
-done
+C=/sys/kernel/config/target
+[ -d $C ] || mount -t configfs configfs /sys/kernel/config || fail "configfs"
+hba=$C/core/rd_mcp_0 tpg=$C/iscsi/$iqn/tpgt_1
+at_exit "rmdir $tpg/np/127.0.0.1:$port; rm -f $tpg/lun/lun_0/bench; rmdir $tpg/lun/lun_0 $tpg $C/iscsi/$iqn $hba/bench $hba 2>/dev/null"
+{ mkdir -p $hba/bench &&
+  echo "rd_pages=$((BENCH_SIZE_MB * 256))" >$hba/bench/control &&
+  echo 1 >$hba/bench/enable &&
+  mkdir -p $tpg/lun/lun_0 &&
+  ln -s $hba/bench $tpg/lun/lun_0/bench &&
+  mkdir $tpg/np/127.0.0.1:$port &&
+  echo 0 >$tpg/attrib/authentication &&
+  echo 1 >$tpg/attrib/generate_node_acls &&
+  echo 0 >$tpg/attrib/demo_mode_write_protect &&
+  echo 1 >$tpg/attrib/cache_dynamic_acls &&
+  echo 1 >$tpg/enable; } || fail "LIO configuration through configfs"
 login "$port"
 LIO=$DISK
 
