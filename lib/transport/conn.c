@@ -257,11 +257,14 @@ void conn_run(struct conn *c)
         bool requests = false;
         if (reading && !parse_batch(c, &paused, &requests))
             reading = false;
+        /* The idle timeout, checked here rather than only when poll()
+         * times out: keepalives arriving in time never let it. Input not
+         * taken yet (paused) is no idleness. */
         if (requests)
             last_request = last_in;
         else if (reading && c->idle_ms && c->in_start == c->in_end &&
                  now_ms() - last_request >= c->idle_ms)
-            reading = false;    /* keepalives alone: poll() never times out */
+            reading = false;
         if (!reading && !ended) {
             ended = true;
             if (c->ops->input_end)
@@ -364,10 +367,6 @@ void conn_run(struct conn *c)
                 drop_all(c);            /* the peer takes nothing */
             pthread_mutex_unlock(&c->lock);
         }
-        /* Input not taken yet (paused) is no idleness. */
-        if (reading && c->idle_ms && now - last_request >= c->idle_ms &&
-            c->in_start == c->in_end)
-            reading = false;
         if (reading && c->ping_ms && now - last_ping >= c->ping_ms) {
             last_ping = now;
             if (!c->ops->ping(c))
