@@ -118,8 +118,20 @@ else
     has '^additional sense: LOGICAL BLOCK ADDRESS OUT OF RANGE$' "additional sense over iSCSI"
     run 1 "$URL" write 32767 --input "$WORK/data.bin"
     has '^additional sense: LOGICAL BLOCK ADDRESS OUT OF RANGE$' "a write past the end"
-    stop_device "$SERVER_PID"
     ok "iSCSI: reads and writes past the end exit 1 with LBA OUT OF RANGE"
+
+    # Descriptor-format sense (D_SENSE set by a raw MODE SELECT(10) of the
+    # control page) decodes the same, field pointer included.
+    printf '\0\0\0\0\0\0\0\0\012\012\004\020\0\0\0\0\0\0\0\0' >"$WORK/control.bin"
+    run 0 "$URL" raw '55 10 00 00 00 00 00 00 14 00' --out "$WORK/control.bin"
+    run 0 --json "$URL" mode-sense 0a
+    json 'j["pages"][0]["d_sense"]'
+    run 1 --json "$URL" vpd c0
+    json 'j["sense"].startswith("72") and j["additional_sense"] == "INVALID FIELD IN CDB" and j["field_pointer"] == "CDB byte 2"'
+    run 1 --json "$URL" read 32768 1
+    json 'j["sense"].startswith("72") and j["additional_sense"] == "LOGICAL BLOCK ADDRESS OUT OF RANGE"'
+    stop_device "$SERVER_PID"
+    ok "iSCSI: raw MODE SELECT(10) sets D_SENSE; descriptor sense decodes with its field pointer"
 
     # spd-rawdisk: what the tool writes is in the image file.
     img=$WORK/disk.img
