@@ -190,12 +190,17 @@ static int pt_unmap(void *ctx, spd_io *io, const spd_unmap_desc *descs,
         }
         return SPD_OK;
     }
-    struct ptio *p = malloc(sizeof *p);
+    unsigned ranges = 0;
+    for (uint32_t i = 0; i < count; i++)
+        ranges += descs[i].blocks != 0;          /* a punch of 0 is EINVAL */
+    struct ptio *p = ranges ? malloc(sizeof *p) : NULL;
     if (!p)
-        return -ENOMEM;
-    *p = (struct ptio){ .io = io, .op = IORING_OP_FALLOCATE, .pending = count };
-    for (uint32_t i = 0; i < count; i++)   /* pending is set before any ends */
-        queue_op(pt, p, descs[i].blocks * bl, (off_t)(descs[i].lba * bl));
+        return ranges ? -ENOMEM : SPD_OK;
+    /* pending counts every range before the first can complete */
+    *p = (struct ptio){ .io = io, .op = IORING_OP_FALLOCATE, .pending = ranges };
+    for (uint32_t i = 0; i < count; i++)
+        if (descs[i].blocks)
+            queue_op(pt, p, descs[i].blocks * bl, (off_t)(descs[i].lba * bl));
     return SPD_PENDING;
 }
 
@@ -301,12 +306,15 @@ static int store_open(struct passthrough *pt, spd_params *p, unsigned given)
     }
     if (!(given & SPD_GIVEN_BLOCK_LENGTH))
         p->block_length = (uint32_t)pt->logical;
-    if (((given & SPD_GIVEN_SIZE) && asked != bytes) || !bytes ||
-        bytes % p->block_length || p->block_length < (uint32_t)pt->logical) {
+    const char *wrong = (given & SPD_GIVEN_SIZE) && asked != bytes
+                            ? "not the size given"
+                      : p->block_length < (uint32_t)pt->logical
+                            ? "blocks cannot be smaller than its sectors"
+                      : !bytes || bytes % p->block_length
+                            ? "not a whole number of blocks" : NULL;
+    if (wrong) {
         fprintf(stderr, NAME ": %s holds %llu bytes of %d-byte sectors: %s\n",
-                pt->path, (unsigned long long)bytes, pt->logical,
-                (given & SPD_GIVEN_SIZE) && asked != bytes
-                    ? "not the size given" : "not a whole number of blocks");
+                pt->path, (unsigned long long)bytes, pt->logical, wrong);
         return SPD_EXIT_USAGE;
     }
     pt->block_length = p->block_length;

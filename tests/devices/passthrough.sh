@@ -81,7 +81,8 @@ grep -q 'self-check: [0-9]* ok, 0 failed' "$OUT" || { cat "$OUT" >&2; fail "--ch
 grep -q 'READ CAPACITY(16): 16384 blocks x 4096 bytes' "$OUT" || { cat "$OUT" >&2; fail "4096-byte blocks from BLKSSZGET"; }
 grep -q "store: $LOOP, block device; sectors: 4096 logical, 4096 physical; unmap: punch hole" "$OUT" ||
     { cat "$OUT" >&2; fail "the store's sizes and unmap reported"; }
-ok "loop device: --check passes with the store's 4096-byte sectors and write zeroes as unmap"
+expect_status 2 'blocks cannot be smaller than its sectors' --file "$LOOP" --block-length 512 --check
+ok "loop device: --check passes with the store's 4096-byte sectors and write zeroes as unmap; 512-byte blocks refused"
 
 head -c 64M /dev/urandom >"$WORK/loopdata.raw"
 start_device "$PASSTHROUGH" --file "$LOOP" --nbd nbd://127.0.0.1:0/
