@@ -64,7 +64,8 @@ head -c 1000 /dev/urandom >"$WORK/odd.bin"
 run 2 mem:1M frobnicate
 run 2 mem:1M read x 1
 run 2 mem:1M read 0 0
-run 2 mem:1M vpd zz
+run 2 --json mem:1M vpd zz
+[ ! -s "$OUT" ] || fail "a refused command prints nothing on standard output: $(cat "$OUT")"
 run 2 mem:1M write 0
 run 2 mem:1M write 0 --input "$WORK/odd.bin"
 grep -q 'not 1 to 2^32-1 whole blocks of 512 bytes; nothing written' "$ERR" || fail "a partial block is refused: $(cat "$ERR")"
@@ -74,7 +75,9 @@ run 2 --timeout 0 mem:1M tur
 run 2 mem:1M
 run 0 --help
 has '^Usage: spd-scsitool' "--help"
-ok "bad command lines exit 2 with a message; --help"
+run 0 --version
+has '^spd-scsitool [0-9.]* (libspd [0-9.]*)$' "--version"
+ok "bad command lines exit 2 with a message and nothing on standard output; --help, --version"
 
 # --- iSCSI: spd-ramdisk ----------------------------------------------------
 if ! command -v iscsi-ls >/dev/null 2>&1; then

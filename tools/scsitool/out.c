@@ -15,6 +15,7 @@
 
 static struct {
     bool json;
+    bool begun;                  /* something printed: the object is open */
     int depth;                   /* open objects and lists, the root one */
     bool list[DEPTH_MAX];        /* frame is a list */
     unsigned count[DEPTH_MAX];   /* members printed in frame */
@@ -40,6 +41,9 @@ static void json_string(const char *s)
  * what nests under it. */
 static void member(const char *key, bool scalar)
 {
+    if (!out.begun && out.json)
+        putchar('{');
+    out.begun = true;
     int d = out.depth - 1;
     unsigned n = out.count[d]++;
     if (out.json) {
@@ -60,21 +64,22 @@ static void member(const char *key, bool scalar)
     printf(key ? scalar ? ": " : ":\n" : "");
 }
 
+/* Nothing is printed until the first member: a command refused before
+ * it printed anything leaves standard output empty. */
 void out_begin(bool json)
 {
     out.json = json;
+    out.begun = false;
     out.depth = 1;
     out.list[0] = false;
     out.count[0] = 0;
-    if (json)
-        putchar('{');
 }
 
 void out_end(void)
 {
     while (out.depth > 1)
         out_close();
-    if (out.json)
+    if (out.json && out.begun)
         printf("}\n");
     fflush(stdout);
 }
