@@ -54,6 +54,21 @@ cmp -i 12M:12M -n 4M "$img" "$WORK/data.raw" || fail "data between the holes kep
 stop_device "$SERVER_PID"
 ok "file store: FUA write lands, discard and write zeroes free $(( (before - after) >> 20 )) MiB that read zeros"
 
+# --- over iSCSI, driven by spd-scsitool: WRITE(16) with FUA, UNMAP ------
+TOOL=$BUILD/tools/scsitool/spd-scsitool
+start_device "$PASSTHROUGH" --file "$img" --iscsi 127.0.0.1:0
+URL=$(serving_uri "$WORK/server.log" iscsi://)
+head -c 256K /dev/urandom >"$WORK/chunk.raw"
+"$TOOL" "$URL" write 8192 --input "$WORK/chunk.raw" --fua >"$OUT" || { cat "$OUT"; fail "WRITE(16) FUA over iSCSI"; }
+cmp -i 4M:0 -n 256K "$img" "$WORK/chunk.raw" || fail "the FUA write over iSCSI in the file"
+before=$(allocated "$img")
+"$TOOL" "$URL" unmap 8192 512 >"$OUT" || { cat "$OUT"; fail "UNMAP over iSCSI"; }
+"$TOOL" "$URL" sync >"$OUT" || { cat "$OUT"; fail "SYNCHRONIZE CACHE over iSCSI"; }
+[ $((before - $(allocated "$img"))) -ge $((256 << 10)) ] || fail "UNMAP punched no hole"
+cmp -i 4M -n 256K "$img" /dev/zero || fail "the unmapped range reads zeros in the file"
+stop_device "$SERVER_PID"
+ok "iSCSI: a FUA WRITE(16) lands in the file, UNMAP punches it out again, SYNCHRONIZE CACHE"
+
 # --- refusals ----------------------------------------------------------
 expect_status 2 '--file PATH is required' --check
 expect_status 1 'No such file' --file "$WORK/missing" --check
