@@ -267,10 +267,12 @@ static int cmd_write(struct tool *c, char **args)
     int fd = open(c->input, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st)) {
         fprintf(stderr, NAME ": %s: %s\n", c->input, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return EXIT_USAGE;
     }
     int r = geometry(c, &bl, &blocks);
-    uint64_t count = (uint64_t)st.st_size / (r ? 1 : bl);
+    uint64_t count = r ? 0 : (uint64_t)st.st_size / bl;
     if (!r && (!st.st_size || st.st_size % bl || count > UINT32_MAX)) {
         fprintf(stderr, NAME ": %s holds %lld bytes: not 1 to 2^32-1 whole "
                 "blocks of %u bytes; nothing written\n", c->input,
@@ -279,8 +281,10 @@ static int cmd_write(struct tool *c, char **args)
     }
     uint32_t chunk = r ? 0 : CHUNK_BYTES / bl;
     uint8_t *buf = r ? NULL : malloc((size_t)chunk * bl);
+    if (!r && !buf)
+        r = EXIT_TRANSPORT;
     uint64_t done = 0;
-    for (r = r ? r : buf ? 0 : EXIT_TRANSPORT; !r && done < count;) {
+    while (!r && done < count) {
         uint32_t n = count - done < chunk ? (uint32_t)(count - done) : chunk;
         if (read_full(fd, buf, (size_t)n * bl) != (size_t)n * bl) {
             fprintf(stderr, NAME ": %s: shorter than it was\n", c->input);
@@ -289,8 +293,10 @@ static int cmd_write(struct tool *c, char **args)
             done += n;
         }
     }
-    out_u64("lba", lba);
-    out_u64("blocks", done);
+    if (r != EXIT_USAGE) {
+        out_u64("lba", lba);
+        out_u64("blocks", done);
+    }
     free(buf);
     close(fd);
     return r;
@@ -331,21 +337,17 @@ static int cmd_lba_status(struct tool *c, char **args)
     return run_in(c, cdb, 16, decode_lba_status);
 }
 
-/* A CDB in hex, spaces and colons between bytes allowed. */
+/* A CDB in hex: pairs of digits, spaces and colons between bytes allowed. */
 static int parse_cdb(const char *text, struct xfer *x)
 {
-    for (const char *p = text; *p;) {
-        if (*p == ' ' || *p == ':') {
-            p++;
+    for (const char *p = text; *p; p++) {
+        if (*p == ' ' || *p == ':')
             continue;
-        }
-        unsigned v;
-        int n;
-        if (x->cdb_len == SPD_CDB_MAX || sscanf(p, "%2x%n", &v, &n) != 1 ||
-            n != 2)
+        int hi = hex_digit(p[0]), lo = hi < 0 ? -1 : hex_digit(p[1]);
+        if (lo < 0 || x->cdb_len == SPD_CDB_MAX)
             return -1;
-        x->cdb[x->cdb_len++] = (uint8_t)v;
-        p += n;
+        x->cdb[x->cdb_len++] = (uint8_t)(hi << 4 | lo);
+        p++;
     }
     return x->cdb_len >= 6 ? 0 : -1;
 }

@@ -4,6 +4,7 @@
  * engine on an in-memory unit in this process. Each carries one CDB and
  * brings back status, sense bytes and data-in as the wire had them.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <iscsi/iscsi.h>
@@ -264,10 +265,13 @@ static int mem_open(struct target *t, const char *spec)
 {
     char *end;
     unsigned long long size = strtoull(spec, &end, 10), bl = 512;
-    size <<= *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
-    end += *end == 'K' || *end == 'M' || *end == 'G';
-    if (*end == '/')
+    int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+    end += shift != 0;
+    size = size > MEM_MAX >> shift ? 0 : size << shift;    /* 0: refused */
+    if (*end == '/' && isdigit((unsigned char)end[1]))
         bl = strtoull(end + 1, &end, 10);
+    if (!isdigit((unsigned char)*spec))
+        size = 0;
     spd_params p = { SPD_PARAMS_INIT, .block_length = (uint32_t)bl,
                      .block_count = bl ? size / bl : 0,
                      .unmap_supported = true, .unmap_reads_zero = true };
