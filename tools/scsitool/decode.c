@@ -228,7 +228,7 @@ void decode_mode_sense10(const uint8_t *d, size_t len)
     out_bool("dpofua", d[3] & 0x10);
     out_u64("block_descriptor_length", get_be16(d + 6));
     out_open("pages", true);
-    while (n + (d[n] & 0x40 ? 4 : 2) <= end) {     /* the page's header */
+    while (n < end && n + (d[n] & 0x40 ? 4 : 2) <= end) {   /* a header */
         size_t plen = d[n] & 0x40 ? 4 + (size_t)get_be16(d + n + 2)
                                   : 2 + (size_t)d[n + 1];
         if (n + plen > end)
