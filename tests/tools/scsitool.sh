@@ -146,7 +146,29 @@ else
     cmp -i 1M:0 -n 64K "$img" "$WORK/small.bin" || fail "the rawdisk image holds the bytes written at LBA 2048"
     ok "iSCSI: spd-rawdisk's image holds the bytes written at LBA 2048"
 
+    # CHAP: the secret in the URL logs in, a wrong one does not.
+    printf 'alice a-secret-of-sixteen\n' >"$WORK/secrets"
+    chmod 600 "$WORK/secrets"
+    start_device "$RAMDISK" --size 1M --iscsi 127.0.0.1:0 --chap-file "$WORK/secrets"
+    URL=$(serving_uri "$WORK/server.log" iscsi://)
+    run 0 "iscsi://alice%a-secret-of-sixteen@${URL#iscsi://}" inquiry
+    has '^vendor: SPD$' "INQUIRY with CHAP"
+    run 3 "iscsi://alice%wrong-secret-here@${URL#iscsi://}" tur
+    stop_device "$SERVER_PID"
+    ok "iSCSI: CHAP credentials in the URL log in; wrong ones exit 3"
+
     port=$(free_port)
     run 3 "iscsi://127.0.0.1:$port/iqn.2026-11.org.spd:none/0" tur
     ok "an unreachable iSCSI target exits 3: $(head -1 "$ERR")"
+
+    # A portal that accepts and never answers: --timeout ends the wait.
+    python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+c = s.accept(); time.sleep(60)' "$WORK/silent.port" &
+    PIDS="$! $PIDS"
+    wait_until 10 test -s "$WORK/silent.port" || fail "the silent portal did not start"
+    run 3 --timeout 1 "iscsi://127.0.0.1:$(cat "$WORK/silent.port")/iqn.2026-11.org.spd:none/0" tur
+    grep -q 'timed out' "$ERR" || fail "the timeout is named: $(cat "$ERR")"
+    ok "a portal that never answers: --timeout 1 exits 3 ($(head -1 "$ERR"))"
 fi

@@ -170,7 +170,7 @@ static int isc_open(struct target *t, const char *url_text, unsigned timeout)
     int r = c ? iscsi_full_connect_sync(iscsi, url->portal, lun) : -1;
     iscsi_destroy_url(url);
     if (r) {
-        fprintf(stderr, "spd-scsitool: %s: %s\n", url_text,
+        fprintf(stderr, "spd-scsitool: %s: no login: %s\n", url_text,
                 c ? iscsi_get_error(iscsi) : strerror(ENOMEM));
         iscsi_destroy_context(iscsi);
         free(c);
