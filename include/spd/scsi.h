@@ -6,6 +6,7 @@
 #ifndef SPD_SCSI_H
 #define SPD_SCSI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Operation codes (SPC-4, SBC-3). */
@@ -108,5 +109,13 @@ const char *spd_asc_name(uint8_t asc, uint8_t ascq);
 const char *spd_sense_key_name(uint8_t key);
 /* The name of the command a CDB holds ("READ(10)"), or "UNKNOWN". */
 const char *spd_cdb_name(const uint8_t *cdb, uint8_t cdb_len);
+
+struct spd_status;   /* spd/spd.h */
+/* Decode sense data of either format (fixed 70h/71h, descriptor 72h/73h)
+ * as an initiator received it into a check condition status: sense key,
+ * ASC/ASCQ, information (info_valid) and the sense key specific bytes
+ * (sks, zero unless SKSV). 0, or -EINVAL when the bytes are no sense data
+ * of a known format. */
+int spd_sense_parse(const uint8_t *sense, size_t len, struct spd_status *status);
 
 #endif /* SPD_SCSI_H */

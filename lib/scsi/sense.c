@@ -2,6 +2,7 @@
  * sense.c - the one place sense data is built (SPC-4 "Sense data"), and
  * the helpers handlers use to set a check condition from a named code.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "scsi/scsi_int.h"
@@ -95,4 +96,52 @@ uint8_t scsi_sense_build(const spd_status *status, bool descriptor,
     if (status->scsi_status != SPD_STATUS_CHECK_CONDITION)
         return 0;
     return scsi_sense_write(status, descriptor, buf, cap);
+}
+
+/* Reading sense is the inverse of the above, for programs that get sense
+ * bytes from elsewhere (SG_IO, an iSCSI initiator): both formats, their
+ * information and sense key specific fields. */
+static void parse_descriptors(const uint8_t *p, size_t len, spd_status *st)
+{
+    size_t end = (size_t)DESC_HEADER_LEN + p[7];
+    if (end > len)
+        end = len;
+    for (size_t n = DESC_HEADER_LEN; n + 2 <= end; n += 2 + p[n + 1]) {
+        const uint8_t *d = p + n;
+        size_t dlen = 2 + (size_t)d[1];
+        if (n + dlen > end)
+            break;
+        if (d[0] == 0x00 && dlen >= INFO_DESC_LEN) {
+            st->info_valid = d[2] & 0x80;
+            st->information = get_be64(d + 4);
+        } else if (d[0] == 0x02 && dlen >= SKS_DESC_LEN) {
+            memcpy(st->sks, d + 4, 3);
+        }
+    }
+}
+
+int spd_sense_parse(const uint8_t *sense, size_t len, struct spd_status *st)
+{
+    uint8_t code = len ? sense[0] & 0x7f : 0;
+    *st = (spd_status){ .scsi_status = SPD_STATUS_CHECK_CONDITION };
+    if ((code == 0x70 || code == 0x71) && len >= 3) {
+        st->sense_key = sense[2] & 0x0f;
+        st->info_valid = (sense[0] & 0x80) && len >= 7;
+        st->information = st->info_valid ? get_be32(sense + 3) : 0;
+        st->asc = len > 12 ? sense[12] : 0;
+        st->ascq = len > 13 ? sense[13] : 0;
+        if (len >= 18)
+            memcpy(st->sks, sense + 15, 3);
+    } else if ((code == 0x72 || code == 0x73) && len >= 4) {
+        st->sense_key = sense[1] & 0x0f;
+        st->asc = sense[2];
+        st->ascq = sense[3];
+        if (len > DESC_HEADER_LEN)
+            parse_descriptors(sense, len, st);
+    } else {
+        return -EINVAL;
+    }
+    if (!(st->sks[0] & SKSV))
+        memset(st->sks, 0, 3);
+    return 0;
 }
