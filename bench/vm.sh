@@ -15,7 +15,10 @@
 #
 # It prints IOPS or MB/s and the ratios. The guest runs under software
 # emulation (TCG): its figures are comparable only within one boot, never
-# with the host's or another boot's.
+# with the host's or another boot's. Its CPU model lacks ERMS, so that the
+# kernel's copies between user and kernel memory do not run TCG's slow
+# byte-wise rep movsb, a cost only user-space servers would pay
+# (tests/vm/README.md).
 #
 # Usage (as root): bench/vm.sh [ublk] [nbd] [iscsi]   (all three by default)
 # BUILD names the build directory (default build). Needs what tests/vm

@@ -244,10 +244,14 @@ static void block_status_reply(struct nbd_reply *r)
     const spd_extent *ext = r->req.extents;
     uint32_t bl = p->block_length;
 
+    /* A byte-addressing client's offset may fall inside the first block:
+     * the first extent starts there (the last may end past the request,
+     * as the protocol allows). */
+    uint32_t skip = (uint32_t)(r->offset % bl);
     put_be32(r->data, NBD_META_BASE_ALLOCATION_ID);
     for (uint32_t i = 0; i < r->req.extent_count; i++) {
         uint8_t *e = r->data + 4 + 8 * i;
-        put_be32(e, (uint32_t)(ext[i].blocks * bl));
+        put_be32(e, (uint32_t)(ext[i].blocks * bl) - (i ? 0 : skip));
         put_be32(e + 4, ext[i].mapped ? 0 : NBD_STATE_HOLE |
                  (p->unmap_reads_zero ? NBD_STATE_ZERO : 0));
     }
@@ -278,7 +282,8 @@ static void request_prepare(struct nbd_reply *r, spd_op op, void *buf)
     r->req = (spd_request){ SPD_REQUEST_INIT,
         .op = op, .fua = r->flags & NBD_CMD_FLAG_FUA,
         .lba = r->offset / p->block_length,
-        .blocks = r->length / p->block_length,
+        .blocks = (r->offset % p->block_length + r->length +
+                   p->block_length - 1) / p->block_length,
         .buf = buf, .done = request_done, .opaque = r,
     };
     switch (op) {
@@ -337,8 +342,11 @@ static uint32_t request_check(const struct nbd_reply *r)
         return NBD_EINVAL;
     if (r->type == NBD_CMD_FLUSH)
         return r->offset || r->length ? NBD_EINVAL : 0;
-    if (!r->length || r->offset % p->block_length ||
-        r->length % p->block_length)
+    /* Block status of any byte range, for a client that did not ask
+     * for block sizes: the blocks that hold it (request_prepare). */
+    bool bytes_ok = r->type == NBD_CMD_BLOCK_STATUS && !conn->block_sizes_agreed;
+    if (!r->length || (!bytes_ok && (r->offset % p->block_length ||
+                                     r->length % p->block_length)))
         return NBD_EINVAL;
     if (r->type == NBD_CMD_BLOCK_STATUS && !conn->base_allocation)
         return NBD_EINVAL;

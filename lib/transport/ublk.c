@@ -661,6 +661,11 @@ int spd_ublk_export_start(spd_ublk_export *e)
                           "kernel does not offer it to unprivileged devices");
         goto fail_added;
     }
+    /* First the node: an unprivileged process's commands are checked
+     * against its access to it, which a udev rule grants a moment after
+     * the device is added. */
+    if ((r = open_cdev(e)) < 0)
+        goto fail_added;
     if (!recovering) {
         struct ublk_params up = params_of(e);
         r = dev_cmd(e, UBLK_U_CMD_SET_PARAMS, &up, sizeof up, 0);
@@ -670,8 +675,6 @@ int spd_ublk_export_start(spd_ublk_export *e)
             goto fail_added;
         }
     }
-    if ((r = open_cdev(e)) < 0)
-        goto fail_added;
     if ((r = queues_start(e)) < 0) {
         spd_set_error(-r, "ublk device %u: queues: %s", e->info.dev_id,
                       strerror(-r));

@@ -31,6 +31,11 @@ int ublk_ctrl_open(struct ublk_ctrl **out, uint64_t *features)
             return spd_set_error(ENODEV, "no %s: this kernel has no ublk "
                                  "driver (modprobe ublk_drv; Linux 6.5 or "
                                  "later)", UBLK_CTRL_PATH);
+        if (err == EACCES || err == EPERM)
+            return spd_set_error(EPERM, "%s: not permitted: a ublk disk "
+                                 "needs root, or the access a udev rule "
+                                 "gives (spd_ublk(3), Unprivileged use)",
+                                 UBLK_CTRL_PATH);
         return spd_set_error(err, "%s: %s", UBLK_CTRL_PATH, strerror(err));
     }
     int r = io_uring_queue_init(4, &ctrl->ring, IORING_SETUP_SQE128);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # A client that does not ask for block sizes addresses bytes: libnbd with
 # its block size request turned off sends reads, writes, zeroing and
-# trims at any offset and length to a unit of 4096-byte blocks, several
+# trims and block status queries at any offset and length to a unit of
+# 4096-byte blocks, several
 # in flight within one block, and every byte reads back as written. A
 # client that asked for block sizes keeps to them: the same requests fail
 # EINVAL. Ranges past the end fail as the protocol says, changing nothing.
@@ -25,6 +26,7 @@ rng = random.Random(12)
 def connect(ask):
     h = nbd.NBD()
     h.set_request_block_size(ask)
+    h.add_meta_context(nbd.CONTEXT_BASE_ALLOCATION)
     # Let libnbd send what the server is to judge.
     h.set_strict_mode(h.get_strict_mode() & ~(nbd.STRICT_ALIGN | nbd.STRICT_BOUNDS))
     h.connect_uri(uri)
@@ -91,6 +93,31 @@ h.trim(100, 5 * 4096 + 7)      # no whole block: nothing changes
 assert read_all(h, size) == shadow, "the disk after trims"
 print("ok - unaligned trims keep the bytes outside whole blocks")
 
+# Block status from any byte: the first extent starts at the offset asked,
+# the last ends with the block that holds the last byte asked.
+def extents(h, n, off):
+    got = []
+    def cb(meta, offset, entries, err):
+        if meta == nbd.CONTEXT_BASE_ALLOCATION:
+            got.extend(zip(entries[0::2], entries[1::2]))
+        return 0
+    h.block_status(n, off, cb)
+    return got
+hole = nbd.STATE_HOLE | nbd.STATE_ZERO
+M = 1 << 20           # data just before 1 MiB, 256 KiB unmapped, data after
+for off, n in ((M - 8192, 8192), (M + 256 * 1024, 4096)):
+    shadow[off:off + n] = data = rng.randbytes(n)
+    h.pwrite(data, off)
+h.trim(256 * 1024, M)
+shadow[M:M + 256 * 1024] = bytes(256 * 1024)
+e = extents(h, 100, M + 50)
+assert e == [(4096 - 50, hole)], f"status inside the hole: {e}"
+e = extents(h, 5000, M - 4000)
+assert e == [(4000, 0), (4096, hole)], f"status across data and hole: {e}"
+e = extents(h, 10, M + 256 * 1024 + 7)
+assert e == [(4096 - 7, 0)], f"status inside data: {e}"
+print("ok - block status at byte offsets starts where asked")
+
 # Past the end: refused, nothing changed.
 expect_errno("write across the end", errno.ENOSPC, h.pwrite, bytes(200), size - 100)
 expect_errno("zero across the end", errno.ENOSPC, h.zero, 200, size - 100)
@@ -103,6 +130,7 @@ print("ok - requests across the end refused, nothing changed")
 s = connect(True)
 expect_errno("unaligned read", errno.EINVAL, s.pread, 512, 512)
 expect_errno("unaligned write", errno.EINVAL, s.pwrite, bytes(512), 512)
+expect_errno("unaligned block status", errno.EINVAL, extents, s, 512, 512)
 assert s.pread(4096, 4096) == shadow[4096:8192]
 s.shutdown()
 assert read_all(h, size) == shadow, "the disk after the strict client"
