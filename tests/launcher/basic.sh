@@ -1,0 +1,93 @@
+#!/bin/sh
+# spd-launcherd and spdctl as a user drives them: classes, start, info,
+# list (table and --json), stop of ramdisk and rawdisk instances; a second
+# instance of a name refused; arguments that would be options refused; a
+# user the class does not allow refused (run as nobody); a device killed
+# from outside shows up as exited with its status.
+. "$(dirname "$0")/../lib.sh"
+need python3 setpriv
+need_root "the launcher runs devices as the users of their classes"
+. "$(dirname "$0")/common.sh"
+
+start_launcher
+
+ctl classes >"$WORK/classes.out"
+grep -q '^ramdisk  *yes  *no ' "$WORK/classes.out" ||
+    { cat "$WORK/classes.out"; fail "spdctl classes does not list ramdisk"; }
+ok "spdctl classes lists the example classes"
+
+# start, info, list, stop: a RAM disk and a disk image.
+ctl start ramdisk r1 16M >"$WORK/start.out" || fail "start ramdisk r1"
+grep -q '^state  *running' "$WORK/start.out" || fail "start did not wait for readiness"
+ctl start rawdisk d1 "$WORK/d1.img" >/dev/null && fail "rawdisk started on a missing image"
+truncate -s 32M "$WORK/d1.img"
+ctl start rawdisk d1 "$WORK/d1.img" >/dev/null || fail "start rawdisk d1"
+ctl info ramdisk r1 >"$WORK/info.out" || fail "info ramdisk r1"
+pid=$(awk '$1 == "pid" { print $2 }' "$WORK/info.out")
+grep -q "^command .*spd-ramdisk --size 16M --nbd" "$WORK/info.out" || fail "info: no command line"
+sock=$(awk '$1 == "export" { sub(/.*socket=/, "", $2); print $2 }' "$WORK/info.out")
+[ -S "$sock" ] || fail "info: the export $sock is not a socket"
+expect_eq "$(cat "/proc/$pid/comm")" spd-ramdisk "process of ramdisk r1"
+ok "start waits until ready; info gives pid $pid, the command line and the export"
+
+ctl list >"$WORK/list.out"
+grep -q '^ramdisk  *r1  *running' "$WORK/list.out" || fail "list: no r1"
+grep -q '^rawdisk  *d1  *running' "$WORK/list.out" || fail "list: no d1"
+ctl --json list | python3 -c '
+import json, sys
+l = {(i["class"], i["name"]): i for i in json.load(sys.stdin)}
+assert l[("ramdisk", "r1")]["pid"] == int(sys.argv[1]), l
+assert l[("rawdisk", "d1")]["state"] == "running", l
+assert l[("rawdisk", "d1")]["export"][0].startswith("nbd+unix://"), l
+' "$pid" || fail "list --json"
+ok "list: a table, and JSON with pid, state and exports"
+
+# Refusals: one line, non-zero, nothing changed.
+refused() {   # WANT-TEXT CMD...: fails with a line containing WANT-TEXT
+    want=$1
+    shift
+    if "$@" >"$WORK/ref.out" 2>&1; then fail "not refused: $*"; fi
+    grep -q -- "$want" "$WORK/ref.out" || { cat "$WORK/ref.out"; fail "$*: no '$want'"; }
+}
+refused "already running" ctl start ramdisk r1 16M
+refused "unknown class" ctl start nosuch x
+refused "starts with '-'" ctl start ramdisk r2 -- --size=1G
+refused "takes 1 argument" ctl start ramdisk r2 16M extra
+refused "not an instance name" ctl start ramdisk ../x 16M
+refused "not running" ctl stop ramdisk nosuch
+refused "not running" ctl info ramdisk nosuch
+expect_eq "$(ctl --json list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" 2 \
+    "instances after the refusals"
+ok "refused: a second r1, an unknown class, an option as argument, a wrong count, a bad name"
+
+# Another user: the classes allow the group disk only.
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$SPDCTL" "$@"; }
+refused "not allowed" as_nobody start ramdisk r9 1M
+refused "not allowed" as_nobody stop ramdisk r1
+refused "not allowed" as_nobody info ramdisk r1
+expect_eq "$(as_nobody list | wc -l)" 1 "lines nobody sees in list (the header)"
+# Allowed by the class: then it may start, and query and stop its own.
+sed -i 's/^#allow-users = alice/allow-users = nobody/' "$WORK/classes/ramdisk.conf"
+as_nobody start ramdisk r9 1M >/dev/null || fail "nobody, now allowed, could not start r9"
+as_nobody info ramdisk r9 | grep -q '^owner  *nobody' || fail "r9's owner is not nobody"
+as_nobody stop ramdisk r9 || fail "nobody could not stop r9"
+ok "a user the class does not allow is refused (start, stop, info); an allowed one may"
+
+# A device killed from outside: exited, with its status, until stopped.
+kill -KILL "$pid"
+wait_until 10 sh -c "'$SPDCTL' info ramdisk r1 | grep -q '^state  *exited'" ||
+    fail "r1 killed: not shown as exited"
+ctl info ramdisk r1 | grep -q '^status  *killed by signal 9' || fail "r1: no status"
+ctl start ramdisk r1 16M >/dev/null || fail "r1 could not start again after it died"
+ok "a device killed with SIGKILL shows as exited by signal 9; it may start again"
+
+ctl stop ramdisk r1 || fail "stop ramdisk r1"
+ctl stop rawdisk d1 || fail "stop rawdisk d1"
+gone "$pid" || fail "r1's process is still there"
+expect_eq "$(ctl list | wc -l)" 1 "lines in list after stopping everything"
+[ ! -e "$sock" ] || fail "the stopped ramdisk left its socket $sock"
+ok "stop: the devices exit and are gone from the list"
+
+stop_launcher TERM
+grep -q 'spd-launcherd: stopped' "$WORK/launcher.log" || fail "the launcher did not stop cleanly"
+ok "the launcher stops on SIGTERM"
