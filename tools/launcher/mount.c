@@ -2,6 +2,7 @@
  * file system through the launcher, FUSE and the loop device. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/loop.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -93,12 +94,84 @@ static int loop_attach(const char *file, bool ro, char *name, size_t size)
     return r;
 }
 
-/* The first partition when there is one, else the disk itself; waits for
- * its device node. */
+static uint64_t le(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    while (bytes--)
+        v = v << 8 | p[bytes];
+    return v;
+}
+
+/* The first entry of a GPT whose header is at LBA 1. */
+static int gpt_first(int fd, uint64_t disk, uint64_t *off, uint64_t *len)
+{
+    uint8_t h[512], e[128];
+    if (pread(fd, h, 512, 512) != 512 || memcmp(h, "EFI PART", 8) ||
+        le(h + 84, 4) < 128 ||
+        pread(fd, e, 128, (off_t)(le(h + 72, 8) * 512)) != 128)
+        return -1;
+    uint64_t first = le(e + 32, 8), last = le(e + 40, 8);
+    static const uint8_t unused[16];
+    if (!memcmp(e, unused, 16) || !first || last < first ||
+        (last + 1) * 512 > disk)
+        return -1;
+    *off = first * 512;
+    *len = (last - first + 1) * 512;
+    return 0;
+}
+
+/* The first partition of an MBR or a GPT (512-byte sectors, as the loop
+ * device has them): its offset and length in bytes; -1 when the disk has
+ * no partition table. */
+static int first_partition(int fd, uint64_t disk, uint64_t *off,
+                           uint64_t *len)
+{
+    uint8_t s[512];
+    if (pread(fd, s, 512, 0) != 512 || s[510] != 0x55 || s[511] != 0xaa)
+        return -1;
+    const uint8_t *e = s + 446;
+    for (int k = 0; k < 4; k++)
+        if (e[16 * k] & 0x7f)   /* boot flags are 0 or 80h: not a table */
+            return -1;
+    if (e[4] == 0xee)
+        return gpt_first(fd, disk, off, len);
+    uint64_t start = le(e + 8, 4), count = le(e + 12, 4);
+    if (!e[4] || !start || !count || (start + count) * 512 > disk)
+        return -1;
+    *off = start * 512;
+    *len = count * 512;
+    return 0;
+}
+
+/* Where the kernel does not scan a loop device's partitions, the loop
+ * device itself is narrowed to the first one. */
+static void narrow_to_partition(const char *disk)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/dev/%s", disk);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct loop_info64 info;
+    uint64_t size, off, len;
+    if (fd >= 0 && !ioctl(fd, BLKGETSIZE64, &size) &&
+        !first_partition(fd, size, &off, &len) &&
+        !ioctl(fd, LOOP_GET_STATUS64, &info)) {
+        info.lo_offset = off;
+        info.lo_sizelimit = len;
+        if (ioctl(fd, LOOP_SET_STATUS64, &info))
+            fprintf(stderr, "spdctl: /dev/%s: cannot narrow it to its first "
+                    "partition: %s\n", disk, strerror(errno));
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+/* The first partition when there is one, else the disk itself. */
 static void what_to_mount(const char *disk, char *dev, size_t size)
 {
     struct bdev_list parts;
     bdev_with_parts(disk, &parts);
+    if (parts.n == 1)
+        narrow_to_partition(disk);
     snprintf(dev, size, "/dev/%s", parts.n > 1 ? parts.name[1] : disk);
     for (int i = 0; i < 500 && access(dev, F_OK); i++)
         nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
