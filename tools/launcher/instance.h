@@ -30,6 +30,7 @@ struct inst {
     int stop_timeout;
     bool late;                  /* killed: not ready by the deadline */
     bool stopped;               /* gone after a stop: to be forgotten */
+    bool saved;                 /* its record is written */
     int notify_fd, out_fd;      /* $NOTIFY_SOCKET; stdout and stderr */
     char line[1024];            /* a partial output line */
     size_t line_len;

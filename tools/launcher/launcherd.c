@@ -317,7 +317,6 @@ static void settle(void)
         if (!i || c->fd < 0)
             continue;
         if (c->wait == WAIT_START && i->state == INST_RUNNING) {
-            inst_save(&L, i);
             reply_record(c, i);
         } else if (c->wait == WAIT_START && i->state == INST_EXITED) {
             inst_status_text(i->status, text, sizeof text);
@@ -334,6 +333,10 @@ static void settle(void)
             client_close(&clients[k]);
     for (struct inst *i = L.list, *next; i; i = next) {
         next = i->next;
+        if (i->state == INST_RUNNING && i->persistent && !i->saved) {
+            inst_save(&L, i);   /* ready: worth starting again */
+            i->saved = true;
+        }
         if (i->stopped)
             inst_forget(&L, i);
     }
