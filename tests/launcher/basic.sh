@@ -19,7 +19,7 @@ ok "spdctl classes lists the example classes"
 # start, info, list, stop: a RAM disk and a disk image.
 ctl start ramdisk r1 16M >"$WORK/start.out" || fail "start ramdisk r1"
 grep -q '^state  *running' "$WORK/start.out" || fail "start did not wait for readiness"
-ctl start rawdisk d1 "$WORK/d1.img" >/dev/null && fail "rawdisk started on a missing image"
+ctl start rawdisk d1 "$WORK/d1.img" >/dev/null 2>&1 && fail "rawdisk started on a missing image"
 truncate -s 32M "$WORK/d1.img"
 ctl start rawdisk d1 "$WORK/d1.img" >/dev/null || fail "start rawdisk d1"
 ctl info ramdisk r1 >"$WORK/info.out" || fail "info ramdisk r1"
@@ -72,6 +72,28 @@ as_nobody start ramdisk r9 1M >/dev/null || fail "nobody, now allowed, could not
 as_nobody info ramdisk r9 | grep -q '^owner  *nobody' || fail "r9's owner is not nobody"
 as_nobody stop ramdisk r9 || fail "nobody could not stop r9"
 ok "a user the class does not allow is refused (start, stop, info); an allowed one may"
+
+# The class's user: the device runs as nobody (on TCP: the run folder is
+# root's).
+sed -e 's/^user = root/user = nobody/' -e 's|^arguments = .*|arguments = --size %1 --nbd nbd://127.0.0.1:0/|' \
+    "$WORK/classes/ramdisk.conf" >"$WORK/classes/ramnobody.conf"
+chmod 644 "$WORK/classes/ramnobody.conf"
+ctl start ramnobody n1 4M >/dev/null || fail "start ramnobody n1"
+npid=$(ctl info ramnobody n1 | awk '$1 == "pid" { print $2 }')
+expect_eq "$(stat -c %u "/proc/$npid")" 65534 "uid of the device of class ramnobody"
+ctl stop ramnobody n1 || fail "stop ramnobody n1"
+ok "a device runs as its class's user"
+
+# A class file others may write decides nothing; nor one that is broken.
+chmod 666 "$WORK/classes/ramnobody.conf"
+refused "writable by others" ctl start ramnobody n2 4M
+printf 'executable = /nonexistent/prog\narguments = %%1\n' >"$WORK/classes/broken.conf"
+chmod 644 "$WORK/classes/broken.conf"
+refused "cannot run /nonexistent/prog" ctl start broken b1 x
+printf 'executable = /bin/true\nfrobnicate = yes\n' >"$WORK/classes/broken.conf"
+refused "unknown key 'frobnicate'" ctl start broken b1
+rm "$WORK/classes/ramnobody.conf" "$WORK/classes/broken.conf"
+ok "refused: a class file others may write, a missing program, an unknown key"
 
 # A device killed from outside: exited, with its status, until stopped.
 kill -KILL "$pid"

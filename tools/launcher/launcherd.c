@@ -307,7 +307,7 @@ static void on_request(struct client *c)
 /* ------------------------------------------------------------------ */
 
 /* Answer the clients whose instance is now ready or gone; then forget
- * the instances stopped on request. */
+ * the instances stopped on request or whose start failed. */
 static void settle(void)
 {
     for (int k = 0; k < nclients; k++) {
@@ -323,6 +323,7 @@ static void settle(void)
             reply_error(c, "%s %s %s before it was ready: %s", i->class,
                         i->name, text, i->late ? "no readiness in time"
                                                : i->last);
+            i->stopped = true;   /* a failed start leaves nothing */
         } else if (c->wait == WAIT_STOP && i->state == INST_EXITED) {
             reply(c, "ok", "");
             i->stopped = true;
