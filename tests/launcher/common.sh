@@ -40,10 +40,13 @@ start_launcher() {
         { cat "$WORK/launcher.log" >&2; fail "spd-launcherd did not start"; }
 }
 
-stop_launcher() {
+stop_launcher() {   # [SIGNAL]: after SIGTERM it must exit 0
     kill -"${1:-TERM}" "$LAUNCHER_PID"
-    wait "$LAUNCHER_PID" || true
+    status=0
+    wait "$LAUNCHER_PID" || status=$?
     LAUNCHER_PID=""
+    [ "${1:-TERM}" != TERM ] || [ "$status" -eq 0 ] ||
+        { cat "$WORK/launcher.log" >&2; fail "spd-launcherd exited with $status"; }
 }
 
 # Everything under $WORK: mounts (deepest first), loop devices over its

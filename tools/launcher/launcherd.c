@@ -36,6 +36,7 @@
 #endif
 
 #define CLIENTS_MAX 64
+#define INSTANCES_MAX 256   /* two descriptors each in the poll set */
 
 enum wait_for { WAIT_REQUEST, WAIT_START, WAIT_STOP };
 
@@ -138,6 +139,11 @@ static void req_start(struct client *c, char **w, int n)
                            w[2], (int)i->pid);
     if (i)
         inst_forget(&L, i);
+    int count = 0;
+    for (struct inst *o = L.list; o; o = o->next)
+        count++;
+    if (count >= INSTANCES_MAX)
+        return reply_error(c, "too many instances (%d)", count);
     i = inst_start(&L, &cls, w[2], w + 3, n - 3, c->who.uid, err,
                    sizeof err);
     if (!i)
@@ -554,7 +560,7 @@ static int parse_options(int argc, char **argv, const char **socket_path)
 /* The loop                                                            */
 /* ------------------------------------------------------------------ */
 
-enum { MAX_FDS = 2 + CLIENTS_MAX + 2 * 256 };
+enum { MAX_FDS = 2 + CLIENTS_MAX + 2 * INSTANCES_MAX };
 
 static void loop(int sfd, int lfd)
 {
