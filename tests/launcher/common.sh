@@ -17,7 +17,7 @@ LAUNCHER_PID=""
 
 chmod 755 "$WORK"   # so that another user reaches the socket
 mkdir -p "$WORK/classes"
-for c in ramdisk rawdisk mount mount-ro; do
+for c in ramdisk rawdisk mount mount-ro mount-ublk mount-ublk-ro; do
     sed "s|@BINDIR@|$BUILD/devices|" "$SRC/tools/launcher/classes/$c.conf.in" \
         >"$WORK/classes/$c.conf"
 done

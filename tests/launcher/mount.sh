@@ -32,7 +32,10 @@ no_leftovers() {   # nothing of image $1 left: mounts, loops, FUSE, process
     expect_eq "$(ctl list | wc -l)" 1 "lines in spdctl list"
 }
 
-ctl mount "$IMG" --mountpoint "$MNT" >"$WORK/mount.out" || fail "spdctl mount"
+status=0
+ctl mount "$IMG" --via nbd --mountpoint "$MNT" 2>/dev/null || status=$?
+expect_eq "$status" 2 "exit status of mount --via nbd (not supported yet)"
+ctl mount "$IMG" --via fuse --mountpoint "$MNT" >"$WORK/mount.out" || fail "spdctl mount"
 read -r dev on mp <"$WORK/mount.out"
 expect_eq "$mp" "$MNT" "mount point printed"
 grep -q " $MNT " /proc/self/mountinfo || fail "$MNT is not mounted"

@@ -170,7 +170,7 @@ static void what_to_mount(const char *disk, char *dev, size_t size)
 {
     struct bdev_list parts;
     bdev_with_parts(disk, &parts);
-    if (parts.n == 1)
+    if (parts.n == 1 && !strncmp(disk, "loop", 4))
         narrow_to_partition(disk);
     snprintf(dev, size, "/dev/%s", parts.n > 1 ? parts.name[1] : disk);
     for (int i = 0; i < 500 && access(dev, F_OK); i++)
@@ -212,13 +212,19 @@ static int mount_options(struct mount_opts *o, int argc, char **argv)
         fprintf(stderr, "spdctl mount: which image?\n");
         return -1;
     }
-    if (o->via && strcmp(o->via, "fuse")) {
-        fprintf(stderr, "spdctl mount: --via %s is not supported yet: only "
-                        "--via fuse (FUSE and the loop device)\n", o->via);
+    /* ublk where the kernel has it, otherwise FUSE and loop. */
+    if (!o->via)
+        o->via = access("/dev/ublk-control", F_OK) ? "fuse" : "ublk";
+    bool ublk = !strcmp(o->via, "ublk");
+    if (!ublk && strcmp(o->via, "fuse")) {
+        fprintf(stderr, "spdctl mount: --via %s is not supported yet: "
+                "--via ublk or --via fuse (FUSE and the loop device)\n",
+                o->via);
         return -1;
     }
     if (!o->class)
-        o->class = o->read_only ? "mount-ro" : "mount";
+        o->class = ublk ? (o->read_only ? "mount-ublk-ro" : "mount-ublk")
+                        : (o->read_only ? "mount-ro" : "mount");
     return 0;
 }
 
@@ -267,19 +273,34 @@ static void print_mounted(const struct ctl *ctl, const char *image,
     printf("}\n");
 }
 
-/* The FUSE file among an instance's exports. */
-static int fuse_file(const char *record, char *out, size_t size)
+/* An instance's disk among its exports: a FUSE file, or /dev/ublkbN. */
+static int disk_export(const char *record, char *out, size_t size)
 {
     for (unsigned k = 0; proto_get(record, "export", k, out, size); k++)
-        if (out[0] == '/' && strncmp(out, "/dev/", 5))
+        if (out[0] == '/')
             return 0;
+    return -1;
+}
+
+/* The kernel disk of an export: /dev/ublkbN itself; a FUSE file
+ * attached to a free loop device. */
+static int attach(const char *export, bool ro, char *disk, size_t size)
+{
+    if (!strncmp(export, "/dev/", 5)) {
+        snprintf(disk, size, "%.63s", export + 5);
+        return 0;
+    }
+    if (!loop_attach(export, ro, disk, size))
+        return 0;
+    fprintf(stderr, "spdctl: cannot attach %s to a loop device: %s\n",
+            export, strerror(errno));
     return -1;
 }
 
 int cmd_mount(const struct ctl *ctl, int argc, char **argv)
 {
     struct mount_opts o = { 0 };
-    char image[4096], name[80], file[4096], disk[64], dev[128], mp[4200];
+    char image[4096], name[80], export[4096], disk[64], dev[128], mp[4200];
     if (mount_options(&o, argc, argv))
         return 2;
     if (!realpath(o.image, image)) {
@@ -292,11 +313,11 @@ int cmd_mount(const struct ctl *ctl, int argc, char **argv)
     if (ctl_request(ctl, w, 4, &rec))
         return 1;
     int r = 1;
-    if (!rec.p || fuse_file(rec.p, file, sizeof file)) {
-        fprintf(stderr, "spdctl: class %s serves no FUSE file\n", o.class);
-    } else if (loop_attach(file, o.read_only, disk, sizeof disk)) {
-        fprintf(stderr, "spdctl: cannot attach %s to a loop device: %s\n",
-                file, strerror(errno));
+    if (!rec.p || disk_export(rec.p, export, sizeof export)) {
+        fprintf(stderr, "spdctl: class %s serves no FUSE file or ublk "
+                "device\n", o.class);
+    } else if (attach(export, o.read_only, disk, sizeof disk)) {
+        ;
     } else if (o.no_mount) {
         snprintf(dev, sizeof dev, "/dev/%s", disk);
         print_mounted(ctl, image, o.class, name, dev, NULL);
@@ -311,7 +332,8 @@ int cmd_mount(const struct ctl *ctl, int argc, char **argv)
         if (r) {
             fprintf(stderr, "spdctl: %s has no file system mount could "
                     "mount; --no-mount attaches it without\n", image);
-            bdev_loop_detach(disk);
+            if (export[0] == '/' && strncmp(export, "/dev/", 5))
+                bdev_loop_detach(disk);
         } else {
             print_mounted(ctl, image, o.class, name, dev, mp);
         }
@@ -326,8 +348,9 @@ int cmd_mount(const struct ctl *ctl, int argc, char **argv)
 /* Eject                                                               */
 /* ------------------------------------------------------------------ */
 
-/* The FUSE file behind a device ("/dev/loop3p1") or a mount point. */
-static int file_behind(const char *target, char *file, size_t size)
+/* The export behind a device ("/dev/loop3p1", "/dev/ublkb0p1") or a mount
+ * point: the loop device's FUSE file, or the ublk device. */
+static int export_behind(const char *target, char *out, size_t size)
 {
     char name[64], disk[64];
     struct stat st;
@@ -338,11 +361,14 @@ static int file_behind(const char *target, char *file, size_t size)
         return -1;
     if (bdev_disk_of(name, disk, sizeof disk))
         return -1;
-    return bdev_loop_file(disk, file, size);
+    if (!strncmp(disk, "loop", 4))
+        return bdev_loop_file(disk, out, size);
+    snprintf(out, size, "/dev/%s", disk);
+    return 0;
 }
 
-/* The instance (its record) serving file, or named name. */
-static int find_instance(const struct ctl *ctl, const char *file,
+/* The instance (its record) serving export, or named name. */
+static int find_instance(const struct ctl *ctl, const char *export,
                          const char *name, char *rec, size_t size)
 {
     char *w[] = { "list" };
@@ -352,8 +378,8 @@ static int find_instance(const struct ctl *ctl, const char *file,
     if (ctl_request(ctl, w, 1, &body))
         return -1;
     while (body.p && ctl_next_record(body.p, &pos, rec, size)) {
-        bool by_file = file && !fuse_file(rec, value, sizeof value) &&
-                       !strcmp(value, file);
+        bool by_file = export && !disk_export(rec, value, sizeof value) &&
+                       !strcmp(value, export);
         bool by_name = name && proto_get(rec, "name", 0, value,
                                          sizeof value) &&
                        !strcmp(value, name);
@@ -366,11 +392,13 @@ static int find_instance(const struct ctl *ctl, const char *file,
     return -1;
 }
 
-/* Unmount and detach every loop device over file. */
-static int take_down(const char *file)
+/* Unmount the disk of an export, and detach every loop device over it. */
+static int take_down(const char *export)
 {
     struct bdev_list loops;
-    bdev_loops_of(file, &loops);
+    if (!strncmp(export, "/dev/", 5))
+        return bdev_unmount_all(export + 5, false);
+    bdev_loops_of(export, &loops);
     for (int k = 0; k < loops.n; k++) {
         if (bdev_unmount_all(loops.name[k], false))
             return -1;
@@ -385,24 +413,24 @@ static int take_down(const char *file)
 
 int cmd_eject(const struct ctl *ctl, int argc, char **argv)
 {
-    char file[4200] = "", real[4096], name[80] = "", rec[16384];
+    char export[4200] = "", real[4096], name[80] = "", rec[16384];
     char class[80], mp[4200];
     if (argc != 2) {
         fprintf(stderr, "usage: spdctl eject IMAGE|DEVICE|MOUNTPOINT\n");
         return 2;
     }
-    if (file_behind(argv[1], file, sizeof file) &&
+    if (export_behind(argv[1], export, sizeof export) &&
         realpath(argv[1], real))
         image_name(real, name, sizeof name);
-    if (find_instance(ctl, file[0] ? file : NULL, name[0] ? name : NULL,
-                      rec, sizeof rec)) {
+    if (find_instance(ctl, export[0] ? export : NULL,
+                      name[0] ? name : NULL, rec, sizeof rec)) {
         fprintf(stderr, "spdctl: %s is not a disk spdctl mounted\n",
                 argv[1]);
         return 1;
     }
     proto_get(rec, "class", 0, class, sizeof class);
     proto_get(rec, "name", 0, name, sizeof name);
-    if (!fuse_file(rec, file, sizeof file) && take_down(file))
+    if (!disk_export(rec, export, sizeof export) && take_down(export))
         return 1;
     snprintf(mp, sizeof mp, "%s/%s", MEDIA_DIR, name);
     rmdir(mp);   /* the mount point mount made, when it is empty */
