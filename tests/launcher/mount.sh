@@ -96,7 +96,14 @@ no_leftovers
 ctl mount --no-mount "$WORK/blank.img" >"$WORK/mount.out" || fail "mount --no-mount"
 dev=$(cat "$WORK/mount.out")
 [ -b "$dev" ] || fail "--no-mount: $dev is not a block device"
+name=$(ctl --json list | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["name"])')
+exec 3<"$dev"
+if ctl stop mount "$name" 2>"$WORK/stop.err"; then fail "stop went ahead while $dev was open"; fi
+grep -q "$dev is open in pid $$ " "$WORK/stop.err" || { cat "$WORK/stop.err"; fail "stop: not the process that holds $dev"; }
+exec 3<&-
+if ctl stop mount "$name" 2>"$WORK/stop.err"; then fail "stop went ahead while $dev was attached"; fi
+grep -q "$dev is attached to " "$WORK/stop.err" || { cat "$WORK/stop.err"; fail "stop: not the attached loop device"; }
 ctl eject "$dev" >/dev/null || fail "eject $dev"
 no_leftovers
-ok "a blank image: mount refused and undone; --no-mount attaches, eject by device"
+ok "a blank image: mount refused and undone; --no-mount attaches; stop refused while it is open or attached; eject by device"
 stop_launcher TERM

@@ -194,10 +194,58 @@ static int note_holders(const char *name, struct sbuf *why, int count)
     return count;
 }
 
-int bdev_users(const char *disk, bool loop_counts, struct sbuf *why)
+/* The first of paths that process pid has open, by its fd links (read,
+ * never followed: a dead FUSE or NFS mount cannot hang the scan). */
+static const char *held_by(const char *pid, const char *const *paths, int n)
+{
+    char dir[64], link[340], target[4200];
+    snprintf(dir, sizeof dir, "/proc/%s/fd", pid);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    const char *found = NULL;
+    while (d && !found && (e = readdir(d))) {
+        snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (len <= 0)
+            continue;
+        target[len] = '\0';
+        for (int k = 0; k < n && !found; k++)
+            if (!strcmp(target, paths[k]))
+                found = paths[k];
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+int bdev_openers(const char *const *paths, int n, pid_t skip,
+                 struct sbuf *why, int count)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    char comm[64], path[300];
+    while (d && (e = readdir(d))) {
+        const char *p;
+        pid_t pid = (pid_t)atoi(e->d_name);
+        if (pid <= 0 || pid == getpid() || pid == skip ||
+            !(p = held_by(e->d_name, paths, n)))
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/comm", e->d_name);
+        if (read_line(path, comm, sizeof comm))
+            strcpy(comm, "?");
+        sb_printf(why, "%s%s is open in pid %s (%s)", count++ ? "; " : "",
+                  p, e->d_name, comm);
+    }
+    if (d)
+        closedir(d);
+    return count;
+}
+
+int bdev_users(const char *disk, bool loop_counts, struct sbuf *why,
+               int count)
 {
     struct bdev_list all;
-    int count = 0;
+    int before = count;
     bdev_with_parts(disk, &all);
     for (int i = 0; i < all.n; i++) {
         struct mounts_of m = { dev_of(all.name[i]), all.name[i], why, count };
@@ -205,9 +253,18 @@ int bdev_users(const char *disk, bool loop_counts, struct sbuf *why)
             each_mount(note_mount, &m);
         count = note_holders(all.name[i], why, m.count);
     }
+    char paths[BDEV_MAX][80];
+    const char *list[BDEV_MAX];
+    for (int i = 0; i < all.n; i++) {
+        snprintf(paths[i], sizeof paths[i], "/dev/%s", all.name[i]);
+        list[i] = paths[i];
+    }
+    count = bdev_openers(list, all.n, 0, why, count);
     char file[4200];
-    if (!count && loop_counts && !bdev_loop_file(disk, file, sizeof file))
-        sb_printf(why, "/dev/%s is attached to %s", disk, file), count++;
+    if (count == before && loop_counts &&
+        !bdev_loop_file(disk, file, sizeof file))
+        sb_printf(why, "%s/dev/%s is attached to %s", count++ ? "; " : "",
+                  disk, file);
     return count;
 }
 

@@ -5,6 +5,7 @@
 #define SPD_LAUNCHER_BLOCKDEV_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "proto.h"
 
@@ -31,10 +32,17 @@ int bdev_disk_of(const char *name, char *out, size_t size);
 /* The block device mounted at mountpoint, or -1. */
 int bdev_at_mountpoint(const char *mountpoint, char *out, size_t size);
 
-/* Say what uses disk (mounts of it or its partitions, holders, and for a
- * loop device its being attached when loop_counts): one "... ; ..." text
- * appended to why. Returns how many users. */
-int bdev_users(const char *disk, bool loop_counts, struct sbuf *why);
+/* Say what uses disk (mounts of it or its partitions, holders, processes
+ * that have one open, and for a loop device its being attached when
+ * loop_counts), after count earlier reasons: "...; ..." appended to
+ * why. Returns the new count. */
+int bdev_users(const char *disk, bool loop_counts, struct sbuf *why,
+               int count);
+
+/* Say which processes but skip hold one of paths open ("PATH is open in
+ * pid N (COMM)"), after count earlier reasons; returns the new count. */
+int bdev_openers(const char *const *paths, int n, pid_t skip,
+                 struct sbuf *why, int count);
 
 /* Unmount every mount of disk and its partitions (lazily when busy and
  * lazy); -1 with errno at the first that stays. */

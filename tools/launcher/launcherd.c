@@ -152,17 +152,20 @@ static void req_start(struct client *c, char **w, int n)
     c->inst = i;
 }
 
-/* What keeps the instance's kernel devices busy: mounts, holders, and
- * loop devices over its FUSE files. */
+/* What keeps the instance's kernel devices busy: mounts, holders, open
+ * descriptors, and loop devices over its FUSE files, which may also be
+ * open themselves (in another process than the device). */
 static int in_use(const struct inst *i, struct sbuf *why)
 {
     char devs[BDEV_MAX][64];
     int n, count = 0;
     inst_devices(i, devs, &n, BDEV_MAX);
-    for (int d = 0; d < n; d++) {
-        if (count)
-            sb_add(why, "; ", 2);
-        count += bdev_users(devs[d], true, why);
+    for (int d = 0; d < n; d++)
+        count = bdev_users(devs[d], true, why, count);
+    for (int e = 0; e < i->nexports; e++) {
+        const char *file = i->exports[e];
+        if (file[0] == '/' && strncmp(file, "/dev/", 5))
+            count = bdev_openers(&file, 1, i->pid, why, count);
     }
     return count;
 }
