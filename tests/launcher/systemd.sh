@@ -38,7 +38,7 @@ ok "SIGTERM stops the devices"
 
 if command -v systemd-analyze >/dev/null; then
     mkdir "$WORK/units"
-    sed "s|@SBINDIR@/spd-launcherd|$LAUNCHERD|" \
+    sed -e "s|@SBINDIR@/spd-launcherd|$LAUNCHERD|" -e "s|@SYSCONFDIR@|/etc|" \
         "$SRC/tools/launcher/spd-launcherd.service.in" >"$WORK/units/spd-launcherd.service"
     cp "$SRC/tools/launcher/spd-launcherd.socket" "$WORK/units/"
     (cd "$WORK/units" && systemd-analyze verify --man=no ./spd-launcherd.service \

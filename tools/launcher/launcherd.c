@@ -32,7 +32,7 @@
 #define SPD_SYSCONFDIR "/etc"
 #endif
 #ifndef SPD_STATEDIR
-#define SPD_STATEDIR "/var/lib"
+#define SPD_STATEDIR "/var"
 #endif
 
 #define CLIENTS_MAX 64
@@ -524,7 +524,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: spd-launcherd [--config-dir DIR] [--socket PATH] "
                "[--state-dir DIR] [--run-dir DIR]\n"
-               "defaults: %s/spd/classes.d, %s, %s/spd/launcher, the "
+               "defaults: %s/spd/classes.d, %s, %s/lib/spd/launcher, the "
                "socket's folder\n", SPD_SYSCONFDIR, PROTO_SOCKET,
                SPD_STATEDIR);
 }
@@ -607,7 +607,7 @@ int main(int argc, char **argv)
     const char *socket_path = PROTO_SOCKET;
     static char run_dir[4096];
     L.config_dir = SPD_SYSCONFDIR "/spd/classes.d";
-    L.state_dir = SPD_STATEDIR "/spd/launcher";
+    L.state_dir = SPD_STATEDIR "/lib/spd/launcher";
     if (parse_options(argc, argv, &socket_path))
         return 2;
     if (!L.run_dir) {
