@@ -34,6 +34,32 @@ ctl info rawdisk p1 | grep -q "^command .*--file $WORK/p1.img " ||
 ctl info ramdisk t1 >/dev/null 2>&1 && fail "ramdisk t1 (not persistent) came back"
 ok "after a restart the persistent instance runs again with its arguments"
 
+# Deadlines: a program that never says it is ready is killed after the
+# class's ready-timeout; one that ignores SIGTERM gets SIGKILL after its
+# stop-timeout.
+cat >"$WORK/stubborn" <<'PY'
+#!/usr/bin/python3
+import os, signal, socket, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if sys.argv[1] == "ready":
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.sendto(b"READY=1", "\0" + os.environ["NOTIFY_SOCKET"][1:])
+time.sleep(600)
+PY
+chmod 755 "$WORK/stubborn"
+printf 'executable = %s\narguments = %%1\nready-timeout = 1\nstop-timeout = 1\n' \
+    "$WORK/stubborn" >"$WORK/classes/stubborn.conf"
+chmod 644 "$WORK/classes/stubborn.conf"
+if ctl start stubborn s1 silent 2>"$WORK/start.err"; then fail "a silent program was taken as ready"; fi
+grep -q "killed by signal 9.*no readiness in time" "$WORK/start.err" ||
+    { cat "$WORK/start.err"; fail "no 'not ready in time'"; }
+ctl start stubborn s2 ready >/dev/null || fail "start stubborn s2"
+s2=$(pid_of stubborn s2)
+ctl stop stubborn s2 || fail "stop stubborn s2"
+gone "$s2" || fail "stubborn s2 ($s2) survived its stop"
+grep -q "stubborn/s2: not stopped in time: SIGKILL" "$WORK/launcher.log" || fail "no SIGKILL logged"
+ok "a program not ready in time is killed; one that ignores SIGTERM gets SIGKILL"
+
 # Stopping it removes the record: it stays stopped after the next restart.
 ctl stop rawdisk p1 || fail "stop rawdisk p1"
 [ ! -e "$WORK/state/rawdisk@p1" ] || fail "stop left the record of p1"
