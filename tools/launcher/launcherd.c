@@ -63,7 +63,8 @@ static void client_close(struct client *c)
     *c = clients[--nclients];
 }
 
-static void reply(struct client *c, const char *status, const char *body)
+/* Answer a client (once: it is closed then); 0 for the callers. */
+static int reply(struct client *c, const char *status, const char *body)
 {
     struct sbuf b = { 0 };
     sb_printf(&b, "%s\n%s", status, body);
@@ -77,18 +78,19 @@ static void reply(struct client *c, const char *status, const char *body)
     sb_free(&b);
     close(c->fd);
     c->fd = -1;   /* removed by settle() */
+    return 0;
 }
 
-static void reply_error(struct client *c, const char *fmt, ...)
+static int reply_error(struct client *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static void reply_error(struct client *c, const char *fmt, ...)
+static int reply_error(struct client *c, const char *fmt, ...)
 {
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    reply(c, "error", line);
+    return reply(c, "error", line);
 }
 
 static void reply_record(struct client *c, const struct inst *i)
@@ -113,14 +115,14 @@ static bool may_query(const struct caller *who, const struct inst *i)
             class_allows(&c, who));
 }
 
-static void not_allowed(struct client *c, const char *what,
-                        const char *class)
+static int not_allowed(struct client *c, const char *what,
+                       const char *class)
 {
-    reply_error(c, "not allowed: uid %u may not %s instances of class %s",
+    return reply_error(c, "not allowed: uid %u may not %s instances of class %s",
                 (unsigned)c->who.uid, what, class);
 }
 
-static void req_start(struct client *c, char **w, int n)
+static int req_start(struct client *c, char **w, int n)
 {
     struct lclass cls;
     char err[600];
@@ -150,6 +152,7 @@ static void req_start(struct client *c, char **w, int n)
         return reply_error(c, "%s", err);
     c->wait = WAIT_START;
     c->inst = i;
+    return 0;
 }
 
 /* What keeps the instance's kernel devices busy: mounts, holders, open
@@ -186,7 +189,7 @@ static void release(const struct inst *i)
     }
 }
 
-static void req_stop(struct client *c, char **w, int n)
+static int req_stop(struct client *c, char **w, int n)
 {
     bool force = n == 4 && !strcmp(w[3], "force");
     if (n != 3 && !force)
@@ -209,7 +212,8 @@ static void req_stop(struct client *c, char **w, int n)
     if (!force && in_use(i, &why)) {
         reply_error(c, "%s %s is in use: %s (eject it, or stop --force)",
                     w[1], w[2], why.p ? why.p : "");
-        return sb_free(&why);
+        sb_free(&why);
+        return 0;
     }
     sb_free(&why);
     if (force)
@@ -218,9 +222,10 @@ static void req_stop(struct client *c, char **w, int n)
     inst_stop(i);
     c->wait = WAIT_STOP;
     c->inst = i;
+    return 0;
 }
 
-static void req_info(struct client *c, char **w, int n)
+static int req_info(struct client *c, char **w, int n)
 {
     if (n != 3)
         return reply_error(c, "usage: info CLASS NAME");
@@ -230,9 +235,10 @@ static void req_info(struct client *c, char **w, int n)
     if (!may_query(&c->who, i))
         return not_allowed(c, "query", w[1]);
     reply_record(c, i);
+    return 0;
 }
 
-static void req_list(struct client *c)
+static int req_list(struct client *c)
 {
     struct sbuf b = { 0 };
     sb_add(&b, "", 0);
@@ -241,6 +247,7 @@ static void req_list(struct client *c)
             inst_record(i, &b);
     reply(c, "ok", b.p ? b.p : "");
     sb_free(&b);
+    return 0;
 }
 
 static void class_record(struct sbuf *b, const char *name,
@@ -265,7 +272,7 @@ static int by_name(const struct dirent **a, const struct dirent **b)
     return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-static void req_classes(struct client *c)
+static int req_classes(struct client *c)
 {
     struct dirent **names;
     struct sbuf b = { 0 };
@@ -284,31 +291,31 @@ static void req_classes(struct client *c)
     free(names);
     reply(c, "ok", b.p ? b.p : "");
     sb_free(&b);
+    return 0;
 }
 
-static void on_request(struct client *c)
+static int on_request(struct client *c)
 {
     char msg[PROTO_REQUEST_MAX], *w[PROTO_WORDS_MAX];
     ssize_t len = recv(c->fd, msg, sizeof msg, MSG_DONTWAIT);
     if (len < 0 && errno == EAGAIN)
-        return;
+        return 0;
     int n = len > 0 ? proto_split(msg, (size_t)len, w, PROTO_WORDS_MAX) : -1;
     if (n < 1)
         return reply_error(c, "malformed request");
     if (shutting_down)
         return reply_error(c, "the launcher is stopping");
     if (!strcmp(w[0], "start"))
-        req_start(c, w, n);
-    else if (!strcmp(w[0], "stop"))
-        req_stop(c, w, n);
-    else if (!strcmp(w[0], "info"))
-        req_info(c, w, n);
-    else if (!strcmp(w[0], "list") && n == 1)
-        req_list(c);
-    else if (!strcmp(w[0], "classes") && n == 1)
-        req_classes(c);
-    else
-        reply_error(c, "unknown request '%.40s'", w[0]);
+        return req_start(c, w, n);
+    if (!strcmp(w[0], "stop"))
+        return req_stop(c, w, n);
+    if (!strcmp(w[0], "info"))
+        return req_info(c, w, n);
+    if (!strcmp(w[0], "list") && n == 1)
+        return req_list(c);
+    if (!strcmp(w[0], "classes") && n == 1)
+        return req_classes(c);
+    return reply_error(c, "unknown request '%.40s'", w[0]);
 }
 
 /* ------------------------------------------------------------------ */
