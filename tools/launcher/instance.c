@@ -183,8 +183,8 @@ struct inst *inst_start(struct launcher *l, const struct lclass *c,
         return NULL;
     }
     set_deadline(i, c->ready_timeout);
-    fprintf(stderr, "%s/%s: started, pid %d\n", i->class, i->name,
-            (int)i->pid);
+    fprintf(stderr, "%s/%s: started for uid %u, pid %d\n", i->class,
+            i->name, (unsigned)owner, (int)i->pid);
     i->next = l->list;
     l->list = i;
     return i;

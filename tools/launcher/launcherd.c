@@ -36,6 +36,7 @@
 #endif
 
 #define CLIENTS_MAX 64
+#define REQUEST_TIMEOUT_MS 10000  /* a client that sends nothing leaves */
 #define INSTANCES_MAX 256   /* two descriptors each in the poll set */
 
 enum wait_for { WAIT_REQUEST, WAIT_START, WAIT_STOP };
@@ -45,6 +46,7 @@ struct client {
     struct caller who;
     enum wait_for wait;
     struct inst *inst;
+    struct timespec accepted;
 };
 
 static struct launcher L;
@@ -403,8 +405,10 @@ static void on_accept(int lfd)
     }
     int size = PROTO_REPLY_MAX * 2;
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-    clients[nclients++] = (struct client){
-        fd, { cred.pid, cred.uid, cred.gid }, WAIT_REQUEST, NULL };
+    struct client *c = &clients[nclients++];
+    *c = (struct client){ fd, { cred.pid, cred.uid, cred.gid }, WAIT_REQUEST,
+                          NULL, { 0, 0 } };
+    clock_gettime(CLOCK_MONOTONIC, &c->accepted);
 }
 
 static long ms_until(const struct timespec *t)
@@ -416,10 +420,29 @@ static long ms_until(const struct timespec *t)
     return ms < 0 ? 0 : ms;
 }
 
+/* A client silent since it connected is dropped, so that a few idle
+ * connections cannot take every slot. */
+static long client_deadlines(void)
+{
+    long next = -1;
+    for (int k = nclients - 1; k >= 0; k--) {
+        if (clients[k].wait != WAIT_REQUEST)
+            continue;
+        struct timespec t = clients[k].accepted;
+        t.tv_sec += REQUEST_TIMEOUT_MS / 1000;
+        long ms = ms_until(&t);
+        if (ms == 0)
+            client_close(&clients[k]);
+        else if (next < 0 || ms < next)
+            next = ms;
+    }
+    return next;
+}
+
 /* SIGKILL what missed its deadline; the poll timeout until the next. */
 static int deadlines(void)
 {
-    long next = -1;
+    long next = client_deadlines();
     for (struct inst *i = L.list; i; i = i->next) {
         if (i->state != INST_STARTING && i->state != INST_STOPPING)
             continue;
