@@ -66,12 +66,20 @@ refused "not allowed" as_nobody start ramdisk r9 1M
 refused "not allowed" as_nobody stop ramdisk r1
 refused "not allowed" as_nobody info ramdisk r1
 expect_eq "$(as_nobody list | wc -l)" 1 "lines nobody sees in list (the header)"
+# A member of the group disk (a supplementary group) is allowed.
+setpriv --reuid=65534 --regid=65534 --groups=disk "$SPDCTL" start ramdisk g1 1M >/dev/null ||
+    fail "nobody in the group disk could not start g1"
+setpriv --reuid=65534 --regid=65534 --groups=disk "$SPDCTL" stop ramdisk g1 ||
+    fail "nobody in the group disk could not stop g1"
 # Allowed by the class: then it may start, and query and stop its own.
 sed -i 's/^#allow-users = alice/allow-users = nobody/' "$WORK/classes/ramdisk.conf"
 as_nobody start ramdisk r9 1M >/dev/null || fail "nobody, now allowed, could not start r9"
+# Allowed no more: still the owner of r9, who may always query and stop it.
+sed -i 's/^allow-users = nobody/#allow-users = alice/' "$WORK/classes/ramdisk.conf"
+refused "not allowed" as_nobody start ramdisk r8 1M
 as_nobody info ramdisk r9 | grep -q '^owner  *nobody' || fail "r9's owner is not nobody"
 as_nobody stop ramdisk r9 || fail "nobody could not stop r9"
-ok "a user the class does not allow is refused (start, stop, info); an allowed one may"
+ok "a user the class does not allow is refused (start, stop, info); one it allows (as user or by a supplementary group) may, and the owner may always query and stop"
 
 # The class's user: the device runs as nobody (on TCP: the run folder is
 # root's).

@@ -236,14 +236,8 @@ bool class_allows(const struct lclass *c, const struct caller *who)
     for (int i = 0; i < c->nusers; i++)
         if (c->users[i] == who->uid)
             return true;
-    /* Supplementary groups as the group database has them. */
-    struct passwd *pw = getpwuid(who->uid);
-    gid_t list[256];
-    int n = 256;
-    if (!pw || getgrouplist(pw->pw_name, who->gid, list, &n) < 0)
-        return false;
-    for (int i = 0; i < n; i++)
-        if (in_groups(c, list[i]))
+    for (int i = 0; i < who->ngroups; i++)
+        if (in_groups(c, who->groups[i]))
             return true;
     return false;
 }

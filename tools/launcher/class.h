@@ -30,11 +30,14 @@ struct lclass {
     char storage[8192];             /* the words' text */
 };
 
-/* The caller of a request, from SO_PEERCRED. */
+/* The caller of a request, from SO_PEERCRED and SO_PEERGROUPS (its
+ * supplementary groups when it connected). */
 struct caller {
     pid_t pid;
     uid_t uid;
     gid_t gid;
+    int ngroups;
+    gid_t groups[256];
 };
 
 /* Load DIR/NAME.conf; on failure -1 with one line in err. */

@@ -406,8 +406,11 @@ static void on_accept(int lfd)
     int size = PROTO_REPLY_MAX * 2;
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
     struct client *c = &clients[nclients++];
-    *c = (struct client){ fd, { cred.pid, cred.uid, cred.gid }, WAIT_REQUEST,
-                          NULL, { 0, 0 } };
+    *c = (struct client){ fd, { cred.pid, cred.uid, cred.gid, 0, { 0 } },
+                          WAIT_REQUEST, NULL, { 0, 0 } };
+    len = sizeof c->who.groups;
+    if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->who.groups, &len))
+        c->who.ngroups = (int)(len / sizeof(gid_t));
     clock_gettime(CLOCK_MONOTONIC, &c->accepted);
 }
 
