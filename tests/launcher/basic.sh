@@ -40,7 +40,18 @@ assert l[("ramdisk", "r1")]["pid"] == int(sys.argv[1]), l
 assert l[("rawdisk", "d1")]["state"] == "running", l
 assert l[("rawdisk", "d1")]["export"][0].startswith("nbd+unix://"), l
 ' "$pid" || fail "list --json"
-ok "list: a table, and JSON with pid, state and exports"
+ctl --json info ramdisk r1 | python3 -c '
+import json, sys
+i = json.load(sys.stdin)
+assert i["state"] == "running" and i["uptime"] >= 0 and i["device"] == [], i
+' || fail "info --json"
+ctl --json classes | python3 -c '
+import json, sys
+c = {x["class"]: x for x in json.load(sys.stdin)}
+assert c["ramdisk"]["allowed"] == "yes" and c["rawdisk"]["persistent"] == "yes", c
+assert c["mount"]["arguments"] == 1, c
+' || fail "classes --json"
+ok "list: a table, and JSON with pid, state and exports; info and classes in JSON"
 
 # Refusals: one line, non-zero, nothing changed.
 refused() {   # WANT-TEXT CMD...: fails with a line containing WANT-TEXT

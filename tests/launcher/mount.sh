@@ -6,7 +6,7 @@
 # partitioned image (its first partition is mounted), read-only mounts,
 # and a forced stop of a mounted disk.
 . "$(dirname "$0")/../lib.sh"
-need mkfs.ext4 debugfs losetup mount umount sfdisk
+need mkfs.ext4 debugfs e2fsck losetup mount umount sfdisk python3
 need_root "losetup and mount"
 [ -e /dev/fuse ] || skip "no /dev/fuse"
 [ -e /dev/loop-control ] || skip "no loop devices"
@@ -16,6 +16,12 @@ start_launcher
 ctl doctor >"$WORK/doctor.out" || { cat "$WORK/doctor.out"; fail "doctor: no FUSE and loop"; }
 grep -q '^fuse  *yes' "$WORK/doctor.out" || fail "doctor: fuse"
 grep -q '^loop  *yes' "$WORK/doctor.out" || fail "doctor: loop"
+ctl --json doctor | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["fuse"]["available"] and d["loop"]["available"], d
+assert set(d) == {"ublk", "fuse", "loop", "nbd", "iscsi"}, d
+' || fail "doctor --json"
 ok "spdctl doctor finds FUSE and loop"
 
 IMG=$WORK/disk.img
