@@ -71,6 +71,30 @@ expect_eq "$(ctl --json list | python3 -c 'import json,sys; print(len(json.load(
     "instances after the refusals"
 ok "refused: a second r1, an unknown class, an option as argument, a wrong count, a bad name"
 
+# Malformed requests, as any local user could send them: an error each,
+# and the launcher goes on.
+python3 - "$SPD_LAUNCHER_SOCKET" <<'PY' || fail "malformed requests"
+import socket, sys
+def ask(msg):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    s.send(msg)
+    r = s.recv(200000)
+    s.close()
+    return r
+for msg, want in [(b"list", b"error\nmalformed request"),
+                  (b"\0", b"error\nunknown request ''"),
+                  (b"start\0" * 17, b"error\nmalformed request"),
+                  (b"x" * 70000, b"error\nmalformed request"),
+                  (b"list\0extra\0", b"error\nunknown request 'list'"),
+                  (b"info\0ramdisk\0", b"error\nusage: info CLASS NAME"),
+                  (b"start\0../../etc/passwd\0x\0", b"error\n'../../etc/passwd' is not a class name")]:
+    got = ask(msg)
+    assert got.startswith(want), (msg[:40], got)
+assert ask(b"list\0").startswith(b"ok\n")
+PY
+ok "malformed requests are answered with an error; the launcher goes on"
+
 # Another user: the classes allow the group disk only.
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$SPDCTL" "$@"; }
 refused "not allowed" as_nobody start ramdisk r9 1M
