@@ -304,7 +304,7 @@ int bdev_unmount_all(const char *disk, bool lazy)
     return 0;
 }
 
-int bdev_loop_detach(const char *name)
+int bdev_loop_detach(const char *name, int wait_ms)
 {
     char path[300], file[4200];
     snprintf(path, sizeof path, "/dev/%s", name);
@@ -319,7 +319,8 @@ int bdev_loop_detach(const char *name)
         errno = err;
         return -1;
     }
-    for (int i = 0; i < 1000 && !bdev_loop_file(name, file, sizeof file); i++)
+    for (int i = 0; i < wait_ms / 10 && !bdev_loop_file(name, file,
+                                                         sizeof file); i++)
         nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
     return 0;
 }

@@ -48,8 +48,8 @@ int bdev_openers(const char *const *paths, int n, pid_t skip,
  * lazy); -1 with errno at the first that stays. */
 int bdev_unmount_all(const char *disk, bool lazy);
 
-/* Detach loop device name after flushing it, and wait (at most 10 s) until
- * the kernel has let go of the backing file. */
-int bdev_loop_detach(const char *name);
+/* Detach loop device name after flushing it, and wait (at most wait_ms)
+ * until the kernel has let go of the backing file. */
+int bdev_loop_detach(const char *name, int wait_ms);
 
 #endif

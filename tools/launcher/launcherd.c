@@ -185,7 +185,7 @@ static void release(const struct inst *i)
     for (int d = 0; d < n; d++) {
         bdev_unmount_all(devs[d], true);
         if (!bdev_loop_file(devs[d], file, sizeof file) &&
-            bdev_loop_detach(devs[d]))
+            bdev_loop_detach(devs[d], 1000))   /* short: all clients wait */
             fprintf(stderr, "%s/%s: cannot detach /dev/%s: %s\n", i->class,
                     i->name, devs[d], strerror(errno));
     }

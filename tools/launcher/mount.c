@@ -333,7 +333,7 @@ int cmd_mount(const struct ctl *ctl, int argc, char **argv)
             fprintf(stderr, "spdctl: %s has no file system mount could "
                     "mount; --no-mount attaches it without\n", image);
             if (export[0] == '/' && strncmp(export, "/dev/", 5))
-                bdev_loop_detach(disk);
+                bdev_loop_detach(disk, 10000);
         } else {
             print_mounted(ctl, image, o.class, name, dev, mp);
         }
@@ -402,7 +402,7 @@ static int take_down(const char *export)
     for (int k = 0; k < loops.n; k++) {
         if (bdev_unmount_all(loops.name[k], false))
             return -1;
-        if (bdev_loop_detach(loops.name[k])) {
+        if (bdev_loop_detach(loops.name[k], 10000)) {
             fprintf(stderr, "spdctl: cannot detach /dev/%s: %s\n",
                     loops.name[k], strerror(errno));
             return -1;
