@@ -49,19 +49,27 @@ stop_launcher() {   # [SIGNAL]: after SIGTERM it must exit 0
         { cat "$WORK/launcher.log" >&2; fail "spd-launcherd exited with $status"; }
 }
 
-# Everything under $WORK: mounts (deepest first), loop devices over its
-# files, the launcher (its devices die with it) and FUSE files it left.
+# Everything under $WORK: loop devices over its files (noted first: once
+# their FUSE file is unmounted they no longer name it), mounts (deepest
+# first), the launcher (its devices die with it) and FUSE files it left.
 launcher_cleanup() {
-    awk -v w="$WORK" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo |
-        sort -r | while read -r mp; do umount -l "$mp"; done
+    loops=""
     for f in /sys/block/loop*/loop/backing_file; do
         [ -e "$f" ] || continue
         case $(cat "$f") in
-        "$WORK"/*) d=${f#/sys/block/}; losetup -d "/dev/${d%%/*}" ;;
+        "$WORK"/*) d=${f#/sys/block/}; loops="$loops /dev/${d%%/*}" ;;
         esac
     done
+    unmount_work
+    for l in $loops; do losetup -d "$l"; done
     [ -z "$LAUNCHER_PID" ] || { kill -KILL "$LAUNCHER_PID"; wait "$LAUNCHER_PID"; }
+    unmount_work
+}
+unmount_work() {
     awk -v w="$WORK" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo |
         sort -r | while read -r mp; do umount -l "$mp"; done
 }
 at_exit launcher_cleanup
+# Mounts and loop devices outlive a test killed by a closed pipe or a
+# hang-up too: clean up then as well.
+trap 'exit 1' HUP PIPE
