@@ -55,6 +55,7 @@ struct spd_fuse_export {
     spd_unit *unit;                 /* NULL: nothing added yet */
     char *path;
     bool created;                   /* start made the file at path */
+    bool stale_detached;            /* a dead server's mount was there */
     int path_fd;                    /* O_PATH: the very file mounted over */
     char mount_at[32];              /* what the mount is made on */
     uint64_t size;                  /* bytes */
@@ -427,8 +428,29 @@ static int prepare_path(spd_fuse_export *e)
         return spd_set_error(errno, "%s: %s", e->path, strerror(errno));
     e->path_fd = fd;
     struct stat st;
-    if (fstat(fd, &st) != 0)
-        return spd_set_error(errno, "%s: %s", e->path, strerror(errno));
+    /* Forced to ask the file system: a dead FUSE server's attributes may
+     * still be cached. */
+    struct statx sx;
+    int err = statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC,
+                    STATX_BASIC_STATS, &sx) ? errno : 0;
+    if (!err && fstat(fd, &st))
+        err = errno;
+    if (err == ENOTCONN && !e->stale_detached) {
+        /* The FUSE file of a server that died (killed, or its launcher
+         * was): nothing can use it again, so detach it, as fusermount3
+         * -uz would, and take the file under it. */
+        close(fd);
+        e->path_fd = -1;
+        e->stale_detached = true;
+        if (umount2(e->path, MNT_DETACH | UMOUNT_NOFOLLOW) != 0)
+            return spd_set_error(ENOTCONN, "%s is the FUSE file of a server "
+                                 "that is gone, and cannot be detached: "
+                                 "%s (fusermount3 -uz %s)", e->path,
+                                 strerror(errno), e->path);
+        return prepare_path(e);
+    }
+    if (err)
+        return spd_set_error(err, "%s: %s", e->path, strerror(err));
     if (S_ISLNK(st.st_mode))
         return spd_set_error(ELOOP, "%s is a symbolic link: the FUSE export "
                              "mounts over a regular file, never through a "

@@ -4,7 +4,8 @@
 # then with --direct-io=on where the kernel allows it on FUSE); ext4 is
 # made and filled, and after a fresh attach it must fsck clean and give the
 # same checksums. Then parallel partial-block writes are verified (with
-# fio, where installed). Stopping the server must leave no mount behind.
+# fio, where installed). Stopping the server must leave no mount behind,
+# and a server killed with SIGKILL leaves one the next server replaces.
 . "$(dirname "$0")/../lib.sh"
 need losetup mkfs.ext4 e2fsck mount umount sha256sum od
 need_root "losetup and mount"
@@ -146,3 +147,19 @@ done
 expect_eq "$(sha256sum <"$WORK/precious")" "$before" "the link's target"
 [ ! -e "$WORK/absent" ] || fail "a dangling link's target was created"
 ok "--fuse on a symbolic link is refused (ELOOP); the file it names is untouched"
+
+# A server killed with SIGKILL leaves its FUSE file mounted but dead
+# (ENOTCONN): the next server at that path detaches it and serves.
+"$RAMDISK" --size 8M --fuse "$WORK/stale" >"$WORK/stale1.log" 2>&1 &
+pid=$!
+wait_until 30 is_mountpoint "$WORK/stale" || { cat "$WORK/stale1.log"; fail "no mount at $WORK/stale"; }
+kill -KILL $pid
+wait $pid 2>/dev/null || true   # killed: status 137
+stat "$WORK/stale" >/dev/null 2>"$WORK/stat.err" && fail "a dead server's FUSE file still answers"
+grep -q "not connected" "$WORK/stat.err" || { cat "$WORK/stat.err"; fail "stat of the dead FUSE file"; }
+at_exit "umount -l '$WORK/stale' 2>/dev/null"
+start_device "$RAMDISK" --size 16M --fuse "$WORK/stale"
+expect_eq "$(stat -c %s "$WORK/stale")" 16777216 "size of the new server's file"
+stop_device "$SERVER_PID"
+! is_mountpoint "$WORK/stale" || fail "$WORK/stale is still a mountpoint after stop"
+ok "a dead server's FUSE file is detached by the next server at its path"
