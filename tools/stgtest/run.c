@@ -26,7 +26,7 @@ struct stg_worker {
     unsigned index;
     struct stg_conn *conn;
     uint64_t rng;
-    uint64_t quota, issued;         /* quota 0: by time */
+    uint64_t quota, issued;         /* with --ops: this thread's share */
     uint64_t cursor;                /* next LBA, sequential */
     struct stg_op *slots;
     struct stg_op **free_slots;
@@ -233,7 +233,7 @@ static bool more_to_do(struct stg_worker *w)
 {
     if (atomic_load_explicit(&w->run->stop, memory_order_relaxed))
         return false;
-    if (w->quota)
+    if (w->run->cfg.ops)
         return w->issued < w->quota;
     return stg_now_ns() < w->run->deadline_ns;
 }
