@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -502,14 +503,27 @@ static void print_json(const struct stg_run *run, const struct stg_totals *t)
     printf("}\n");
 }
 
+static struct stg_run run = {
+    .cfg = { .threads = 1, .topt.queue_depth = 8, .min_bytes = 4096,
+             .max_bytes = 65536, .verify = true, .timeout = 30,
+             .mix = { [STG_READ] = 50, [STG_WRITE] = 40,
+                      [STG_FLUSH] = 5, [STG_UNMAP] = 5 } },
+};
+
+/* The first Ctrl-C ends the run early, with its summary; a second one
+ * (the handler is reset) ends the program. */
+static void on_interrupt(int sig)
+{
+    atomic_store(&run.stop, true);
+}
+
 int main(int argc, char **argv)
 {
-    static struct stg_run run = {
-        .cfg = { .threads = 1, .topt.queue_depth = 8, .min_bytes = 4096,
-                 .max_bytes = 65536, .verify = true, .timeout = 30,
-                 .mix = { [STG_READ] = 50, [STG_WRITE] = 40,
-                          [STG_FLUSH] = 5, [STG_UNMAP] = 5 } },
-    };
+    struct sigaction sa = { .sa_handler = on_interrupt,
+                            .sa_flags = SA_RESETHAND };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     run.cfg.progress = isatty(STDERR_FILENO);
     int r = parse_options(argc, argv, &run.cfg);
     if (r)
