@@ -398,6 +398,8 @@ static void print_failure(const struct stg_run *run)
         fprintf(stderr, PROGRAM ": the %s of %u blocks at LBA %" PRIu64
                 " read it; the run's seed is %" PRIu64 "\n",
                 stg_kind_names[f->op], f->op_blocks, f->op_lba, run->cfg.seed);
+    } else if (f->op == STG_KINDS) {
+        fprintf(stderr, PROGRAM ": FAILED: the connection: %s\n", f->detail);
     } else {
         fprintf(stderr, PROGRAM ": FAILED: %s of %u blocks at LBA %" PRIu64
                 ": %s: %s\n", stg_kind_names[f->op], f->op_blocks, f->op_lba,
@@ -490,7 +492,8 @@ static void print_json(const struct stg_run *run, const struct stg_totals *t)
         printf(", \"failure\": {\"verdict\": ");
         json_string(f->verdict ? f->verdict : "");
         printf(", \"op\": \"%s\", \"op_lba\": %" PRIu64 ", \"op_blocks\": %u, "
-               "\"lba\": %" PRIu64 ", \"expected\": ", stg_kind_names[f->op],
+               "\"lba\": %" PRIu64 ", \"expected\": ",
+               f->op < STG_KINDS ? stg_kind_names[f->op] : "",
                f->op_lba, f->op_blocks, f->lba);
         json_string(f->kind == FAIL_VERIFY
                     ? expected_text(f->expected, exp, sizeof exp) : "");
@@ -547,6 +550,7 @@ int main(int argc, char **argv)
         print_json(&run, &totals);
     else
         print_summary(&run, &totals);
+    fflush(stdout);             /* the summary, then what failed */
     if (run.failure.kind != FAIL_NONE)
         print_failure(&run);
     stg_run_close(&run);

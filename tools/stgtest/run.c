@@ -72,9 +72,9 @@ static void fail_io(struct stg_run *run, const struct stg_op *op,
         return;
     struct stg_failure *f = &run->failure;
     f->kind = kind;
-    f->op = op->kind;
-    f->op_lba = f->lba = op->lba;
-    f->op_blocks = op->blocks;
+    f->op = op ? op->kind : STG_KINDS;      /* none: the connection */
+    f->op_lba = f->lba = op ? op->lba : 0;
+    f->op_blocks = op ? op->blocks : 0;
     f->error = error;
     snprintf(f->detail, sizeof f->detail, "%s",
              detail && detail[0] ? detail : strerror(error));
@@ -182,6 +182,9 @@ static void draw(struct stg_worker *w, struct stg_op *op)
     uint32_t span = run->max_blocks - run->min_blocks + 1;
     op->blocks = run->min_blocks +
                  (uint32_t)(next_random(&w->rng) % span);
+    if (op->kind == STG_UNMAP && run->geo.max_unmap_blocks &&
+        op->blocks > run->geo.max_unmap_blocks)
+        op->blocks = run->geo.max_unmap_blocks;
     if (run->cfg.sequential) {
         if (w->cursor + op->blocks > run->blocks)
             w->cursor = 0;
@@ -208,8 +211,7 @@ static bool reap(struct stg_worker *w, int ms)
     struct stg_run *run = w->run;
     int r = run->cfg.target->wait(w->conn, ms);
     if (r < 0) {
-        struct stg_op *op = &w->slots[0];
-        fail_io(run, op, FAIL_IO, -r, "the connection failed");
+        fail_io(run, NULL, FAIL_IO, -r, NULL);
         return false;
     }
     if (w->inflight && stg_now_ns() - w->last_progress_ns >

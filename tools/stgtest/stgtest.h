@@ -36,6 +36,7 @@ struct stg_geometry {
     uint64_t blocks;            /* logical blocks */
     uint32_t block_size;        /* bytes per logical block */
     uint32_t max_transfer;      /* bytes in one request; 0: no limit known */
+    uint32_t max_unmap_blocks;  /* blocks in one unmap; 0: no limit known */
     bool can_flush, can_unmap;
     bool unmap_zeroes;          /* unmapped blocks read as zeros */
     const char *unmap_rule;     /* why unmap_zeroes is what it is */

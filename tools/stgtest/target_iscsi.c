@@ -5,7 +5,8 @@
  * by iscsi_service() when poll() says the socket is ready.
  *
  * READ CAPACITY(16) gives the geometry and says whether unmapped blocks
- * read as zeros (LBPRZ); the Block Limits page, the largest transfer.
+ * read as zeros (LBPRZ); the Block Limits page, the largest transfer and
+ * the largest unmap.
  */
 #include <errno.h>
 #include <iscsi/iscsi.h>
@@ -110,9 +111,13 @@ static int read_geometry(struct stg_conn *c, struct stg_geometry *geo,
                            SCSI_INQUIRY_PAGECODE_BLOCK_LIMITS, 64);
     struct scsi_inquiry_block_limits *bl = NULL;
     if (t && t->status == SCSI_STATUS_GOOD &&
-        (bl = scsi_datain_unmarshall(t)) && bl->max_xfer_len &&
-        (uint64_t)bl->max_xfer_len * geo->block_size < UINT32_MAX)
-        geo->max_transfer = bl->max_xfer_len * geo->block_size;
+        (bl = scsi_datain_unmarshall(t))) {
+        if (bl->max_xfer_len &&
+            (uint64_t)bl->max_xfer_len * geo->block_size < UINT32_MAX)
+            geo->max_transfer = bl->max_xfer_len * geo->block_size;
+        geo->max_unmap_blocks = bl->max_unmap == UINT32_MAX ? 0
+                                                            : bl->max_unmap;
+    }
     if (t)
         scsi_free_scsi_task(t);
     return 0;
