@@ -96,6 +96,15 @@ fi
 grep -q 'read [0-9]*/s' "$ERR" || { cat "$ERR" >&2; fail "no progress line"; }
 ok "a progress line with --progress"
 
+# --- --help and --version ----------------------------------------------
+"$STGTEST" --help >"$WORK/help" || fail "--help: exit $?"
+for word in --threads --queue-depth --bs --mix --duration --ops --seed \
+            --unmap-zeroes --json; do
+    grep -q -- "$word" "$WORK/help" || fail "--help does not mention $word"
+done
+"$STGTEST" --version | grep -q '^spd-stgtest [0-9]' || fail "--version"
+ok "--help and --version"
+
 # --- a bad command line: exit 2, one line, nothing touched ------------
 refused() {   # words args...
     words=$1
