@@ -103,7 +103,8 @@ pair() {   # name fio-target-args... -- stgtest-target
     row "$name: spd-stgtest" "$(summary "$WORK/stg.json")"
     # shellcheck disable=SC2086
     fio --name=bench $fio_args $FIO_COMMON --verify=crc32c \
-        --verify_backlog=1024 --verify_fatal=1 --verify_state_save=0 >"$WORK/fio.json"
+        --verify_backlog=1024 --verify_fatal=1 --verify_state_save=0 \
+        >"$WORK/fio.json"
     # shellcheck disable=SC2086
     $STGTEST $STG_COMMON "$target" >"$WORK/stg.json"
     row "$name: fio verify" "$(summary "$WORK/fio.json")"
