@@ -23,10 +23,12 @@ print(v)' "$OUT" "$1"
 # the same order each time, so the outcome does not depend on timing.
 RUN="--threads 1 --queue-depth 4 --seed 7 --ops 100000"
 
-# catches MODE EXPORT VERDICT: faulty --fault MODE over EXPORT (nbd or
-# iscsi) fails spd-stgtest with VERDICT, naming the block on stderr.
+# catches MODE EXPORT VERDICT [ARG...]: faulty --fault MODE over EXPORT
+# (nbd or iscsi) fails spd-stgtest (with ARGs) with VERDICT, naming the
+# block on stderr.
 catches() {
     mode=$1 export=$2 verdict=$3
+    shift 3
     if [ "$export" = nbd ]; then
         start_device "$FAULTY" --size 16M --fault "$mode" --every 20 --nbd nbd://127.0.0.1:0
     else
@@ -34,7 +36,7 @@ catches() {
     fi
     uri=$(serving_uri "$WORK/server.log" "$export://")
     rc=0
-    "$STGTEST" --json $RUN "$uri" >"$OUT" 2>"$ERR" || rc=$?
+    "$STGTEST" --json $RUN "$@" "$uri" >"$OUT" 2>"$ERR" || rc=$?
     stop_device "$SERVER_PID"
     [ "$rc" -eq 1 ] || { cat "$ERR" "$OUT" >&2; fail "--fault $mode: exit $rc, want 1"; }
     grep -q "faulty: [1-9][0-9]* faults of kind $mode committed" "$WORK/server.log" ||
@@ -50,6 +52,11 @@ catches drop nbd "lost write"
 catches misdirect nbd "misdirected write"
 catches stale nbd "stale read"
 catches torn nbd "torn write"
+# Stamps of 4096 bytes on a disk of 512-byte blocks: a write torn inside
+# a stamped block fails its checksum, and the byte where it tears is named.
+catches torn nbd "torn block" --block-size 4096 --bs 4k
+grep -q "holds generation [0-9]* up to byte 2048, other data after" "$ERR" ||
+    { cat "$ERR" >&2; fail "torn block: the byte where it tears"; }
 # Over iSCSI the device says LBPRZ: unmapped blocks must read as zeros.
 catches unmap iscsi "unmapped block not zeros"
 

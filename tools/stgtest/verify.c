@@ -133,8 +133,9 @@ void stg_seen_format(const struct stg_seen *s, uint64_t seed, char *buf,
         break;
     }
     int n = snprintf(buf, len, "generation %llu for LBA %llu (a write of %u "
-                     "blocks at LBA %llu)", (unsigned long long)s->generation,
+                     "block%s at LBA %llu)", (unsigned long long)s->generation,
                      (unsigned long long)s->lba, s->write_blocks,
+                     s->write_blocks == 1 ? "" : "s",
                      (unsigned long long)s->write_lba);
     if (s->seed != seed && n >= 0 && (size_t)n < len)
         n += snprintf(buf + n, len - (size_t)n, " of another run (seed %llu)",
