@@ -8,7 +8,7 @@ PACKAGES="
   groff-base util-linux fdisk gdisk e2fsprogs coreutils
   libgnutls28-dev gnutls-bin libiscsi-bin tgt qemu-utils qemu-block-extra
   fuse3 libfuse3-dev mount fio iproute2 attr python3
-  liburing-dev libiscsi-dev
+  liburing-dev libnbd-dev libiscsi-dev
   libnbd-bin python3-libnbd nbdkit
   qemu-system-x86 busybox-static cpio xz-utils gzip dpkg apt
   open-iscsi nbd-client sg3-utils
