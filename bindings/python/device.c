@@ -21,6 +21,7 @@
  * with its traceback and answered as a MEDIUM ERROR (-EIO).
  */
 #include <errno.h>
+#include <pthread.h>
 
 #include "spdpy.h"
 
@@ -37,6 +38,54 @@ static const char *op_name(spd_op op)
     case SPD_OP_UNMAP:      return "unmap";
     default:                return "extents";
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* The GIL on the core's threads                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * PyGILState_Ensure() on a thread Python does not know makes a thread
+ * state and PyGILState_Release() frees it again: on every call, with an
+ * mmap() and munmap() of its frame stack, whose TLB shootdowns cost more
+ * than the call itself. So a thread of the core (an NBD connection, a
+ * dispatcher, a FUSE worker) keeps the thread state of its first call
+ * (one Ensure never released) until it exits, and each call after that
+ * only takes and gives back the GIL.
+ */
+static pthread_key_t kept_key;
+static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
+static __thread PyThreadState *kept;
+
+/* The thread exits: its thread state goes, unless Python has gone. */
+static void kept_free(void *ts)
+{
+    if (!Py_IsInitialized() || _Py_IsFinalizing())
+        return;
+    PyEval_RestoreThread(ts);
+    PyThreadState_Clear(ts);
+    PyThreadState_DeleteCurrent();
+}
+
+static void kept_init(void)
+{
+    pthread_key_create(&kept_key, kept_free);
+}
+
+static PyGILState_STATE gil_take(void)
+{
+    if (!kept && !PyGILState_GetThisThreadState()) {
+        pthread_once(&kept_once, kept_init);
+        PyGILState_Ensure();
+        kept = PyEval_SaveThread();
+        pthread_setspecific(kept_key, kept);
+    }
+    return PyGILState_Ensure();
+}
+
+static void gil_give(PyGILState_STATE state)
+{
+    PyGILState_Release(state);
 }
 
 /* ------------------------------------------------------------------ */
@@ -415,9 +464,9 @@ static int pydev_read(void *ctx, spd_io *io, void *buf, uint64_t lba,
                       uint32_t blocks, bool fua)
 {
     struct pydev *d = ctx;
-    PyGILState_STATE g = PyGILState_Ensure();
+    PyGILState_STATE g = gil_take();
     int r = read_op(d, io, buf, (size_t)blocks * d->block_length, lba, blocks);
-    PyGILState_Release(g);
+    gil_give(g);
     return r;
 }
 
@@ -427,7 +476,7 @@ static int pydev_write(void *ctx, spd_io *io, const void *buf, uint64_t lba,
     struct pydev *d = ctx;
     size_t len = (size_t)blocks * d->block_length;
     int r = SPD_OK;
-    PyGILState_STATE g = PyGILState_Ensure();
+    PyGILState_STATE g = gil_take();
     if (d->async) {
         r = async_call(d, d->write, io, SPD_OP_WRITE, (void *)buf, len, lba,
                        blocks, fua, NULL);
@@ -442,7 +491,7 @@ static int pydev_write(void *ctx, spd_io *io, const void *buf, uint64_t lba,
             r = exception_result(d, io, SPD_OP_WRITE, lba, blocks);
         Py_XDECREF(res);
     }
-    PyGILState_Release(g);
+    gil_give(g);
     return r;
 }
 
@@ -450,7 +499,7 @@ static int pydev_flush(void *ctx, spd_io *io, uint64_t lba, uint32_t blocks)
 {
     struct pydev *d = ctx;
     int r = SPD_OK;
-    PyGILState_STATE g = PyGILState_Ensure();
+    PyGILState_STATE g = gil_take();
     if (d->async) {
         r = async_call(d, d->flush, io, SPD_OP_FLUSH, NULL, 0, lba, blocks,
                        false, NULL);
@@ -460,7 +509,7 @@ static int pydev_flush(void *ctx, spd_io *io, uint64_t lba, uint32_t blocks)
             r = exception_result(d, io, SPD_OP_FLUSH, lba, blocks);
         Py_XDECREF(res);
     }
-    PyGILState_Release(g);
+    gil_give(g);
     return r;
 }
 
@@ -469,7 +518,7 @@ static int pydev_unmap(void *ctx, spd_io *io, const spd_unmap_desc *descs,
 {
     struct pydev *d = ctx;
     int r = SPD_OK;
-    PyGILState_STATE g = PyGILState_Ensure();
+    PyGILState_STATE g = gil_take();
     PyObject *ranges = ranges_of(descs, count);
     uint64_t lba = count ? descs[0].lba : 0;
     if (!ranges) {
@@ -484,7 +533,7 @@ static int pydev_unmap(void *ctx, spd_io *io, const spd_unmap_desc *descs,
             r = exception_result(d, io, SPD_OP_UNMAP, lba, count);
         Py_XDECREF(res);
     }
-    PyGILState_Release(g);
+    gil_give(g);
     return r;
 }
 
@@ -494,7 +543,7 @@ static int64_t pydev_extent(void *ctx, uint64_t lba, uint32_t blocks,
 {
     struct pydev *d = ctx;
     int64_t r = -EIO;
-    PyGILState_STATE g = PyGILState_Ensure();
+    PyGILState_STATE g = gil_take();
     PyObject *args[2] = { PyLong_FromUnsignedLongLong(lba),
                           PyLong_FromUnsignedLong(blocks) };
     PyObject *res = call(d->extents, args, 2);
@@ -515,7 +564,7 @@ static int64_t pydev_extent(void *ctx, uint64_t lba, uint32_t blocks,
         r = exception_result(d, NULL, SPD_OP_EXTENTS, lba, blocks);
     }
     Py_XDECREF(res);
-    PyGILState_Release(g);
+    gil_give(g);
     return r;
 }
 
