@@ -200,9 +200,12 @@ static void view_release(PyObject *view)
 {
     if (!view)
         return;
+    PyObject *type, *exc, *tb;          /* the device's exception, if any */
+    PyErr_Fetch(&type, &exc, &tb);
     PyObject *r = PyObject_CallMethod(view, "release", NULL);
     Py_XDECREF(r);
     PyErr_Clear();
+    PyErr_Restore(type, exc, tb);
     Py_DECREF(view);
 }
 

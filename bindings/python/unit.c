@@ -289,11 +289,14 @@ static PyObject *nbd_uris(void *handle, const struct serve_args *a)
     char uri[4200];
     for (unsigned i = 0; list &&
          !spd_nbd_server_listener_uri(handle, i, uri, sizeof uri); i++) {
-        char *query = strchr(uri, '?');        /* nbd+unix:///?socket=PATH */
-        PyObject *s = query
-            ? PyUnicode_FromFormat("%.*s%s%s", (int)(query - uri), uri,
-                                   a->name, query)
-            : PyUnicode_FromFormat("%s/%s", uri, a->name);
+        /* nbd+unix:///?socket=PATH: the name goes before the query. */
+        char *query = strchr(uri, '?'), q[4200] = "";
+        if (query) {
+            snprintf(q, sizeof q, "%s", query);
+            *query = '\0';
+        }
+        PyObject *s = PyUnicode_FromFormat("%s%s%s%s", uri, query ? "" : "/",
+                                           a->name, q);
         if (!s || PyList_Append(list, s))
             Py_CLEAR(list);
         Py_XDECREF(s);
@@ -598,6 +601,8 @@ static PyObject *unit_pread(Unit *u, PyObject *args)
     Py_END_ALLOW_THREADS
     if (r) {
         Py_DECREF(data);
+        if (r == -ESHUTDOWN)
+            return closed_error();
         errno = -r;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
@@ -622,6 +627,8 @@ static PyObject *unit_pwrite(Unit *u, PyObject *args, PyObject *kw)
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
+    if (r == -ESHUTDOWN)
+        return closed_error();
     if (r) {
         errno = -r;
         return PyErr_SetFromErrno(PyExc_OSError);
@@ -642,6 +649,8 @@ static PyObject *unit_flush(Unit *u, PyObject *unused)
         unit_unhold(u);
     }
     Py_END_ALLOW_THREADS
+    if (r == -ESHUTDOWN)
+        return closed_error();
     if (r) {
         errno = -r;
         return PyErr_SetFromErrno(PyExc_OSError);
