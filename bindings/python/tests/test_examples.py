@@ -6,6 +6,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -133,3 +134,26 @@ def test_command_line_errors(tmp_path):
                         "--size", "4M", "--check"], capture_output=True,
                        text=True, env=python_env(), timeout=120)
     assert r.returncode == 0 and "0 failed" in r.stdout, r
+
+
+def test_sigterm_with_requests_in_flight(program, tmp_path):
+    """SIGTERM while a client keeps 32 requests in flight: the program
+    answers what it has, stops cleanly (exit 0) and the client ends."""
+    need("fio")
+    if "nbd" not in run("fio", "--enghelp").stdout.split():
+        pytest.skip("fio has no nbd engine")
+    p, uri = nbd_start(program, tmp_path, ("ramdisk.py", []))
+    fio = subprocess.Popen(
+        ["fio", "--name=load", "--ioengine=nbd", "--uri=" + uri,
+         "--rw=randrw", "--bs=4k", "--iodepth=32", "--size=16M",
+         "--time_based", "--runtime=60"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(3)
+        assert fio.poll() is None, "fio ended before the signal"
+        p.stop()                        # exit status 0, checked there
+        fio.wait(30)                    # the client sees the end
+    finally:
+        if fio.poll() is None:
+            fio.kill()
+            fio.wait()
