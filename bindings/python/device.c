@@ -121,13 +121,14 @@ static int sense_result(spd_io *io, PyObject *exc)
                             info >= 0, info >= 0 ? (uint64_t)info : 0);
 }
 
+/* outcome: what the request got, for the log line. */
 static void log_exception(struct pydev *d, spd_op op, uint64_t lba,
-                          uint64_t count, PyObject *exc)
+                          uint64_t count, PyObject *exc, const char *outcome)
 {
-    PyObject *r = spdpy_log ? PyObject_CallFunction(spdpy_log, "OsKKO",
+    PyObject *r = spdpy_log ? PyObject_CallFunction(spdpy_log, "OsKKOs",
                                   d->device, op_name(op),
                                   (unsigned long long)lba,
-                                  (unsigned long long)count, exc)
+                                  (unsigned long long)count, exc, outcome)
                             : NULL;
     if (!r) {
         if (!PyErr_Occurred())
@@ -159,7 +160,9 @@ static int exception_result(struct pydev *d, spd_io *io, spd_op op,
     PyErr_Clear();
     if (!r) {
         if (exc)
-            log_exception(d, op, lba, count, exc);
+            log_exception(d, op, lba, count, exc,
+                          op == SPD_OP_EXTENTS ? "answered EIO"
+                                               : "answered MEDIUM ERROR");
         r = -EIO;
     }
     Py_XDECREF(type);
@@ -392,6 +395,24 @@ PyTypeObject spdpy_request_type = {
     .tp_getset = request_getset,
 };
 
+/* Log the exception now raised (and clear it): a method that failed after
+ * completing its request, which keeps the answer it was given. */
+static void log_raised(struct pydev *d, spd_op op, uint64_t lba,
+                       uint32_t blocks)
+{
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (tb && exc)
+        PyException_SetTraceback(exc, tb);
+    if (exc)
+        log_exception(d, op, lba, blocks, exc, "after complete(): the "
+                      "request keeps its answer");
+    Py_XDECREF(type);
+    Py_XDECREF(exc);
+    Py_XDECREF(tb);
+}
+
 /* Hand the io to the device's method as a Request: SPD_PENDING, or the
  * result when the method completed it (or failed) before returning. */
 static int async_call(struct pydev *d, PyObject *method, spd_io *io,
@@ -424,7 +445,7 @@ static int async_call(struct pydev *d, PyObject *method, spd_io *io,
     if (!res && req->io)                  /* failed: the request with it */
         request_finish(req, exception_result(d, io, op, lba, blocks));
     else if (!res)                        /* failed after completing */
-        exception_result(d, NULL, op, lba, blocks);
+        log_raised(d, op, lba, blocks);
     Py_XDECREF(res);
     /* Completions from now on reach the core themselves. */
     req->in_call = false;

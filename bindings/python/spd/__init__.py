@@ -66,9 +66,9 @@ class UsageError(Exception):
     line: one line is printed and the program exits 2."""
 
 
-def _log(device, op, lba, count, exc):
-    log.error("%s(lba=%d, count=%d) of %r raised; answered MEDIUM ERROR",
-              op, lba, count, device, exc_info=exc)
+def _log(device, op, lba, count, exc, outcome):
+    log.error("%s(lba=%d, count=%d) of %r raised; %s", op, lba, count,
+              device, outcome, exc_info=exc)
 
 
 _spd._init(SenseError, _log)
