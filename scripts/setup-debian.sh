@@ -10,6 +10,7 @@ PACKAGES="
   fuse3 libfuse3-dev mount fio iproute2 attr python3
   liburing-dev libnbd-dev libiscsi-dev
   libnbd-bin python3-libnbd nbdkit
+  python3-dev python3-pytest nbdkit-plugin-python
   qemu-system-x86 busybox-static cpio xz-utils gzip dpkg apt
   open-iscsi nbd-client sg3-utils
 "
