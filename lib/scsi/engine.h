@@ -10,11 +10,41 @@
 #define SPD_SCSI_ENGINE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "spd/scsi.h"
 #include "spd/spd.h"
+
+/* The I_T nexuses a logical unit keeps state for; beyond them the least
+ * recently seen one without a registration or reservation is forgotten
+ * (and gets a power-on unit attention when it comes back). */
+#define SCSI_NEXUS_MAX 64
+
+/* One I_T nexus and its state (SPC-4): pending unit attentions and its
+ * persistent reservation registration. */
+struct scsi_nexus_rec {
+    spd_scsi_nexus id;
+    bool used;
+    uint32_t ua;                /* pending unit attentions: 1 << enum scsi_ua */
+    bool registered;
+    bool all_tg_pt;
+    uint64_t key;               /* reservation key, when registered */
+    uint64_t seen;              /* lu->nexus_clock when last seen */
+};
+
+/* Unit attention conditions, by priority (the lowest is reported first). */
+enum scsi_ua {
+    UA_POWER_ON,                /* 29h/00h: a nexus the unit has not seen */
+    UA_RESET,                   /* 29h/03h: logical unit or target reset */
+    UA_RESERVATIONS_PREEMPTED,  /* 2Ah/03h */
+    UA_RESERVATIONS_RELEASED,   /* 2Ah/04h */
+    UA_REGISTRATIONS_PREEMPTED, /* 2Ah/05h */
+    UA_MODE_CHANGED,            /* 2Ah/01h: by another nexus */
+    UA_CAPACITY_CHANGED,        /* 2Ah/09h */
+    UA_COUNT
+};
 
 /* What the engine knows of the logical unit. */
 struct scsi_lu {
@@ -25,6 +55,20 @@ struct scsi_lu {
      * other commands of the unit run, on any thread. */
     pthread_mutex_t mode_lock;
     bool d_sense;                      /* control page D_SENSE; mode_lock */
+    _Atomic bool swp;                  /* control page SWP: written under
+                                          mode_lock, read anywhere */
+
+    /* Nexuses, unit attentions and reservations (nexus.c, pr.c): the
+     * state every command is checked against before it runs. Slot 0 is
+     * the nexus of in-process callers (spd_scsi_cmd.nexus NULL). */
+    pthread_mutex_t nexus_lock;
+    struct scsi_nexus_rec nexus[SCSI_NEXUS_MAX];
+    uint64_t nexus_clock;
+    uint32_t pr_generation;            /* PRGENERATION */
+    int pr_holder;                     /* slot holding the persistent
+                                          reservation, -1: none */
+    uint8_t pr_type;                   /* its TYPE */
+    int reserve_holder;                /* RESERVE(6)/(10) holder, -1: none */
 };
 
 void scsi_lu_init(struct scsi_lu *lu, const spd_params *params,
@@ -61,6 +105,12 @@ struct scsi_task {
     bool compare;         /* VERIFY BYTCHK 01b: io.buf (owned) is compared
                              with data in scsi_io_done() */
     uint64_t alloc;       /* GET LBA STATUS: the allocation length */
+    const spd_scsi_nexus *nexus;  /* In: where it comes from (NULL: slot 0) */
+    int slot;             /* the nexus's slot in lu->nexus (-1: none free) */
+    /* COMPARE AND WRITE: after the compare (io.buf, owned, read), the
+     * write of the second half of data (the caller runs it: SCSI_IO
+     * again) */
+    bool caw;
 };
 
 /* The outcome of planning (scsi_plan), kept with the command. */
@@ -97,6 +147,18 @@ enum scsi_action scsi_execute(struct scsi_lu *lu, struct scsi_task *task);
 /* After a SCSI_IO request completed with task->io.status: set the task's
  * final status and data_in_len. */
 void scsi_io_done(const struct scsi_lu *lu, struct scsi_task *task);
+
+/* After scsi_io_done(): whether a further block request is to run in
+ * task->io (COMPARE AND WRITE's write once the compare matched), with
+ * scsi_io_done() again after it. */
+bool scsi_io_again(const struct scsi_lu *lu, struct scsi_task *task);
+
+/* Events of the I_T nexus and of the logical unit (nexus.c). */
+void scsi_nexus_lost(struct scsi_lu *lu, const spd_scsi_nexus *nexus);
+void scsi_lu_reset(struct scsi_lu *lu);
+/* Raise a unit attention for every nexus but the one in slot except
+ * (-1: for all). */
+void scsi_ua_raise(struct scsi_lu *lu, enum scsi_ua ua, int except);
 
 /* Free what the engine allocated for the task. */
 void scsi_task_fini(struct scsi_task *task);

@@ -24,15 +24,20 @@ enum scsi_action spc_good(struct scsi_lu *lu, struct scsi_task *task,
     return SCSI_DONE;
 }
 
-/* SPC-4 REQUEST SENSE: no sense is pending (sense is returned with each
- * status), so NO SENSE, in the format the DESC bit asks for. */
+/* SPC-4 REQUEST SENSE: sense is returned with each status, so the only
+ * pending sense is a unit attention, reported here and cleared; else NO
+ * SENSE. In the format the DESC bit asks for. */
 enum scsi_action spc_request_sense(struct scsi_lu *lu, struct scsi_task *task,
                                    const struct scsi_args *a)
 {
-    (void)lu;
-    const spd_status none = { 0 };
+    spd_status pending = { 0 };
+    if (!lu->absent) {
+        pthread_mutex_lock(&lu->nexus_lock);
+        scsi_ua_take(lu, task->slot, &pending);
+        pthread_mutex_unlock(&lu->nexus_lock);
+    }
     uint8_t buf[SPD_SENSE_MAX];
-    uint8_t n = scsi_sense_write(&none, a->cdb[1] & 0x01, buf, sizeof buf);
+    uint8_t n = scsi_sense_write(&pending, a->cdb[1] & 0x01, buf, sizeof buf);
     return scsi_reply(task, buf, n, a->count);
 }
 
@@ -143,6 +148,7 @@ static size_t vpd_block_limits(const struct scsi_lu *lu, uint8_t *buf)
         put_be32(buf + 24, SCSI_MAX_UNMAP_DESCS);
         put_be32(buf + 28, 1);                      /* optimal granularity */
     }
+    buf[5] = SCSI_MAX_CAW_BLOCKS;       /* MAXIMUM COMPARE AND WRITE LENGTH */
     put_be64(buf + 36, SCSI_MAX_WRITE_SAME_BLOCKS);
     return n;
 }
@@ -302,23 +308,27 @@ static void caching_fill(const struct scsi_lu *lu, enum page_control pc,
         page[2] = 0x04;                         /* WCE; RCD 0 */
 }
 
-/* Control mode page (SPC-4): D_SENSE is the one changeable bit; queue
- * algorithm modifier 1, unrestricted reordering. */
+/* Control mode page (SPC-4): D_SENSE and SWP (software write protect)
+ * are changeable; queue algorithm modifier 1, unrestricted reordering. */
 static void control_fill(const struct scsi_lu *lu, enum page_control pc,
                          uint8_t *page)
 {
     if (pc == PC_CHANGEABLE) {
         page[2] = 0x04;
+        page[4] = 0x08;
         return;
     }
     if (pc == PC_CURRENT && lu->d_sense)
         page[2] = 0x04;                         /* D_SENSE */
+    if (pc == PC_CURRENT && atomic_load(&lu->swp))
+        page[4] = 0x08;                         /* SWP */
     page[3] = 0x10;                             /* QUEUE ALGORITHM MODIFIER */
 }
 
 static void control_apply(struct scsi_lu *lu, const uint8_t *page)
 {
     lu->d_sense = page[2] & 0x04;
+    atomic_store(&lu->swp, (page[4] & 0x08) != 0);
 }
 
 static const struct mode_page {
@@ -426,7 +436,8 @@ enum scsi_action spc_mode_sense(struct scsi_lu *lu, struct scsi_task *task,
     pthread_mutex_unlock(&lu->mode_lock);
 
     /* DEVICE-SPECIFIC PARAMETER (SBC-3): WP, DPOFUA. */
-    uint8_t dsp = (uint8_t)((lu->params->write_protected ? 0x80 : 0) | 0x10);
+    bool wp = lu->params->write_protected || atomic_load(&lu->swp);
+    uint8_t dsp = (uint8_t)((wp ? 0x80 : 0) | 0x10);
     if (ten) {
         put_be16(buf, (uint16_t)(n - 2));
         buf[3] = dsp;
@@ -520,9 +531,11 @@ static bool check_page(const struct scsi_lu *lu, const uint8_t *p,
     return true;
 }
 
-/* Validate the whole list, then apply it: all or nothing. */
+/* Validate the whole list, then apply it: all or nothing. Sets *changed
+ * when a current value changed. */
 static bool mode_select_parse(struct scsi_lu *lu, const uint8_t *p,
-                              size_t len, bool ten, spd_status *st)
+                              size_t len, bool ten, bool *changed,
+                              spd_status *st)
 {
     size_t header = ten ? 8 : 4;
     if (len < header)
@@ -544,8 +557,12 @@ static bool mode_select_parse(struct scsi_lu *lu, const uint8_t *p,
             return false;
     for (size_t off = start; off < len; off += 2 + (size_t)p[off + 1]) {
         const struct mode_page *mp = mode_page_find(p[off] & 0x3f);
-        if (mp->apply)
+        uint8_t cur[MODE_PAGE_MAX];
+        mode_page_put(lu, mp, PC_CURRENT, cur);
+        if (memcmp(cur, p + off, 2 + (size_t)mp->len) && mp->apply) {
             mp->apply(lu, p + off);
+            *changed = true;
+        }
     }
     return true;
 }
@@ -559,10 +576,17 @@ enum scsi_action spc_mode_select(struct scsi_lu *lu, struct scsi_task *task,
     if (a->count == 0)
         return SCSI_DONE;
     /* Checked and applied whole under the lock: no command sees half. */
+    bool changed = false;
     pthread_mutex_lock(&lu->mode_lock);
-    mode_select_parse(lu, task->data, len, a->row->cdb_len == 10,
+    mode_select_parse(lu, task->data, len, a->row->cdb_len == 10, &changed,
                       &task->status);
     pthread_mutex_unlock(&lu->mode_lock);
+    /* SPC-4: the other nexuses learn of it. */
+    if (changed) {
+        pthread_mutex_lock(&lu->nexus_lock);
+        scsi_ua_raise(lu, UA_MODE_CHANGED, task->slot);
+        pthread_mutex_unlock(&lu->nexus_lock);
+    }
     return SCSI_DONE;
 }
 
@@ -631,13 +655,19 @@ void scsi_lu_init(struct scsi_lu *lu, const spd_params *params,
                   uint32_t max_transfer_blocks)
 {
     *lu = (struct scsi_lu){ .params = params,
-                            .max_transfer_blocks = max_transfer_blocks };
+                            .max_transfer_blocks = max_transfer_blocks,
+                            .pr_holder = -1, .reserve_holder = -1 };
     pthread_mutex_init(&lu->mode_lock, NULL);
+    pthread_mutex_init(&lu->nexus_lock, NULL);
+    /* Slot 0: in-process callers, there since power on. */
+    lu->nexus[0] = (struct scsi_nexus_rec){
+        .id = { SPD_SCSI_NEXUS_INIT }, .used = true };
 }
 
 void scsi_lu_fini(struct scsi_lu *lu)
 {
     pthread_mutex_destroy(&lu->mode_lock);
+    pthread_mutex_destroy(&lu->nexus_lock);
 }
 
 bool scsi_lu_d_sense(struct scsi_lu *lu)
@@ -658,6 +688,8 @@ struct scsi_lu *scsi_absent_lu(void)
     static struct scsi_lu absent = {
         .params = &params, .max_transfer_blocks = 1, .absent = true,
         .mode_lock = PTHREAD_MUTEX_INITIALIZER,
+        .nexus_lock = PTHREAD_MUTEX_INITIALIZER,
+        .pr_holder = -1, .reserve_holder = -1,
     };
     return &absent;
 }

@@ -147,7 +147,7 @@ static void test_usage_masks_enforced(void)
             }
         }
     }
-    EXPECT_EQ(rows, 29);
+    EXPECT_EQ(rows, 54);
     EXPECT(checked > 300);
     fx_fini(&f);
 }
@@ -518,7 +518,7 @@ static const uint8_t caching_wce[20] = { 0x08, 0x12, 0x04 };
 static const uint8_t caching_none[20] = { 0x08, 0x12, 0x00 };
 static const uint8_t control_cur[12] = { 0x0a, 0x0a, 0x00, 0x10 };
 static const uint8_t control_dsense[12] = { 0x0a, 0x0a, 0x04, 0x10 };
-static const uint8_t control_chg[12] = { 0x0a, 0x0a, 0x04, 0x00 };
+static const uint8_t control_chg[12] = { 0x0a, 0x0a, 0x04, 0x00, 0x08 };
 
 static void test_mode_sense6_all_pages(void)
 {
@@ -731,12 +731,12 @@ static void test_mode_select_rejects_changes(void)
     EXPECT_FIELD(f.t.status, false, 16 + 2, 2);
     EXPECT(!f.lu.d_sense);
 
-    /* Another control page bit (SWP). */
+    /* Another control page bit (TST). */
     uint8_t ctl[4 + 12] = { 0 };
     memcpy(ctl + 4, control_cur, 12);
-    ctl[4 + 4] = 0x08;
+    ctl[4 + 2] = 0x20;
     mode_select6(&f, 0x10, ctl, sizeof ctl);
-    EXPECT_FIELD(f.t.status, false, 8, 3);
+    EXPECT_FIELD(f.t.status, false, 6, 5);
     /* QUEUE ALGORITHM MODIFIER changed: pointer to its highest bit. */
     memcpy(ctl + 4, control_cur, 12);
     ctl[4 + 3] = 0x70;
@@ -900,8 +900,8 @@ static void test_rsoc_all(void)
     fx_init(&f, 512, 1000, FX_UNMAP);
     rsoc(&f, 0, 0, 0, 4096);
     EXPECT_GOOD(f.t.status);
-    EXPECT_EQ(f.t.data_in_len, 4 + 29 * 8);
-    EXPECT_EQ(get_be32(f.data), 29 * 8);
+    EXPECT_EQ(f.t.data_in_len, 4 + 54 * 8);
+    EXPECT_EQ(get_be32(f.data), 54 * 8);
     const uint8_t *d = rsoc_find(f.data, f.t.data_in_len, 8, 0x28, 0);
     EXPECT(d != NULL);
     if (d) {
@@ -918,7 +918,7 @@ static void test_rsoc_all(void)
 
     /* With RCTD: 20-byte descriptors, CTDP, timeouts descriptors. */
     rsoc(&f, 0x80, 0, 0, 4096);
-    EXPECT_EQ(f.t.data_in_len, 4 + 29 * 20);
+    EXPECT_EQ(f.t.data_in_len, 4 + 54 * 20);
     d = rsoc_find(f.data, f.t.data_in_len, 20, 0xa3, 0x0c);
     EXPECT(d != NULL);
     if (d) {
@@ -931,10 +931,10 @@ static void test_rsoc_all(void)
     EXPECT_EQ(f.t.data_in_len, 7);
     EXPECT_EQ(f.data[7], 0xee);
 
-    /* Without unmap, UNMAP is not listed. */
+    /* Without unmap, UNMAP, GET LBA STATUS and SANITIZE are not listed. */
     fx_reinit(&f, 512, 1000, 0);
     rsoc(&f, 0, 0, 0, 4096);
-    EXPECT_EQ(f.t.data_in_len, 4 + 27 * 8);
+    EXPECT_EQ(f.t.data_in_len, 4 + 50 * 8);
     EXPECT(rsoc_find(f.data, f.t.data_in_len, 8, 0x42, 0) == NULL);
     fx_fini(&f);
 }
