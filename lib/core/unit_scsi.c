@@ -106,15 +106,15 @@ static bool io_writes(const spd_request *io, uint64_t *lba, uint64_t *blocks)
     }
 }
 
-/* SBC-3 COMPARE AND WRITE is atomic: it holds its blocks alone from the
- * read to the end of the write, and every write of a SCSI command holds
- * its blocks shared, so none lands between the compare and the write.
- * (Byte-granular writes, spd_unit_pwrite(), hold theirs too.) */
+/* SBC-3 COMPARE AND WRITE (and ORWRITE) is atomic: it holds its blocks
+ * alone from the read to the end of the write, and every write of a SCSI
+ * command holds its blocks shared, so none lands between the read and
+ * the write. (Byte-granular writes, spd_unit_pwrite(), hold theirs too.) */
 static void run_hold(struct scsi_run *run)
 {
     uint64_t lba, blocks;
     const struct scsi_task *t = &run->task;
-    if (t->caw) {
+    if (t->rmw != RMW_NONE) {
         byteio_hold(run->unit, &run->hold, t->io.lba, t->io.blocks, true);
         run->held = true;
     } else if (io_writes(&t->io, &lba, &blocks)) {

@@ -107,11 +107,14 @@ struct scsi_task {
     uint64_t alloc;       /* GET LBA STATUS: the allocation length */
     const spd_scsi_nexus *nexus;  /* In: where it comes from (NULL: slot 0) */
     int slot;             /* the nexus's slot in lu->nexus (-1: none free) */
-    /* COMPARE AND WRITE: after the compare (io.buf, owned, read), the
-     * write of the second half of data (the caller runs it: SCSI_IO
-     * again) */
-    bool caw;
+    /* A read-modify-write (scsi_io_again): COMPARE AND WRITE compares
+     * the blocks read (io.buf, owned) with the first half of data, then
+     * writes the second; ORWRITE ORs data into them and writes them. The
+     * caller holds the blocks against other writes across both. */
+    uint8_t rmw;          /* enum scsi_rmw */
 };
+
+enum scsi_rmw { RMW_NONE, RMW_COMPARE, RMW_OR };
 
 /* The outcome of planning (scsi_plan), kept with the command. */
 struct scsi_plan {
@@ -149,8 +152,8 @@ enum scsi_action scsi_execute(struct scsi_lu *lu, struct scsi_task *task);
 void scsi_io_done(const struct scsi_lu *lu, struct scsi_task *task);
 
 /* After scsi_io_done(): whether a further block request is to run in
- * task->io (COMPARE AND WRITE's write once the compare matched), with
- * scsi_io_done() again after it. */
+ * task->io (the write of a read-modify-write), with scsi_io_done() again
+ * after it. */
 bool scsi_io_again(const struct scsi_lu *lu, struct scsi_task *task);
 
 /* Events of the I_T nexus and of the logical unit (nexus.c). */

@@ -65,7 +65,7 @@ static const struct scsi_row scsi_rows[] = {
       .check = spc_prevent_check, .handler = spc_good,
       .usage = { 0x1e, 0x00, 0x00, 0x00, 0x03, 0x00 } },
     { .name = "READ CAPACITY(10)", .opcode = SPD_SCSI_READ_CAPACITY_10,
-      .cdb_len = 10, .flags = ROW_PR_SPC2, .xfer = XFER_FIXED, .fixed_len = 8, .lba = F(2, 4),
+      .cdb_len = 10, .xfer = XFER_FIXED, .fixed_len = 8, .lba = F(2, 4),
       .check = sbc_read_capacity_check, .handler = sbc_read_capacity10,
       .usage = { 0x25, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x01,
                  0x00 } },
@@ -233,6 +233,12 @@ static const struct scsi_row scsi_rows[] = {
       .check = sbc_rw_check, .handler = sbc_rw,
       .usage = { 0x8a, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                  0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
+    { .name = "ORWRITE(16)", .opcode = SPD_SCSI_ORWRITE_16, .cdb_len = 16,
+      .flags = ROW_MEDIUM | ROW_WRITES | ROW_PR_WRITE, .dir = SPD_DIR_OUT,
+      .xfer = XFER_BLOCKS, .lba = F(2, 8), .count = F(10, 4),
+      .check = sbc_rw_check, .handler = sbc_orwrite,
+      .usage = { 0x8b, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
     { .name = "WRITE AND VERIFY(16)", .opcode = SPD_SCSI_WRITE_AND_VERIFY_16,
       .cdb_len = 16, .flags = ROW_MEDIUM | ROW_WRITES | ROW_PR_WRITE,
       .dir = SPD_DIR_OUT, .xfer = XFER_BLOCKS, .lba = F(2, 8),
@@ -263,7 +269,7 @@ static const struct scsi_row scsi_rows[] = {
       .usage = { 0x93, 0xe9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                  0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
     { .name = "READ CAPACITY(16)", .opcode = SPD_SCSI_SERVICE_ACTION_IN_16,
-      .sa = SPD_SA_READ_CAPACITY_16, .cdb_len = 16, .flags = ROW_PR_SPC2 | ROW_SA,
+      .sa = SPD_SA_READ_CAPACITY_16, .cdb_len = 16, .flags = ROW_SA,
       .xfer = XFER_ALLOC, .lba = F(2, 8), .count = F(10, 4),
       .check = sbc_read_capacity_check, .handler = sbc_read_capacity16,
       .usage = { 0x9e, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
@@ -570,6 +576,12 @@ int scsi_plan(const struct scsi_lu *lu, const uint8_t *cdb, uint8_t cdb_len,
     }
     if (!scsi_decode(lu, cdb, cdb_len, &a, status))
         return SPD_CHECK;
+    /* SBC-3 COMPARE AND WRITE: the data-out is both halves, exactly. */
+    if (a.row->xfer == XFER_DOUBLE && data_out != SPD_SCSI_NO_LIMIT &&
+        data_out != a.length) {
+        scsi_invalid_field(status, true, a.row->count.off, -1);
+        return SPD_CHECK;
+    }
     plan->dir = a.dir;
     plan->transfer_length = a.length;
     if (a.dir == SPD_DIR_OUT && data_out < a.length &&

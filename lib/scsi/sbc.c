@@ -120,8 +120,16 @@ void scsi_io_done(const struct scsi_lu *lu, struct scsi_task *task)
     }
     if (task->io.op != SPD_OP_READ || !spd_status_good(&task->status))
         return;
-    if (task->compare || task->caw) {
+    if (task->compare || task->rmw == RMW_COMPARE) {
         verify_compare(lu, task);
+        return;
+    }
+    if (task->rmw == RMW_OR) {
+        uint8_t *medium = task->io.buf;
+        const uint8_t *out = task->data;
+        size_t len = (size_t)task->io.blocks * lu->params->block_length;
+        for (size_t i = 0; i < len; i++)
+            medium[i] |= out[i];
         return;
     }
     uint64_t bytes = task->io.blocks * lu->params->block_length;
@@ -131,17 +139,20 @@ void scsi_io_done(const struct scsi_lu *lu, struct scsi_task *task)
     task->data_in_len = n;
 }
 
-/* COMPARE AND WRITE: the compare matched, the write follows (the core
- * holds the blocks across both). */
+/* The write of a read-modify-write once the read went well (and, for
+ * COMPARE AND WRITE, matched): the second half of the data-out, or the
+ * ORed blocks. */
 bool scsi_io_again(const struct scsi_lu *lu, struct scsi_task *task)
 {
-    if (!task->caw || task->io.op != SPD_OP_READ ||
+    if (task->rmw == RMW_NONE || task->io.op != SPD_OP_READ ||
         !spd_status_good(&task->status))
         return false;
     size_t len = (size_t)task->io.blocks * lu->params->block_length;
     task->io = (spd_request){ SPD_REQUEST_INIT,
         .op = SPD_OP_WRITE, .fua = task->io.fua, .lba = task->io.lba,
-        .blocks = task->io.blocks, .buf = (uint8_t *)task->data + len,
+        .blocks = task->io.blocks,
+        .buf = task->rmw == RMW_OR ? task->io.buf
+                                   : (uint8_t *)task->data + len,
     };
     return true;
 }
@@ -512,7 +523,7 @@ static void gls_answer(struct scsi_task *task)
 }
 
 /* ------------------------------------------------------------------ */
-/* COMPARE AND WRITE (SBC-3)                                            */
+/* COMPARE AND WRITE, ORWRITE (SBC-3)                                   */
 /* ------------------------------------------------------------------ */
 
 /* NUMBER OF LOGICAL BLOCKS up to the MAXIMUM COMPARE AND WRITE LENGTH of
@@ -531,11 +542,34 @@ bool sbc_caw_check(const struct scsi_lu *lu, struct scsi_args *a,
     return true;
 }
 
+static enum scsi_action sbc_rmw_start(struct scsi_lu *lu,
+                                      struct scsi_task *task,
+                                      const struct scsi_args *a,
+                                      enum scsi_rmw rmw);
+
 /* The data-out holds the verify data, then the write data. The blocks
  * are read and compared (scsi_io_done), then written (scsi_io_again);
  * the core holds them against every other write across both. */
 enum scsi_action sbc_caw(struct scsi_lu *lu, struct scsi_task *task,
                          const struct scsi_args *a)
+{
+    return sbc_rmw_start(lu, task, a, RMW_COMPARE);
+}
+
+/* ORWRITE(16) (SBC-3), BMOP 0: the blocks become their OR with the
+ * data-out. */
+enum scsi_action sbc_orwrite(struct scsi_lu *lu, struct scsi_task *task,
+                             const struct scsi_args *a)
+{
+    return sbc_rmw_start(lu, task, a, RMW_OR);
+}
+
+/* Start a read-modify-write with the read of the blocks into a buffer of
+ * the engine's. */
+static enum scsi_action sbc_rmw_start(struct scsi_lu *lu,
+                                      struct scsi_task *task,
+                                      const struct scsi_args *a,
+                                      enum scsi_rmw rmw)
 {
     (void)lu;
     if (a->blocks == 0)
@@ -544,10 +578,11 @@ enum scsi_action sbc_caw(struct scsi_lu *lu, struct scsi_task *task,
         scsi_invalid_field(&task->status, true, a->row->count.off, -1);
         return SCSI_DONE;
     }
-    void *buf = task->owned = malloc(a->length / 2);
+    size_t len = (size_t)a->blocks * lu->params->block_length;
+    void *buf = task->owned = malloc(len);
     if (!buf)
         return no_memory(task);
-    task->caw = true;
+    task->rmw = (uint8_t)rmw;
     task->io = (spd_request){ SPD_REQUEST_INIT,
         .op = SPD_OP_READ, .fua = a->fua, .lba = a->lba, .blocks = a->blocks,
         .buf = buf,

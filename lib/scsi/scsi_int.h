@@ -190,6 +190,6 @@ scsi_check_fn sbc_get_lba_status_check, sbc_caw_check, sbc_sanitize_check,
     sbc_write_verify_check;
 scsi_handler_fn sbc_rw, sbc_verify, sbc_write_same, sbc_sync_cache,
     sbc_unmap, sbc_read_capacity10, sbc_read_capacity16, sbc_get_lba_status,
-    sbc_caw, sbc_sanitize;
+    sbc_caw, sbc_orwrite, sbc_sanitize;
 
 #endif /* SPD_SCSI_INT_H */

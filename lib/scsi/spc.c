@@ -156,9 +156,11 @@ static size_t vpd_block_limits(const struct scsi_lu *lu, uint8_t *buf)
 /* B1h, Block Device Characteristics (SBC-3): not rotating. */
 static size_t vpd_characteristics(const struct scsi_lu *lu, uint8_t *buf)
 {
-    (void)lu;
     size_t n = vpd_header(buf, 0xb1, 0x3c);
     put_be16(buf + 4, 0x0001);      /* MEDIUM ROTATION RATE: non-rotating */
+    if (lu->params->unmap_supported)
+        buf[7] = 0x40;              /* WABEREQ 01b: erased blocks read as
+                                       unmapped ones (SANITIZE) */
     return n;
 }
 

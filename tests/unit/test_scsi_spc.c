@@ -147,7 +147,7 @@ static void test_usage_masks_enforced(void)
             }
         }
     }
-    EXPECT_EQ(rows, 54);
+    EXPECT_EQ(rows, 55);
     EXPECT(checked > 300);
     fx_fini(&f);
 }
@@ -900,8 +900,8 @@ static void test_rsoc_all(void)
     fx_init(&f, 512, 1000, FX_UNMAP);
     rsoc(&f, 0, 0, 0, 4096);
     EXPECT_GOOD(f.t.status);
-    EXPECT_EQ(f.t.data_in_len, 4 + 54 * 8);
-    EXPECT_EQ(get_be32(f.data), 54 * 8);
+    EXPECT_EQ(f.t.data_in_len, 4 + 55 * 8);
+    EXPECT_EQ(get_be32(f.data), 55 * 8);
     const uint8_t *d = rsoc_find(f.data, f.t.data_in_len, 8, 0x28, 0);
     EXPECT(d != NULL);
     if (d) {
@@ -918,7 +918,7 @@ static void test_rsoc_all(void)
 
     /* With RCTD: 20-byte descriptors, CTDP, timeouts descriptors. */
     rsoc(&f, 0x80, 0, 0, 4096);
-    EXPECT_EQ(f.t.data_in_len, 4 + 54 * 20);
+    EXPECT_EQ(f.t.data_in_len, 4 + 55 * 20);
     d = rsoc_find(f.data, f.t.data_in_len, 20, 0xa3, 0x0c);
     EXPECT(d != NULL);
     if (d) {
@@ -934,7 +934,7 @@ static void test_rsoc_all(void)
     /* Without unmap, UNMAP, GET LBA STATUS and SANITIZE are not listed. */
     fx_reinit(&f, 512, 1000, 0);
     rsoc(&f, 0, 0, 0, 4096);
-    EXPECT_EQ(f.t.data_in_len, 4 + 50 * 8);
+    EXPECT_EQ(f.t.data_in_len, 4 + 51 * 8);
     EXPECT(rsoc_find(f.data, f.t.data_in_len, 8, 0x42, 0) == NULL);
     fx_fini(&f);
 }
