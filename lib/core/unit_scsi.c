@@ -66,19 +66,6 @@ static void run_complete(struct scsi_run *run)
         unit_end(unit);
 }
 
-static void run_io_done(spd_request *req)
-{
-    struct scsi_run *run = req->opaque;
-    scsi_io_done(&run->unit->lu, &run->task);
-    if (scsi_io_again(&run->unit->lu, &run->task)) {
-        run->task.io.done = run_io_done;
-        run->task.io.opaque = run;
-        spd_unit_submit(run->unit, &run->task.io);
-        return;
-    }
-    run_complete(run);
-}
-
 /* The blocks a request writes, as one range: UNMAP's descriptors by the
  * span they cover. */
 static bool io_writes(const spd_request *io, uint64_t *lba, uint64_t *blocks)
@@ -108,19 +95,35 @@ static bool io_writes(const spd_request *io, uint64_t *lba, uint64_t *blocks)
 
 /* SBC-3 COMPARE AND WRITE (and ORWRITE) is atomic: it holds its blocks
  * alone from the read to the end of the write, and every write of a SCSI
- * command holds its blocks shared, so none lands between the read and
- * the write. (Byte-granular writes, spd_unit_pwrite(), hold theirs too.) */
+ * command holds its blocks shared (EXTENDED COPY: all it will write, from
+ * the start), so none lands between the read and the write.
+ * (Byte-granular writes, spd_unit_pwrite(), hold theirs too.) Holds are
+ * taken here, on the submitting thread, never in a completion. */
 static void run_hold(struct scsi_run *run)
 {
     uint64_t lba, blocks;
     const struct scsi_task *t = &run->task;
-    if (t->rmw != RMW_NONE) {
+    if (t->rmw == RMW_COMPARE || t->rmw == RMW_OR) {
         byteio_hold(run->unit, &run->hold, t->io.lba, t->io.blocks, true);
         run->held = true;
-    } else if (io_writes(&t->io, &lba, &blocks)) {
+    } else if (t->rmw == RMW_COPY ? scsi_copy_span(t, &lba, &blocks)
+                                  : io_writes(&t->io, &lba, &blocks)) {
         byteio_hold(run->unit, &run->hold, lba, blocks, false);
         run->held = true;
     }
+}
+
+static void run_io_done(spd_request *req)
+{
+    struct scsi_run *run = req->opaque;
+    scsi_io_done(&run->unit->lu, &run->task);
+    if (scsi_io_again(&run->unit->lu, &run->task)) {
+        run->task.io.done = run_io_done;
+        run->task.io.opaque = run;
+        spd_unit_submit(run->unit, &run->task.io);
+        return;
+    }
+    run_complete(run);
 }
 
 /* A plan that failed: the command ends as planned. */

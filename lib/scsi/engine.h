@@ -46,6 +46,16 @@ enum scsi_ua {
     UA_COUNT
 };
 
+/* The outcome of an EXTENDED COPY, for RECEIVE COPY RESULTS. */
+#define SCSI_COPY_STATUS_MAX 8
+struct scsi_copy_status {
+    bool used;
+    int slot;                   /* the nexus that sent it */
+    uint8_t list_id;
+    uint16_t segments;          /* processed */
+    uint32_t blocks;            /* copied */
+};
+
 /* What the engine knows of the logical unit. */
 struct scsi_lu {
     const spd_params *params;          /* validated */
@@ -69,6 +79,8 @@ struct scsi_lu {
                                           reservation, -1: none */
     uint8_t pr_type;                   /* its TYPE */
     int reserve_holder;                /* RESERVE(6)/(10) holder, -1: none */
+    struct scsi_copy_status copies[SCSI_COPY_STATUS_MAX];  /* the latest */
+    unsigned copy_next;
 };
 
 void scsi_lu_init(struct scsi_lu *lu, const spd_params *params,
@@ -114,7 +126,8 @@ struct scsi_task {
     uint8_t rmw;          /* enum scsi_rmw */
 };
 
-enum scsi_rmw { RMW_NONE, RMW_COMPARE, RMW_OR };
+/* RMW_COPY: EXTENDED COPY's reads and writes (xcopy.c), not held alone. */
+enum scsi_rmw { RMW_NONE, RMW_COMPARE, RMW_OR, RMW_COPY };
 
 /* The outcome of planning (scsi_plan), kept with the command. */
 struct scsi_plan {
@@ -154,7 +167,11 @@ void scsi_io_done(const struct scsi_lu *lu, struct scsi_task *task);
 /* After scsi_io_done(): whether a further block request is to run in
  * task->io (the write of a read-modify-write), with scsi_io_done() again
  * after it. */
-bool scsi_io_again(const struct scsi_lu *lu, struct scsi_task *task);
+bool scsi_io_again(struct scsi_lu *lu, struct scsi_task *task);
+
+/* EXTENDED COPY: the span of blocks the copy will write (false: none). */
+bool scsi_copy_span(const struct scsi_task *task, uint64_t *lba,
+                    uint64_t *blocks);
 
 /* Events of the I_T nexus and of the logical unit (nexus.c). */
 void scsi_nexus_lost(struct scsi_lu *lu, const spd_scsi_nexus *nexus);

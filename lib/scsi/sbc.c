@@ -118,7 +118,8 @@ void scsi_io_done(const struct scsi_lu *lu, struct scsi_task *task)
             spd_status_set_info(&task->status, task->io.lba);
         return;
     }
-    if (task->io.op != SPD_OP_READ || !spd_status_good(&task->status))
+    if (task->io.op != SPD_OP_READ || !spd_status_good(&task->status) ||
+        task->rmw == RMW_COPY)
         return;
     if (task->compare || task->rmw == RMW_COMPARE) {
         verify_compare(lu, task);
@@ -142,8 +143,10 @@ void scsi_io_done(const struct scsi_lu *lu, struct scsi_task *task)
 /* The write of a read-modify-write once the read went well (and, for
  * COMPARE AND WRITE, matched): the second half of the data-out, or the
  * ORed blocks. */
-bool scsi_io_again(const struct scsi_lu *lu, struct scsi_task *task)
+bool scsi_io_again(struct scsi_lu *lu, struct scsi_task *task)
 {
+    if (task->rmw == RMW_COPY)
+        return scsi_copy_again(lu, task);
     if (task->rmw == RMW_NONE || task->io.op != SPD_OP_READ ||
         !spd_status_good(&task->status))
         return false;
@@ -442,6 +445,23 @@ enum scsi_action sbc_read_capacity16(struct scsi_lu *lu,
     buf[14] = (uint8_t)((p->unmap_supported ? 0x80 : 0) |      /* LBPME */
                         (p->unmap_reads_zero ? 0x40 : 0));     /* LBPRZ */
     return scsi_reply(task, buf, sizeof buf, a->count);
+}
+
+/* ------------------------------------------------------------------ */
+/* READ DEFECT DATA (10), (12) (SBC-3)                                  */
+/* ------------------------------------------------------------------ */
+
+/* No defects: a header for the format asked, the lists neither given
+ * (PLISTV, GLISTV 0) nor long. */
+enum scsi_action sbc_read_defect_data(struct scsi_lu *lu,
+                                      struct scsi_task *task,
+                                      const struct scsi_args *a)
+{
+    (void)lu;
+    bool twelve = a->row->cdb_len == 12;
+    uint8_t buf[8] = { 0 };
+    buf[1] = a->cdb[twelve ? 1 : 2] & 0x07;     /* DEFECT LIST FORMAT */
+    return scsi_reply(task, buf, twelve ? 8 : 4, a->count);
 }
 
 /* ------------------------------------------------------------------ */

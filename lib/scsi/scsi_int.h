@@ -170,6 +170,17 @@ bool scsi_pr_allows(const struct scsi_lu *lu, int slot,
 scsi_check_fn spc_prout_check, spc_reserve10_check;
 scsi_handler_fn spc_prin, spc_prout, spc_reserve, spc_release;
 
+/* xcopy.c: EXTENDED COPY and RECEIVE COPY RESULTS; the next request of
+ * a copy (scsi_io_again); a copy's outcome kept for RECEIVE COPY
+ * RESULTS (nexus_lock not held). */
+scsi_handler_fn spc_xcopy, spc_rcr;
+bool scsi_copy_again(struct scsi_lu *lu, struct scsi_task *task);
+void scsi_copy_record(struct scsi_lu *lu, int slot, uint8_t list_id,
+                      bool keep, unsigned segments, uint32_t blocks);
+
+/* spc.c: the NAA designator of VPD 83h. */
+void scsi_lu_naa(const struct scsi_lu *lu, uint8_t out[16]);
+
 /* spc.c: the bytes INQUIRY answers for a LUN a target lacks. */
 uint32_t scsi_absent_inquiry_len(const uint8_t *cdb);
 
@@ -190,6 +201,6 @@ scsi_check_fn sbc_get_lba_status_check, sbc_caw_check, sbc_sanitize_check,
     sbc_write_verify_check;
 scsi_handler_fn sbc_rw, sbc_verify, sbc_write_same, sbc_sync_cache,
     sbc_unmap, sbc_read_capacity10, sbc_read_capacity16, sbc_get_lba_status,
-    sbc_caw, sbc_orwrite, sbc_sanitize;
+    sbc_caw, sbc_orwrite, sbc_sanitize, sbc_read_defect_data;
 
 #endif /* SPD_SCSI_INT_H */

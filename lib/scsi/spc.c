@@ -110,6 +110,11 @@ static void naa6_from_uuid(const uint8_t uuid[16], uint8_t out[16])
         out[i] = (uint8_t)(nibbles[2 * i] << 4 | nibbles[2 * i + 1]);
 }
 
+void scsi_lu_naa(const struct scsi_lu *lu, uint8_t out[16])
+{
+    naa6_from_uuid(lu->params->uuid, out);
+}
+
 /* 83h, Device Identification (SPC-4): an NAA designator (binary) and a
  * T10 vendor ID designator (ASCII, "SPD     " and the UUID text), both of
  * the logical unit. */
@@ -179,6 +184,24 @@ static size_t vpd_provisioning(const struct scsi_lu *lu, uint8_t *buf)
     return n;
 }
 
+/* 8Fh, Third-party Copy (SPC-4): the supported commands descriptor, with
+ * EXTENDED COPY(LID1) and RECEIVE COPY RESULTS' service actions. */
+static size_t vpd_third_party_copy(const struct scsi_lu *lu, uint8_t *buf)
+{
+    (void)lu;
+    static const uint8_t commands[] = {
+        SPD_SCSI_EXTENDED_COPY, 1, SPD_SA_EXTENDED_COPY_LID1,
+        SPD_SCSI_RECEIVE_COPY_RESULTS, 2, SPD_SA_COPY_STATUS,
+        SPD_SA_OPERATING_PARAMETERS,
+    };
+    size_t n = vpd_header(buf, 0x8f, 12);
+    put_be16(buf + 4, 0x0001);          /* DESCRIPTOR TYPE: commands */
+    put_be16(buf + 6, 8);               /* DESCRIPTOR LENGTH */
+    buf[8] = sizeof commands;           /* COMMANDS SUPPORTED LIST LENGTH */
+    memcpy(buf + 9, commands, sizeof commands);
+    return n;
+}
+
 static size_t vpd_supported(const struct scsi_lu *lu, uint8_t *buf);
 
 /* The VPD pages, in ascending order; 00h lists them from here. */
@@ -189,6 +212,7 @@ static const struct vpd_page {
     { 0x00, vpd_supported },
     { 0x80, vpd_serial },
     { 0x83, vpd_device_id },
+    { 0x8f, vpd_third_party_copy },
     { 0xb0, vpd_block_limits },
     { 0xb1, vpd_characteristics },
     { 0xb2, vpd_provisioning },
@@ -228,6 +252,7 @@ static size_t inquiry_standard(const struct scsi_lu *lu, uint8_t *buf)
     buf[2] = 0x06;          /* VERSION: SPC-4 */
     buf[3] = 0x10 | 0x02;   /* HISUP, RESPONSE DATA FORMAT 2 */
     buf[4] = 96 - 5;        /* ADDITIONAL LENGTH */
+    buf[5] = 0x08;          /* 3PC: third-party copy */
     buf[7] = 0x02;          /* CMDQUE */
     memcpy(buf + 8, VENDOR_ID, 8);
     put_padded(buf + 16, p->product_id[0] ? p->product_id : DEFAULT_PRODUCT,

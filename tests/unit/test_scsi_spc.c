@@ -147,7 +147,7 @@ static void test_usage_masks_enforced(void)
             }
         }
     }
-    EXPECT_EQ(rows, 55);
+    EXPECT_EQ(rows, 60);
     EXPECT(checked > 300);
     fx_fini(&f);
 }
@@ -293,7 +293,7 @@ static void test_inquiry_standard(void)
     EXPECT_EQ(f.data[2], 0x06);
     EXPECT_EQ(f.data[3], 0x12);
     EXPECT_EQ(f.data[4], 91);
-    EXPECT_EQ(f.data[5], 0);
+    EXPECT_EQ(f.data[5], 0x08);                     /* 3PC */
     EXPECT_EQ(f.data[7], 0x02);
     EXPECT(!memcmp(f.data + 8, "SPD     ", 8));
     EXPECT(!memcmp(f.data + 16, "Spd disk        ", 16));
@@ -395,13 +395,13 @@ static void test_vpd_supported_pages(void)
 {
     struct fx f;
     fx_init(&f, 512, 1000, 0);
-    EXPECT_EQ(vpd(&f, 0x00, 255), 10);
-    static const uint8_t want[10] = { 0, 0, 0, 6, 0x00, 0x80, 0x83, 0xb0,
-                                      0xb1, 0xb2 };
-    EXPECT(!memcmp(f.data, want, 10));
+    EXPECT_EQ(vpd(&f, 0x00, 255), 11);
+    static const uint8_t want[11] = { 0, 0, 0, 7, 0x00, 0x80, 0x83, 0x8f,
+                                      0xb0, 0xb1, 0xb2 };
+    EXPECT(!memcmp(f.data, want, 11));
     /* Allocation length 4: the header alone, with the full page length. */
     EXPECT_EQ(vpd(&f, 0x00, 4), 4);
-    EXPECT_EQ(get_be16(f.data + 2), 6);
+    EXPECT_EQ(get_be16(f.data + 2), 7);
     EXPECT_EQ(f.data[4], 0xee);
     /* Every listed page answers. */
     for (int i = 0; i < 6; i++) {
@@ -900,8 +900,8 @@ static void test_rsoc_all(void)
     fx_init(&f, 512, 1000, FX_UNMAP);
     rsoc(&f, 0, 0, 0, 4096);
     EXPECT_GOOD(f.t.status);
-    EXPECT_EQ(f.t.data_in_len, 4 + 55 * 8);
-    EXPECT_EQ(get_be32(f.data), 55 * 8);
+    EXPECT_EQ(f.t.data_in_len, 4 + 60 * 8);
+    EXPECT_EQ(get_be32(f.data), 60 * 8);
     const uint8_t *d = rsoc_find(f.data, f.t.data_in_len, 8, 0x28, 0);
     EXPECT(d != NULL);
     if (d) {
@@ -918,7 +918,7 @@ static void test_rsoc_all(void)
 
     /* With RCTD: 20-byte descriptors, CTDP, timeouts descriptors. */
     rsoc(&f, 0x80, 0, 0, 4096);
-    EXPECT_EQ(f.t.data_in_len, 4 + 55 * 20);
+    EXPECT_EQ(f.t.data_in_len, 4 + 60 * 20);
     d = rsoc_find(f.data, f.t.data_in_len, 20, 0xa3, 0x0c);
     EXPECT(d != NULL);
     if (d) {
@@ -934,7 +934,7 @@ static void test_rsoc_all(void)
     /* Without unmap, UNMAP, GET LBA STATUS and SANITIZE are not listed. */
     fx_reinit(&f, 512, 1000, 0);
     rsoc(&f, 0, 0, 0, 4096);
-    EXPECT_EQ(f.t.data_in_len, 4 + 51 * 8);
+    EXPECT_EQ(f.t.data_in_len, 4 + 56 * 8);
     EXPECT(rsoc_find(f.data, f.t.data_in_len, 8, 0x42, 0) == NULL);
     fx_fini(&f);
 }
