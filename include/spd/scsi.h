@@ -62,6 +62,7 @@ enum spd_scsi_opcode {
 /* Service actions. */
 #define SPD_SA_READ_CAPACITY_16        0x10   /* of SERVICE ACTION IN(16) */
 #define SPD_SA_GET_LBA_STATUS          0x12   /* of SERVICE ACTION IN(16) */
+#define SPD_SA_REPORT_TARGET_PORT_GROUPS 0x0a /* of MAINTENANCE IN */
 #define SPD_SA_REPORT_SUPPORTED_OPCODES 0x0c  /* of MAINTENANCE IN */
 #define SPD_SA_EXTENDED_COPY_LID1      0x00   /* of EXTENDED COPY */
 #define SPD_SA_COPY_STATUS             0x00   /* of RECEIVE COPY RESULTS */

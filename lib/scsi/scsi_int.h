@@ -30,6 +30,7 @@
 #define SCSI_MAX_UNMAP_DESCS       256u         /* per UNMAP command */
 #define SCSI_MAX_WRITE_SAME_BLOCKS 0xffffffffu  /* fits spd_unmap_desc */
 #define SCSI_MAX_CAW_BLOCKS        255u         /* per COMPARE AND WRITE */
+#define SCSI_TPG_ID                1u           /* the one target port group */
 
 /* Largest immediate answer any handler builds (REPORT SUPPORTED OPERATION
  * CODES with timeouts is the biggest). */
@@ -188,7 +189,7 @@ uint32_t scsi_absent_inquiry_len(const uint8_t *cdb);
 scsi_check_fn spc_inquiry_check, spc_mode_sense_check, spc_mode_select_check,
     spc_report_luns_check, spc_prevent_check;
 scsi_handler_fn spc_good, spc_request_sense, spc_inquiry, spc_mode_sense,
-    spc_mode_select, spc_report_luns;
+    spc_mode_select, spc_report_luns, spc_report_tpgs;
 
 /* opcodes.c: REPORT SUPPORTED OPERATION CODES. */
 scsi_check_fn spc_rsoc_check;
