@@ -38,6 +38,7 @@ const char *spd_version(void);
 #define SPD_STATUS_GOOD            0x00
 #define SPD_STATUS_CHECK_CONDITION 0x02
 #define SPD_STATUS_BUSY            0x08
+#define SPD_STATUS_RESERVATION_CONFLICT 0x18
 #define SPD_STATUS_TASK_ABORTED    0x40
 
 /*
@@ -399,6 +400,26 @@ typedef enum spd_data_dir {
 
 typedef struct spd_scsi_cmd spd_scsi_cmd;
 
+/* The longest SCSI initiator name, with its NUL (iSCSI names: 223). */
+#define SPD_SCSI_NAME_MAX 224
+
+/*
+ * An I_T nexus (SAM-5): the initiator port a command comes from, which
+ * reservations and unit attentions are kept for. iSCSI: the initiator
+ * name and the session's ISID; other transports: a name of their own per
+ * connection, no ISID. Two nexuses are the same when name, ISID and
+ * relative port are.
+ */
+typedef struct spd_scsi_nexus {
+    uint32_t size;                   /* SPD_SCSI_NEXUS_INIT */
+    char     name[SPD_SCSI_NAME_MAX];  /* NUL-terminated */
+    uint8_t  isid[6];
+    bool     has_isid;               /* iSCSI: TransportIDs carry the ISID */
+    uint16_t rel_port;               /* relative target port, from 1 */
+} spd_scsi_nexus;
+
+#define SPD_SCSI_NEXUS_INIT .size = sizeof(spd_scsi_nexus), .rel_port = 1
+
 /* A target's logical unit: its LUN and unit. A target hands the engine
  * its list (sorted by lun) for REPORT LUNS. */
 typedef struct spd_scsi_lun {
@@ -441,6 +462,11 @@ struct spd_scsi_cmd {
                                         data-out to collect, or data-in
                                         room */
     uint64_t plan_state[8];          /* libspd's: the decoded CDB */
+
+    /* In, optional: the I_T nexus the command comes from (NULL: the
+     * unit's own nexus for in-process callers, which starts without a
+     * unit attention). Read while the command is planned or run. */
+    const spd_scsi_nexus *nexus;
 };
 
 /* Start a spd_scsi_cmd initializer with this (see SPD_PARAMS_INIT). */
@@ -471,6 +497,14 @@ int spd_unit_scsi_run(spd_unit *unit, spd_scsi_cmd *cmd);
  * spd_unit_scsi() completes it as it is.
  */
 int spd_unit_scsi_plan(spd_unit *unit, spd_scsi_cmd *cmd, uint32_t data_out);
+
+/* Events a transport reports for the SCSI state of a unit (SAM-5, SPC-4):
+ * an I_T nexus ended (its session is over: a RESERVE(6)/(10) it held is
+ * released), and a reset of the logical unit (LOGICAL UNIT RESET, a
+ * target reset: RESERVE(6)/(10) released, every nexus gets a unit
+ * attention). Persistent reservations outlive both. */
+void spd_unit_scsi_nexus_lost(spd_unit *unit, const spd_scsi_nexus *nexus);
+void spd_unit_scsi_reset(spd_unit *unit);
 
 /* Make status the outcome of cmd, with sense in the format unit has chosen
  * (MODE SELECT D_SENSE; NULL: fixed): for commands a transport ends

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "spd/scsi.h"
+#include "core/byteio.h"
 #include "core/unit.h"
 
 /* One command between the engine and the core. */
@@ -15,6 +16,8 @@ struct scsi_run {
     struct scsi_task task;
     spd_scsi_cmd *cmd;
     spd_unit *unit;
+    struct byteio_hold hold;    /* the blocks a write holds, when held */
+    bool held;
 };
 
 _Static_assert(sizeof ((spd_scsi_cmd *)0)->plan_state >= SCSI_STATE_SIZE,
@@ -54,6 +57,8 @@ static void run_complete(struct scsi_run *run)
 
     cmd->status = run->task.status;
     cmd->data_in_len = run->task.data_in_len;
+    if (run->held)
+        byteio_release(unit, &run->hold);
     scsi_task_fini(&run->task);
     free(run);
     cmd_finish(unit, cmd);
@@ -61,10 +66,63 @@ static void run_complete(struct scsi_run *run)
         unit_end(unit);
 }
 
+/* The blocks a request writes, as one range: UNMAP's descriptors by the
+ * span they cover. */
+static bool io_writes(const spd_request *io, uint64_t *lba, uint64_t *blocks)
+{
+    switch (io->op) {
+    case SPD_OP_WRITE:
+    case SPD_OP_WRITE_ZEROES:
+    case SPD_OP_WRITE_SAME:
+        *lba = io->lba;
+        *blocks = io->blocks;
+        return true;
+    case SPD_OP_UNMAP: {
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (uint32_t i = 0; i < io->desc_count; i++) {
+            const spd_unmap_desc *d = &io->descs[i];
+            lo = d->lba < lo ? d->lba : lo;
+            hi = d->lba + d->blocks > hi ? d->lba + d->blocks : hi;
+        }
+        *lba = lo;
+        *blocks = hi > lo ? hi - lo : 0;
+        return hi > lo;
+    }
+    default:
+        return false;
+    }
+}
+
+/* SBC-3 COMPARE AND WRITE (and ORWRITE) is atomic: it holds its blocks
+ * alone from the read to the end of the write, and every write of a SCSI
+ * command holds its blocks shared (EXTENDED COPY: all it will write, from
+ * the start), so none lands between the read and the write.
+ * (Byte-granular writes, spd_unit_pwrite(), hold theirs too.) Holds are
+ * taken here, on the submitting thread, never in a completion. */
+static void run_hold(struct scsi_run *run)
+{
+    uint64_t lba, blocks;
+    const struct scsi_task *t = &run->task;
+    if (t->rmw == RMW_COMPARE || t->rmw == RMW_OR) {
+        byteio_hold(run->unit, &run->hold, t->io.lba, t->io.blocks, true);
+        run->held = true;
+    } else if (t->rmw == RMW_COPY ? scsi_copy_span(t, &lba, &blocks)
+                                  : io_writes(&t->io, &lba, &blocks)) {
+        byteio_hold(run->unit, &run->hold, lba, blocks, false);
+        run->held = true;
+    }
+}
+
 static void run_io_done(spd_request *req)
 {
     struct scsi_run *run = req->opaque;
     scsi_io_done(&run->unit->lu, &run->task);
+    if (scsi_io_again(&run->unit->lu, &run->task)) {
+        run->task.io.done = run_io_done;
+        run->task.io.opaque = run;
+        spd_unit_submit(run->unit, &run->task.io);
+        return;
+    }
     run_complete(run);
 }
 
@@ -121,6 +179,7 @@ void spd_unit_scsi(spd_unit *unit, spd_scsi_cmd *cmd)
     run->task.data_len = cmd->data ? cmd->data_len : 0;
     run->task.luns = cmd->luns;
     run->task.lun_count = cmd->lun_count;
+    run->task.nexus = cmd->nexus;
 
     struct scsi_lu *lu = cmd_lu(unit);
     enum scsi_action action =
@@ -131,9 +190,22 @@ void spd_unit_scsi(spd_unit *unit, spd_scsi_cmd *cmd)
         run_complete(run);
         return;
     }
+    run_hold(run);
     run->task.io.done = run_io_done;
     run->task.io.opaque = run;
     spd_unit_submit(unit, &run->task.io);
+}
+
+void spd_unit_scsi_nexus_lost(spd_unit *unit, const spd_scsi_nexus *nexus)
+{
+    if (unit && nexus)
+        scsi_nexus_lost(&unit->lu, nexus);
+}
+
+void spd_unit_scsi_reset(spd_unit *unit)
+{
+    if (unit)
+        scsi_lu_reset(&unit->lu);
 }
 
 int spd_unit_scsi_plan(spd_unit *unit, spd_scsi_cmd *cmd, uint32_t data_out)

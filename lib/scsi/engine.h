@@ -10,11 +10,51 @@
 #define SPD_SCSI_ENGINE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "spd/scsi.h"
 #include "spd/spd.h"
+
+/* The I_T nexuses a logical unit keeps state for; beyond them the least
+ * recently seen one without a registration or reservation is forgotten
+ * (and gets a power-on unit attention when it comes back). */
+#define SCSI_NEXUS_MAX 64
+
+/* One I_T nexus and its state (SPC-4): pending unit attentions and its
+ * persistent reservation registration. */
+struct scsi_nexus_rec {
+    spd_scsi_nexus id;
+    bool used;
+    uint32_t ua;                /* pending unit attentions: 1 << enum scsi_ua */
+    bool registered;
+    bool all_tg_pt;
+    uint64_t key;               /* reservation key, when registered */
+    uint64_t seen;              /* lu->nexus_clock when last seen */
+};
+
+/* Unit attention conditions, by priority (the lowest is reported first). */
+enum scsi_ua {
+    UA_POWER_ON,                /* 29h/00h: a nexus the unit has not seen */
+    UA_RESET,                   /* 29h/03h: logical unit or target reset */
+    UA_RESERVATIONS_PREEMPTED,  /* 2Ah/03h */
+    UA_RESERVATIONS_RELEASED,   /* 2Ah/04h */
+    UA_REGISTRATIONS_PREEMPTED, /* 2Ah/05h */
+    UA_MODE_CHANGED,            /* 2Ah/01h: by another nexus */
+    UA_CAPACITY_CHANGED,        /* 2Ah/09h */
+    UA_COUNT
+};
+
+/* The outcome of an EXTENDED COPY, for RECEIVE COPY RESULTS. */
+#define SCSI_COPY_STATUS_MAX 8
+struct scsi_copy_status {
+    bool used;
+    int slot;                   /* the nexus that sent it */
+    uint8_t list_id;
+    uint16_t segments;          /* processed */
+    uint32_t blocks;            /* copied */
+};
 
 /* What the engine knows of the logical unit. */
 struct scsi_lu {
@@ -25,6 +65,22 @@ struct scsi_lu {
      * other commands of the unit run, on any thread. */
     pthread_mutex_t mode_lock;
     bool d_sense;                      /* control page D_SENSE; mode_lock */
+    _Atomic bool swp;                  /* control page SWP: written under
+                                          mode_lock, read anywhere */
+
+    /* Nexuses, unit attentions and reservations (nexus.c, pr.c): the
+     * state every command is checked against before it runs. Slot 0 is
+     * the nexus of in-process callers (spd_scsi_cmd.nexus NULL). */
+    pthread_mutex_t nexus_lock;
+    struct scsi_nexus_rec nexus[SCSI_NEXUS_MAX];
+    uint64_t nexus_clock;
+    uint32_t pr_generation;            /* PRGENERATION */
+    int pr_holder;                     /* slot holding the persistent
+                                          reservation, -1: none */
+    uint8_t pr_type;                   /* its TYPE */
+    int reserve_holder;                /* RESERVE(6)/(10) holder, -1: none */
+    struct scsi_copy_status copies[SCSI_COPY_STATUS_MAX];  /* the latest */
+    unsigned copy_next;
 };
 
 void scsi_lu_init(struct scsi_lu *lu, const spd_params *params,
@@ -61,7 +117,17 @@ struct scsi_task {
     bool compare;         /* VERIFY BYTCHK 01b: io.buf (owned) is compared
                              with data in scsi_io_done() */
     uint64_t alloc;       /* GET LBA STATUS: the allocation length */
+    const spd_scsi_nexus *nexus;  /* In: where it comes from (NULL: slot 0) */
+    int slot;             /* the nexus's slot in lu->nexus (-1: none free) */
+    /* A read-modify-write (scsi_io_again): COMPARE AND WRITE compares
+     * the blocks read (io.buf, owned) with the first half of data, then
+     * writes the second; ORWRITE ORs data into them and writes them. The
+     * caller holds the blocks against other writes across both. */
+    uint8_t rmw;          /* enum scsi_rmw */
 };
+
+/* RMW_COPY: EXTENDED COPY's reads and writes (xcopy.c), not held alone. */
+enum scsi_rmw { RMW_NONE, RMW_COMPARE, RMW_OR, RMW_COPY };
 
 /* The outcome of planning (scsi_plan), kept with the command. */
 struct scsi_plan {
@@ -97,6 +163,22 @@ enum scsi_action scsi_execute(struct scsi_lu *lu, struct scsi_task *task);
 /* After a SCSI_IO request completed with task->io.status: set the task's
  * final status and data_in_len. */
 void scsi_io_done(const struct scsi_lu *lu, struct scsi_task *task);
+
+/* After scsi_io_done(): whether a further block request is to run in
+ * task->io (the write of a read-modify-write), with scsi_io_done() again
+ * after it. */
+bool scsi_io_again(struct scsi_lu *lu, struct scsi_task *task);
+
+/* EXTENDED COPY: the span of blocks the copy will write (false: none). */
+bool scsi_copy_span(const struct scsi_task *task, uint64_t *lba,
+                    uint64_t *blocks);
+
+/* Events of the I_T nexus and of the logical unit (nexus.c). */
+void scsi_nexus_lost(struct scsi_lu *lu, const spd_scsi_nexus *nexus);
+void scsi_lu_reset(struct scsi_lu *lu);
+/* Raise a unit attention for every nexus but the one in slot except
+ * (-1: for all). */
+void scsi_ua_raise(struct scsi_lu *lu, enum scsi_ua ua, int except);
 
 /* Free what the engine allocated for the task. */
 void scsi_task_fini(struct scsi_task *task);

@@ -23,39 +23,45 @@
  */
 static const struct scsi_row scsi_rows[] = {
     { .name = "TEST UNIT READY", .opcode = SPD_SCSI_TEST_UNIT_READY,
-      .cdb_len = 6, .xfer = XFER_NONE, .handler = spc_good,
+      .cdb_len = 6, .flags = ROW_PR_READ, .xfer = XFER_NONE, .handler = spc_good,
       .usage = { 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 } },
     { .name = "REQUEST SENSE", .opcode = SPD_SCSI_REQUEST_SENSE,
-      .cdb_len = 6, .xfer = XFER_ALLOC, .count = F(4, 1),
+      .cdb_len = 6, .flags = ROW_NO_UA, .xfer = XFER_ALLOC, .count = F(4, 1),
       .handler = spc_request_sense,
       .usage = { 0x03, 0x01, 0x00, 0x00, 0xff, 0x00 } },
     { .name = "READ(6)", .opcode = SPD_SCSI_READ_6, .cdb_len = 6,
-      .flags = ROW_MEDIUM, .dir = SPD_DIR_IN, .xfer = XFER_BLOCKS,
+      .flags = ROW_PR_READ | ROW_MEDIUM, .dir = SPD_DIR_IN, .xfer = XFER_BLOCKS,
       .lba = LBA6, .count = F(4, 1), .check = sbc_rw_check,
       .handler = sbc_rw,
       .usage = { 0x08, 0x1f, 0xff, 0xff, 0xff, 0x00 } },
     { .name = "WRITE(6)", .opcode = SPD_SCSI_WRITE_6, .cdb_len = 6,
-      .flags = ROW_MEDIUM | ROW_WRITES, .dir = SPD_DIR_OUT,
+      .flags = ROW_PR_WRITE | ROW_MEDIUM | ROW_WRITES, .dir = SPD_DIR_OUT,
       .xfer = XFER_BLOCKS, .lba = LBA6, .count = F(4, 1),
       .check = sbc_rw_check, .handler = sbc_rw,
       .usage = { 0x0a, 0x1f, 0xff, 0xff, 0xff, 0x00 } },
-    { .name = "INQUIRY", .opcode = SPD_SCSI_INQUIRY, .cdb_len = 6,
+    { .name = "INQUIRY", .opcode = SPD_SCSI_INQUIRY, .cdb_len = 6, .flags = ROW_NO_UA,
       .xfer = XFER_ALLOC, .count = F(3, 2), .check = spc_inquiry_check,
       .handler = spc_inquiry,
       .usage = { 0x12, 0x01, 0xff, 0xff, 0xff, 0x00 } },
     { .name = "MODE SELECT(6)", .opcode = SPD_SCSI_MODE_SELECT_6,
-      .cdb_len = 6, .xfer = XFER_PARAM, .count = F(4, 1),
+      .cdb_len = 6, .flags = ROW_PR_WRITE, .xfer = XFER_PARAM, .count = F(4, 1),
       .check = spc_mode_select_check, .handler = spc_mode_select,
       .usage = { 0x15, 0x11, 0x00, 0x00, 0xff, 0x00 } },
+    { .name = "RESERVE(6)", .opcode = SPD_SCSI_RESERVE_6, .cdb_len = 6,
+      .xfer = XFER_NONE, .handler = spc_reserve,
+      .usage = { 0x16, 0x00, 0x00, 0x00, 0x00, 0x00 } },
+    { .name = "RELEASE(6)", .opcode = SPD_SCSI_RELEASE_6, .cdb_len = 6,
+      .xfer = XFER_NONE, .handler = spc_release,
+      .usage = { 0x17, 0x00, 0x00, 0x00, 0x00, 0x00 } },
     { .name = "MODE SENSE(6)", .opcode = SPD_SCSI_MODE_SENSE_6,
-      .cdb_len = 6, .xfer = XFER_ALLOC, .count = F(4, 1),
+      .cdb_len = 6, .flags = ROW_PR_READ, .xfer = XFER_ALLOC, .count = F(4, 1),
       .check = spc_mode_sense_check, .handler = spc_mode_sense,
       .usage = { 0x1a, 0x08, 0xff, 0xff, 0xff, 0x00 } },
     { .name = "START STOP UNIT", .opcode = SPD_SCSI_START_STOP_UNIT,
-      .cdb_len = 6, .xfer = XFER_NONE, .handler = spc_good,
+      .cdb_len = 6, .flags = ROW_PR_READ, .xfer = XFER_NONE, .handler = spc_good,
       .usage = { 0x1b, 0x01, 0x00, 0x0f, 0xf7, 0x00 } },
     { .name = "PREVENT ALLOW MEDIUM REMOVAL",
-      .opcode = SPD_SCSI_PREVENT_ALLOW, .cdb_len = 6, .xfer = XFER_NONE,
+      .opcode = SPD_SCSI_PREVENT_ALLOW, .cdb_len = 6, .flags = ROW_PR_READ, .xfer = XFER_NONE,
       .check = spc_prevent_check, .handler = spc_good,
       .usage = { 0x1e, 0x00, 0x00, 0x00, 0x03, 0x00 } },
     { .name = "READ CAPACITY(10)", .opcode = SPD_SCSI_READ_CAPACITY_10,
@@ -64,76 +70,220 @@ static const struct scsi_row scsi_rows[] = {
       .usage = { 0x25, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x01,
                  0x00 } },
     { .name = "READ(10)", .opcode = SPD_SCSI_READ_10, .cdb_len = 10,
-      .flags = ROW_MEDIUM, .dir = SPD_DIR_IN, .xfer = XFER_BLOCKS,
+      .flags = ROW_PR_READ | ROW_MEDIUM, .dir = SPD_DIR_IN, .xfer = XFER_BLOCKS,
       .lba = F(2, 4), .count = F(7, 2), .check = sbc_rw_check,
       .handler = sbc_rw,
       .usage = { 0x28, 0xf8, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff,
                  0x00 } },
     { .name = "WRITE(10)", .opcode = SPD_SCSI_WRITE_10, .cdb_len = 10,
-      .flags = ROW_MEDIUM | ROW_WRITES, .dir = SPD_DIR_OUT,
+      .flags = ROW_PR_WRITE | ROW_MEDIUM | ROW_WRITES, .dir = SPD_DIR_OUT,
       .xfer = XFER_BLOCKS, .lba = F(2, 4), .count = F(7, 2),
       .check = sbc_rw_check, .handler = sbc_rw,
       .usage = { 0x2a, 0xf8, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff,
                  0x00 } },
+    { .name = "WRITE AND VERIFY(10)", .opcode = SPD_SCSI_WRITE_AND_VERIFY_10,
+      .cdb_len = 10, .flags = ROW_MEDIUM | ROW_WRITES | ROW_PR_WRITE,
+      .dir = SPD_DIR_OUT, .xfer = XFER_BLOCKS, .lba = F(2, 4),
+      .count = F(7, 2), .check = sbc_write_verify_check, .handler = sbc_rw,
+      .usage = { 0x2e, 0xf6, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff,
+                 0x00 } },
     { .name = "VERIFY(10)", .opcode = SPD_SCSI_VERIFY_10, .cdb_len = 10,
-      .flags = ROW_MEDIUM, .dir = SPD_DIR_OUT, .xfer = XFER_COMPARE,
+      .flags = ROW_PR_READ | ROW_MEDIUM, .dir = SPD_DIR_OUT, .xfer = XFER_COMPARE,
       .lba = F(2, 4), .count = F(7, 2), .check = sbc_verify_check,
       .handler = sbc_verify,
       .usage = { 0x2f, 0xf6, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff,
                  0x00 } },
+    { .name = "PRE-FETCH(10)", .opcode = SPD_SCSI_PRE_FETCH_10,
+      .cdb_len = 10, .flags = ROW_MEDIUM | ROW_PR_READ, .xfer = XFER_NONE,
+      .lba = F(2, 4), .count = F(7, 2), .handler = spc_good,
+      .usage = { 0x34, 0x02, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff,
+                 0x00 } },
     { .name = "SYNCHRONIZE CACHE(10)",
       .opcode = SPD_SCSI_SYNCHRONIZE_CACHE_10, .cdb_len = 10,
-      .flags = ROW_MEDIUM, .xfer = XFER_NONE, .lba = F(2, 4),
+      .flags = ROW_PR_WRITE | ROW_MEDIUM, .xfer = XFER_NONE, .lba = F(2, 4),
       .count = F(7, 2), .handler = sbc_sync_cache,
       .usage = { 0x35, 0x06, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff,
                  0x00 } },
+    { .name = "READ DEFECT DATA(10)", .opcode = SPD_SCSI_READ_DEFECT_DATA_10,
+      .cdb_len = 10, .flags = ROW_PR_READ, .xfer = XFER_ALLOC,
+      .count = F(7, 2), .handler = sbc_read_defect_data,
+      .usage = { 0x37, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
+                 0x00 } },
     { .name = "WRITE SAME(10)", .opcode = SPD_SCSI_WRITE_SAME_10,
-      .cdb_len = 10, .flags = ROW_MEDIUM | ROW_WRITES,
+      .cdb_len = 10, .flags = ROW_PR_WRITE | ROW_MEDIUM | ROW_WRITES,
       .xfer = XFER_ONE_BLOCK, .lba = F(2, 4), .count = F(7, 2),
       .check = sbc_write_same_check, .handler = sbc_write_same,
       .usage = { 0x41, 0xe8, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff,
                  0x00 } },
     { .name = "UNMAP", .opcode = SPD_SCSI_UNMAP, .cdb_len = 10,
-      .flags = ROW_WRITES | ROW_UNMAP, .xfer = XFER_PARAM,
+      .flags = ROW_PR_WRITE | ROW_WRITES | ROW_UNMAP, .xfer = XFER_PARAM,
       .count = F(7, 2), .handler = sbc_unmap,
       .usage = { 0x42, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
                  0x00 } },
+    { .name = "SANITIZE", .opcode = SPD_SCSI_SANITIZE,
+      .sa = SPD_SA_SANITIZE_BLOCK_ERASE, .cdb_len = 10,
+      .flags = ROW_SA | ROW_SA_STRICT | ROW_UNMAP | ROW_WRITES | ROW_PR_WRITE,
+      .xfer = XFER_PARAM, .count = F(7, 2), .check = sbc_sanitize_check,
+      .handler = sbc_sanitize,
+      .usage = { 0x48, 0xbf, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
+                 0x00 } },
+    { .name = "SANITIZE", .opcode = SPD_SCSI_SANITIZE,
+      .sa = SPD_SA_SANITIZE_EXIT_FAILURE_MODE, .cdb_len = 10,
+      .flags = ROW_SA | ROW_SA_STRICT | ROW_UNMAP | ROW_WRITES | ROW_PR_WRITE,
+      .xfer = XFER_PARAM, .count = F(7, 2), .check = sbc_sanitize_check,
+      .handler = spc_good,
+      .usage = { 0x48, 0xbf, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
+                 0x00 } },
     { .name = "MODE SELECT(10)", .opcode = SPD_SCSI_MODE_SELECT_10,
-      .cdb_len = 10, .xfer = XFER_PARAM, .count = F(7, 2),
+      .cdb_len = 10, .flags = ROW_PR_WRITE, .xfer = XFER_PARAM, .count = F(7, 2),
       .check = spc_mode_select_check, .handler = spc_mode_select,
       .usage = { 0x55, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
                  0x00 } },
+    { .name = "RESERVE(10)", .opcode = SPD_SCSI_RESERVE_10, .cdb_len = 10,
+      .xfer = XFER_NONE, .check = spc_reserve10_check, .handler = spc_reserve,
+      .usage = { 0x56, 0x12, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                 0x00 } },
+    { .name = "RELEASE(10)", .opcode = SPD_SCSI_RELEASE_10, .cdb_len = 10,
+      .xfer = XFER_NONE, .check = spc_reserve10_check, .handler = spc_release,
+      .usage = { 0x57, 0x12, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                 0x00 } },
     { .name = "MODE SENSE(10)", .opcode = SPD_SCSI_MODE_SENSE_10,
-      .cdb_len = 10, .xfer = XFER_ALLOC, .count = F(7, 2),
+      .cdb_len = 10, .flags = ROW_PR_READ, .xfer = XFER_ALLOC, .count = F(7, 2),
       .check = spc_mode_sense_check, .handler = spc_mode_sense,
       .usage = { 0x5a, 0x18, 0xff, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff,
                  0x00 } },
+    { .name = "PERSISTENT RESERVE IN", .opcode = SPD_SCSI_PERSISTENT_RESERVE_IN,
+      .sa = 0, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .xfer = XFER_ALLOC, .count = F(7, 2), .handler = spc_prin,   /* READ KEYS */
+      .usage = { 0x5e, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
+                 0x00 } },
+    { .name = "PERSISTENT RESERVE IN", .opcode = SPD_SCSI_PERSISTENT_RESERVE_IN,
+      .sa = 1, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .xfer = XFER_ALLOC, .count = F(7, 2), .handler = spc_prin,   /* READ RESERVATION */
+      .usage = { 0x5e, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
+                 0x00 } },
+    { .name = "PERSISTENT RESERVE IN", .opcode = SPD_SCSI_PERSISTENT_RESERVE_IN,
+      .sa = 2, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .xfer = XFER_ALLOC, .count = F(7, 2), .handler = spc_prin,   /* REPORT CAPABILITIES */
+      .usage = { 0x5e, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
+                 0x00 } },
+    { .name = "PERSISTENT RESERVE IN", .opcode = SPD_SCSI_PERSISTENT_RESERVE_IN,
+      .sa = 3, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .xfer = XFER_ALLOC, .count = F(7, 2), .handler = spc_prin,   /* READ FULL STATUS */
+      .usage = { 0x5e, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
+                 0x00 } },
+    { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
+      .sa = 0, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
+      .handler = spc_prout,     /* REGISTER */
+      .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
+                 0x00 } },
+    { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
+      .sa = 1, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
+      .handler = spc_prout,     /* RESERVE */
+      .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
+                 0x00 } },
+    { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
+      .sa = 2, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
+      .handler = spc_prout,     /* RELEASE */
+      .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
+                 0x00 } },
+    { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
+      .sa = 3, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
+      .handler = spc_prout,     /* CLEAR */
+      .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
+                 0x00 } },
+    { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
+      .sa = 4, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
+      .handler = spc_prout,     /* PREEMPT */
+      .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
+                 0x00 } },
+    { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
+      .sa = 5, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
+      .handler = spc_prout,     /* PREEMPT AND ABORT */
+      .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
+                 0x00 } },
+    { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
+      .sa = 6, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
+      .handler = spc_prout,     /* REGISTER AND IGNORE EXISTING KEY */
+      .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
+                 0x00 } },
+    { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
+      .sa = 7, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
+      .handler = spc_prout,     /* REGISTER AND MOVE */
+      .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
+                 0x00 } },
+    { .name = "EXTENDED COPY(LID1)", .opcode = SPD_SCSI_EXTENDED_COPY,
+      .cdb_len = 16, .flags = ROW_WRITES | ROW_PR_WRITE, .xfer = XFER_PARAM,
+      .count = F(10, 4), .handler = spc_xcopy,
+      .usage = { 0x83, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
+    { .name = "RECEIVE COPY RESULTS", .opcode = SPD_SCSI_RECEIVE_COPY_RESULTS,
+      .sa = SPD_SA_COPY_STATUS, .cdb_len = 16, .flags = ROW_SA,
+      .xfer = XFER_ALLOC, .count = F(10, 4), .handler = spc_rcr,
+      .usage = { 0x84, 0x1f, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
+    { .name = "RECEIVE COPY RESULTS", .opcode = SPD_SCSI_RECEIVE_COPY_RESULTS,
+      .sa = SPD_SA_OPERATING_PARAMETERS, .cdb_len = 16, .flags = ROW_SA,
+      .xfer = XFER_ALLOC, .count = F(10, 4), .handler = spc_rcr,
+      .usage = { 0x84, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
     { .name = "READ(16)", .opcode = SPD_SCSI_READ_16, .cdb_len = 16,
-      .flags = ROW_MEDIUM, .dir = SPD_DIR_IN, .xfer = XFER_BLOCKS,
+      .flags = ROW_PR_READ | ROW_MEDIUM, .dir = SPD_DIR_IN, .xfer = XFER_BLOCKS,
       .lba = F(2, 8), .count = F(10, 4), .check = sbc_rw_check,
       .handler = sbc_rw,
       .usage = { 0x88, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                  0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
+    { .name = "COMPARE AND WRITE", .opcode = SPD_SCSI_COMPARE_AND_WRITE,
+      .cdb_len = 16, .flags = ROW_MEDIUM | ROW_WRITES | ROW_PR_WRITE,
+      .dir = SPD_DIR_OUT, .xfer = XFER_DOUBLE, .lba = F(2, 8),
+      .count = F(13, 1), .check = sbc_caw_check, .handler = sbc_caw,
+      .usage = { 0x89, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                 0xff, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00 } },
     { .name = "WRITE(16)", .opcode = SPD_SCSI_WRITE_16, .cdb_len = 16,
-      .flags = ROW_MEDIUM | ROW_WRITES, .dir = SPD_DIR_OUT,
+      .flags = ROW_PR_WRITE | ROW_MEDIUM | ROW_WRITES, .dir = SPD_DIR_OUT,
       .xfer = XFER_BLOCKS, .lba = F(2, 8), .count = F(10, 4),
       .check = sbc_rw_check, .handler = sbc_rw,
       .usage = { 0x8a, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                  0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
+    { .name = "ORWRITE(16)", .opcode = SPD_SCSI_ORWRITE_16, .cdb_len = 16,
+      .flags = ROW_MEDIUM | ROW_WRITES | ROW_PR_WRITE, .dir = SPD_DIR_OUT,
+      .xfer = XFER_BLOCKS, .lba = F(2, 8), .count = F(10, 4),
+      .check = sbc_rw_check, .handler = sbc_orwrite,
+      .usage = { 0x8b, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
+    { .name = "WRITE AND VERIFY(16)", .opcode = SPD_SCSI_WRITE_AND_VERIFY_16,
+      .cdb_len = 16, .flags = ROW_MEDIUM | ROW_WRITES | ROW_PR_WRITE,
+      .dir = SPD_DIR_OUT, .xfer = XFER_BLOCKS, .lba = F(2, 8),
+      .count = F(10, 4), .check = sbc_write_verify_check, .handler = sbc_rw,
+      .usage = { 0x8e, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
     { .name = "VERIFY(16)", .opcode = SPD_SCSI_VERIFY_16, .cdb_len = 16,
-      .flags = ROW_MEDIUM, .dir = SPD_DIR_OUT, .xfer = XFER_COMPARE,
+      .flags = ROW_PR_READ | ROW_MEDIUM, .dir = SPD_DIR_OUT, .xfer = XFER_COMPARE,
       .lba = F(2, 8), .count = F(10, 4), .check = sbc_verify_check,
       .handler = sbc_verify,
       .usage = { 0x8f, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                  0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
+    { .name = "PRE-FETCH(16)", .opcode = SPD_SCSI_PRE_FETCH_16,
+      .cdb_len = 16, .flags = ROW_MEDIUM | ROW_PR_READ, .xfer = XFER_NONE,
+      .lba = F(2, 8), .count = F(10, 4), .handler = spc_good,
+      .usage = { 0x90, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x00 } },
     { .name = "SYNCHRONIZE CACHE(16)",
       .opcode = SPD_SCSI_SYNCHRONIZE_CACHE_16, .cdb_len = 16,
-      .flags = ROW_MEDIUM, .xfer = XFER_NONE, .lba = F(2, 8),
+      .flags = ROW_PR_WRITE | ROW_MEDIUM, .xfer = XFER_NONE, .lba = F(2, 8),
       .count = F(10, 4), .handler = sbc_sync_cache,
       .usage = { 0x91, 0x06, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                  0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
     { .name = "WRITE SAME(16)", .opcode = SPD_SCSI_WRITE_SAME_16,
-      .cdb_len = 16, .flags = ROW_MEDIUM | ROW_WRITES,
+      .cdb_len = 16, .flags = ROW_PR_WRITE | ROW_MEDIUM | ROW_WRITES,
       .xfer = XFER_ONE_BLOCK, .lba = F(2, 8), .count = F(10, 4),
       .check = sbc_write_same_check, .handler = sbc_write_same,
       .usage = { 0x93, 0xe9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
@@ -146,15 +296,20 @@ static const struct scsi_row scsi_rows[] = {
                  0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00 } },
     { .name = "GET LBA STATUS", .opcode = SPD_SCSI_SERVICE_ACTION_IN_16,
       .sa = SPD_SA_GET_LBA_STATUS, .cdb_len = 16,
-      .flags = ROW_SA | ROW_UNMAP, .xfer = XFER_ALLOC, .lba = F(2, 8),
+      .flags = ROW_PR_READ | ROW_SA | ROW_UNMAP, .xfer = XFER_ALLOC, .lba = F(2, 8),
       .count = F(10, 4), .check = sbc_get_lba_status_check,
       .handler = sbc_get_lba_status,
       .usage = { 0x9e, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                  0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
-    { .name = "REPORT LUNS", .opcode = SPD_SCSI_REPORT_LUNS, .cdb_len = 12,
+    { .name = "REPORT LUNS", .opcode = SPD_SCSI_REPORT_LUNS, .cdb_len = 12, .flags = ROW_NO_UA,
       .xfer = XFER_ALLOC, .count = F(6, 4), .check = spc_report_luns_check,
       .handler = spc_report_luns,
       .usage = { 0xa0, 0x00, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+                 0xff, 0x00, 0x00 } },
+    { .name = "REPORT TARGET PORT GROUPS", .opcode = SPD_SCSI_MAINTENANCE_IN,
+      .sa = SPD_SA_REPORT_TARGET_PORT_GROUPS, .cdb_len = 12, .flags = ROW_SA,
+      .xfer = XFER_ALLOC, .count = F(6, 4), .handler = spc_report_tpgs,
+      .usage = { 0xa3, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
                  0xff, 0x00, 0x00 } },
     { .name = "REPORT SUPPORTED OPERATION CODES",
       .opcode = SPD_SCSI_MAINTENANCE_IN,
@@ -164,16 +319,33 @@ static const struct scsi_row scsi_rows[] = {
       .usage = { 0xa3, 0x1f, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                  0xff, 0x00, 0x00 } },
     { .name = "READ(12)", .opcode = SPD_SCSI_READ_12, .cdb_len = 12,
-      .flags = ROW_MEDIUM, .dir = SPD_DIR_IN, .xfer = XFER_BLOCKS,
+      .flags = ROW_PR_READ | ROW_MEDIUM, .dir = SPD_DIR_IN, .xfer = XFER_BLOCKS,
       .lba = F(2, 4), .count = F(6, 4), .check = sbc_rw_check,
       .handler = sbc_rw,
       .usage = { 0xa8, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                  0xff, 0x00, 0x00 } },
     { .name = "WRITE(12)", .opcode = SPD_SCSI_WRITE_12, .cdb_len = 12,
-      .flags = ROW_MEDIUM | ROW_WRITES, .dir = SPD_DIR_OUT,
+      .flags = ROW_PR_WRITE | ROW_MEDIUM | ROW_WRITES, .dir = SPD_DIR_OUT,
       .xfer = XFER_BLOCKS, .lba = F(2, 4), .count = F(6, 4),
       .check = sbc_rw_check, .handler = sbc_rw,
       .usage = { 0xaa, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                 0xff, 0x00, 0x00 } },
+    { .name = "WRITE AND VERIFY(12)", .opcode = SPD_SCSI_WRITE_AND_VERIFY_12,
+      .cdb_len = 12, .flags = ROW_MEDIUM | ROW_WRITES | ROW_PR_WRITE,
+      .dir = SPD_DIR_OUT, .xfer = XFER_BLOCKS, .lba = F(2, 4),
+      .count = F(6, 4), .check = sbc_write_verify_check, .handler = sbc_rw,
+      .usage = { 0xae, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                 0xff, 0x00, 0x00 } },
+    { .name = "VERIFY(12)", .opcode = SPD_SCSI_VERIFY_12, .cdb_len = 12,
+      .flags = ROW_MEDIUM | ROW_PR_READ, .dir = SPD_DIR_OUT,
+      .xfer = XFER_COMPARE, .lba = F(2, 4), .count = F(6, 4),
+      .check = sbc_verify_check, .handler = sbc_verify,
+      .usage = { 0xaf, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                 0xff, 0x00, 0x00 } },
+    { .name = "READ DEFECT DATA(12)", .opcode = SPD_SCSI_READ_DEFECT_DATA_12,
+      .cdb_len = 12, .flags = ROW_PR_READ, .xfer = XFER_ALLOC,
+      .count = F(6, 4), .handler = sbc_read_defect_data,
+      .usage = { 0xb7, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                  0xff, 0x00, 0x00 } },
 };
 
@@ -194,6 +366,17 @@ static bool opcode_has_sa(uint8_t opcode)
     for (size_t i = 0; i < ROW_COUNT; i++)
         if (scsi_rows[i].opcode == opcode)
             return scsi_rows[i].flags & ROW_SA;
+    return false;
+}
+
+/* An unknown service action of these opcodes is an invalid field (SPC-4
+ * PERSISTENT RESERVE IN/OUT, SBC-3 SANITIZE); of the others, an invalid
+ * operation code, as initiators probe for them. */
+static bool opcode_sa_strict(uint8_t opcode)
+{
+    for (size_t i = 0; i < ROW_COUNT; i++)
+        if (scsi_rows[i].opcode == opcode)
+            return scsi_rows[i].flags & ROW_SA_STRICT;
     return false;
 }
 
@@ -279,8 +462,11 @@ static bool compute_transfer(const struct scsi_lu *lu, struct scsi_args *a,
             break;
         /* fall through */
     case XFER_BLOCKS:
+    case XFER_DOUBLE:
         /* blocks < 2^32 and block_length <= 2^16: no overflow. */
         bytes = a->blocks * lu->params->block_length;
+        if (row->xfer == XFER_DOUBLE)
+            bytes *= 2;
         if (bytes > UINT32_MAX) {
             scsi_invalid_field(st, true, row->count.off, -1);
             return false;
@@ -332,6 +518,10 @@ bool scsi_decode(const struct scsi_lu *lu, const uint8_t *cdb,
         scsi_invalid_field(st, true, 0, -1);    /* no room for the SA */
         return false;
     }
+    if (!row && cdb_len >= 2 && opcode_sa_strict(cdb[0])) {
+        scsi_invalid_field(st, true, 1, 4);     /* SERVICE ACTION */
+        return false;
+    }
     if (!row || !scsi_row_supported(lu, row)) {
         if (cdb_len == 0)
             scsi_invalid_field(st, true, 0, -1);
@@ -354,7 +544,8 @@ bool scsi_decode(const struct scsi_lu *lu, const uint8_t *cdb,
         return false;
     if (!compute_transfer(lu, a, st))
         return false;
-    if ((row->flags & ROW_WRITES) && lu->params->write_protected) {
+    if ((row->flags & ROW_WRITES) &&
+        (lu->params->write_protected || atomic_load(&lu->swp))) {
         scsi_sense_set(st, SPD_KEY_DATA_PROTECT, SPD_ASC_WRITE_PROTECTED);
         return false;
     }
@@ -415,6 +606,12 @@ int scsi_plan(const struct scsi_lu *lu, const uint8_t *cdb, uint8_t cdb_len,
     }
     if (!scsi_decode(lu, cdb, cdb_len, &a, status))
         return SPD_CHECK;
+    /* SBC-3 COMPARE AND WRITE: the data-out is both halves, exactly. */
+    if (a.row->xfer == XFER_DOUBLE && data_out != SPD_SCSI_NO_LIMIT &&
+        data_out != a.length) {
+        scsi_invalid_field(status, true, a.row->count.off, -1);
+        return SPD_CHECK;
+    }
     plan->dir = a.dir;
     plan->transfer_length = a.length;
     if (a.dir == SPD_DIR_OUT && data_out < a.length &&
@@ -445,6 +642,8 @@ enum scsi_action scsi_execute_planned(struct scsi_lu *lu,
     memcpy(&a, state, sizeof a);
     a.cdb = task->cdb;      /* the state may have moved with its command */
     task_start(task);
+    if (!scsi_gate(lu, task, &a))
+        return SCSI_DONE;
     return a.row->handler(lu, task, &a);
 }
 
@@ -452,7 +651,8 @@ enum scsi_action scsi_execute(struct scsi_lu *lu, struct scsi_task *task)
 {
     struct scsi_args a;
     task_start(task);
-    if (!scsi_decode(lu, task->cdb, task->cdb_len, &a, &task->status))
+    if (!scsi_decode(lu, task->cdb, task->cdb_len, &a, &task->status) ||
+        !scsi_gate(lu, task, &a))
         return SCSI_DONE;
     return a.row->handler(lu, task, &a);
 }

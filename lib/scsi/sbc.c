@@ -87,8 +87,8 @@ enum scsi_action sbc_rw(struct scsi_lu *lu, struct scsi_task *task,
     return SCSI_IO;
 }
 
-/* VERIFY with BYTCHK 01b (SBC-3): the blocks read, in io.buf, against the
- * data-out. A difference is a MISCOMPARE whose INFORMATION is the offset
+/* VERIFY with BYTCHK 01b and COMPARE AND WRITE (SBC-3): the blocks read,
+ * in io.buf, against the data-out. A difference is a MISCOMPARE whose INFORMATION is the offset
  * of the first differing byte within the transfer. */
 static void verify_compare(const struct scsi_lu *lu, struct scsi_task *task)
 {
@@ -118,10 +118,19 @@ void scsi_io_done(const struct scsi_lu *lu, struct scsi_task *task)
             spd_status_set_info(&task->status, task->io.lba);
         return;
     }
-    if (task->io.op != SPD_OP_READ || !spd_status_good(&task->status))
+    if (task->io.op != SPD_OP_READ || !spd_status_good(&task->status) ||
+        task->rmw == RMW_COPY)
         return;
-    if (task->compare) {
+    if (task->compare || task->rmw == RMW_COMPARE) {
         verify_compare(lu, task);
+        return;
+    }
+    if (task->rmw == RMW_OR) {
+        uint8_t *medium = task->io.buf;
+        const uint8_t *out = task->data;
+        size_t len = (size_t)task->io.blocks * lu->params->block_length;
+        for (size_t i = 0; i < len; i++)
+            medium[i] |= out[i];
         return;
     }
     uint64_t bytes = task->io.blocks * lu->params->block_length;
@@ -129,6 +138,26 @@ void scsi_io_done(const struct scsi_lu *lu, struct scsi_task *task)
     if (task->io.buf != task->data && n)
         memcpy(task->data, task->io.buf, n);
     task->data_in_len = n;
+}
+
+/* The write of a read-modify-write once the read went well (and, for
+ * COMPARE AND WRITE, matched): the second half of the data-out, or the
+ * ORed blocks. */
+bool scsi_io_again(struct scsi_lu *lu, struct scsi_task *task)
+{
+    if (task->rmw == RMW_COPY)
+        return scsi_copy_again(lu, task);
+    if (task->rmw == RMW_NONE || task->io.op != SPD_OP_READ ||
+        !spd_status_good(&task->status))
+        return false;
+    size_t len = (size_t)task->io.blocks * lu->params->block_length;
+    task->io = (spd_request){ SPD_REQUEST_INIT,
+        .op = SPD_OP_WRITE, .fua = task->io.fua, .lba = task->io.lba,
+        .blocks = task->io.blocks,
+        .buf = task->rmw == RMW_OR ? task->io.buf
+                                   : (uint8_t *)task->data + len,
+    };
+    return true;
 }
 
 void scsi_task_fini(struct scsi_task *task)
@@ -186,6 +215,23 @@ enum scsi_action sbc_verify(struct scsi_lu *lu, struct scsi_task *task,
     };
     return SCSI_IO;
 }
+
+/* WRITE AND VERIFY (SBC-3): a write, whose verification (BYTCHK 00b:
+ * the medium; 01b: against the data just written) cannot fail here. */
+bool sbc_write_verify_check(const struct scsi_lu *lu, struct scsi_args *a,
+                            spd_status *st)
+{
+    (void)lu;
+    if (!protect_zero(a, st))
+        return false;
+    if (a->cdb[1] & 0x04) {                 /* BYTCHK 1xb */
+        scsi_invalid_field(st, true, 1, 2);
+        return false;
+    }
+    return true;
+}
+
+/* PRE-FETCH (SBC-3) is a hint: GOOD once the range checks pass. */
 
 /* NUMBER OF LOGICAL BLOCKS 0 means to the end of the medium, as it does
  * for the device's flush; IMMED is accepted and the flush still waited
@@ -246,6 +292,18 @@ enum scsi_action sbc_write_same(struct scsi_lu *lu, struct scsi_task *task,
     if (!a->ndob && task->data_len < bl) {
         scsi_invalid_field(&task->status, true, a->row->count.off, -1);
         return SCSI_DONE;
+    }
+    /* SBC-4: with UNMAP the device server unmaps when it can, whatever
+     * the block (a thin unit's blocks then read as it reads unmapped
+     * ones). */
+    if (a->unmap && !a->ndob && !all_zero(task->data, bl)) {
+        spd_unmap_desc *d = task->owned = malloc(sizeof *d);
+        if (!d)
+            return no_memory(task);
+        *d = (spd_unmap_desc){ .lba = a->lba, .blocks = (uint32_t)a->blocks };
+        task->io = (spd_request){ SPD_REQUEST_INIT,
+            .op = SPD_OP_UNMAP, .descs = d, .desc_count = 1 };
+        return SCSI_IO;
     }
     if (a->ndob || all_zero(task->data, bl)) {
         task->io = (spd_request){ SPD_REQUEST_INIT,
@@ -390,6 +448,23 @@ enum scsi_action sbc_read_capacity16(struct scsi_lu *lu,
 }
 
 /* ------------------------------------------------------------------ */
+/* READ DEFECT DATA (10), (12) (SBC-3)                                  */
+/* ------------------------------------------------------------------ */
+
+/* No defects: a header for the format asked, the lists neither given
+ * (PLISTV, GLISTV 0) nor long. */
+enum scsi_action sbc_read_defect_data(struct scsi_lu *lu,
+                                      struct scsi_task *task,
+                                      const struct scsi_args *a)
+{
+    (void)lu;
+    bool twelve = a->row->cdb_len == 12;
+    uint8_t buf[8] = { 0 };
+    buf[1] = a->cdb[twelve ? 1 : 2] & 0x07;     /* DEFECT LIST FORMAT */
+    return scsi_reply(task, buf, twelve ? 8 : 4, a->count);
+}
+
+/* ------------------------------------------------------------------ */
 /* GET LBA STATUS (SBC-3)                                               */
 /* ------------------------------------------------------------------ */
 
@@ -465,4 +540,101 @@ static void gls_answer(struct scsi_task *task)
     size_t len = GLS_HEADER_LEN + n * GLS_DESC_LEN;
     put_be32(buf, (uint32_t)(len - 4));     /* PARAMETER DATA LENGTH */
     scsi_reply(task, buf, len, (uint32_t)task->alloc);
+}
+
+/* ------------------------------------------------------------------ */
+/* COMPARE AND WRITE, ORWRITE (SBC-3)                                   */
+/* ------------------------------------------------------------------ */
+
+/* NUMBER OF LOGICAL BLOCKS up to the MAXIMUM COMPARE AND WRITE LENGTH of
+ * VPD B0h; 0 is not an error and does nothing. */
+bool sbc_caw_check(const struct scsi_lu *lu, struct scsi_args *a,
+                   spd_status *st)
+{
+    (void)lu;
+    if (!protect_zero(a, st))
+        return false;
+    if (a->blocks > SCSI_MAX_CAW_BLOCKS) {
+        scsi_invalid_field(st, true, 13, -1);
+        return false;
+    }
+    a->fua = a->cdb[1] & 0x08;
+    return true;
+}
+
+static enum scsi_action sbc_rmw_start(struct scsi_lu *lu,
+                                      struct scsi_task *task,
+                                      const struct scsi_args *a,
+                                      enum scsi_rmw rmw);
+
+/* The data-out holds the verify data, then the write data. The blocks
+ * are read and compared (scsi_io_done), then written (scsi_io_again);
+ * the core holds them against every other write across both. */
+enum scsi_action sbc_caw(struct scsi_lu *lu, struct scsi_task *task,
+                         const struct scsi_args *a)
+{
+    return sbc_rmw_start(lu, task, a, RMW_COMPARE);
+}
+
+/* ORWRITE(16) (SBC-3), BMOP 0: the blocks become their OR with the
+ * data-out. */
+enum scsi_action sbc_orwrite(struct scsi_lu *lu, struct scsi_task *task,
+                             const struct scsi_args *a)
+{
+    return sbc_rmw_start(lu, task, a, RMW_OR);
+}
+
+/* Start a read-modify-write with the read of the blocks into a buffer of
+ * the engine's. */
+static enum scsi_action sbc_rmw_start(struct scsi_lu *lu,
+                                      struct scsi_task *task,
+                                      const struct scsi_args *a,
+                                      enum scsi_rmw rmw)
+{
+    (void)lu;
+    if (a->blocks == 0)
+        return SCSI_DONE;
+    if (task->data_len < a->length) {
+        scsi_invalid_field(&task->status, true, a->row->count.off, -1);
+        return SCSI_DONE;
+    }
+    size_t len = (size_t)a->blocks * lu->params->block_length;
+    void *buf = task->owned = malloc(len);
+    if (!buf)
+        return no_memory(task);
+    task->rmw = (uint8_t)rmw;
+    task->io = (spd_request){ SPD_REQUEST_INIT,
+        .op = SPD_OP_READ, .fua = a->fua, .lba = a->lba, .blocks = a->blocks,
+        .buf = buf,
+    };
+    return SCSI_IO;
+}
+
+/* ------------------------------------------------------------------ */
+/* SANITIZE (SBC-3)                                                     */
+/* ------------------------------------------------------------------ */
+
+/* BLOCK ERASE and EXIT FAILURE MODE take no parameter list. */
+bool sbc_sanitize_check(const struct scsi_lu *lu, struct scsi_args *a,
+                        spd_status *st)
+{
+    (void)lu;
+    if (a->count != 0) {
+        scsi_invalid_field(st, true, 7, -1);
+        return false;
+    }
+    return true;
+}
+
+/* BLOCK ERASE: every block unmapped (zeroed where unmapped blocks do not
+ * read as zeros); IMMED is accepted and the erase still waited for. */
+enum scsi_action sbc_sanitize(struct scsi_lu *lu, struct scsi_task *task,
+                              const struct scsi_args *a)
+{
+    (void)a;
+    task->io = (spd_request){ SPD_REQUEST_INIT,
+        .op = SPD_OP_WRITE_ZEROES, .lba = 0,
+        .blocks = lu->params->block_count, .flags = SPD_REQ_MAY_UNMAP,
+    };
+    return SCSI_IO;
 }

@@ -29,10 +29,12 @@
 #define SCSI_MAX_UNMAP_LBAS        0xffffffffu  /* per UNMAP command */
 #define SCSI_MAX_UNMAP_DESCS       256u         /* per UNMAP command */
 #define SCSI_MAX_WRITE_SAME_BLOCKS 0xffffffffu  /* fits spd_unmap_desc */
+#define SCSI_MAX_CAW_BLOCKS        255u         /* per COMPARE AND WRITE */
+#define SCSI_TPG_ID                1u           /* the one target port group */
 
 /* Largest immediate answer any handler builds (REPORT SUPPORTED OPERATION
  * CODES with timeouts is the biggest). */
-#define SCSI_REPLY_MAX 1024
+#define SCSI_REPLY_MAX 2048
 
 /* ------------------------------------------------------------------ */
 /* The opcode table.                                                    */
@@ -44,6 +46,12 @@ enum {
     ROW_MEDIUM = 0x02,  /* medium access: lba/count checked against capacity */
     ROW_WRITES = 0x04,  /* writes or unmaps: fails on a write-protected unit */
     ROW_UNMAP  = 0x08,  /* exists only when the unit supports unmap */
+    ROW_NO_UA  = 0x10,  /* runs despite a pending unit attention */
+    /* Reservations (pr.c): what another nexus's reservation forbids. */
+    ROW_PR_READ  = 0x20,  /* conflicts with exclusive access types */
+    ROW_PR_WRITE = 0x40,  /* conflicts with every type */
+    ROW_PR_SPC2  = 0x80,  /* conflicts with another's RESERVE(6)/(10) only */
+    ROW_SA_STRICT = 0x100, /* unknown service action: INVALID FIELD IN CDB */
 };
 
 /* How many bytes a command moves and which way (scsi_plan). */
@@ -55,6 +63,7 @@ enum scsi_xfer {
     XFER_PARAM,      /* data out: the parameter list length in row.count */
     XFER_FIXED,      /* data in: row.fixed_len bytes */
     XFER_COMPARE,    /* VERIFY: args.blocks blocks out when args.bytchk */
+    XFER_DOUBLE,     /* COMPARE AND WRITE: twice args.blocks blocks out */
 };
 
 /* A big-endian field of a CDB: byte offset and size in bytes (0: none);
@@ -84,7 +93,7 @@ struct scsi_row {
     uint8_t opcode;
     uint8_t sa;                 /* service action, with ROW_SA */
     uint8_t cdb_len;
-    uint8_t flags;              /* ROW_* */
+    uint16_t flags;             /* ROW_* */
     uint8_t dir;                /* spd_data_dir for XFER_BLOCKS */
     uint8_t xfer;               /* enum scsi_xfer */
     uint8_t fixed_len;          /* XFER_FIXED */
@@ -145,6 +154,34 @@ void scsi_illegal(spd_status *st, uint16_t asc);
 uint8_t scsi_sense_write(const spd_status *st, bool descriptor, uint8_t *buf,
                          uint8_t cap);
 
+/* nexus.c: the slot of a nexus in lu->nexus (find: -1 when unknown;
+ * slot: made when new, -1 when full); a pending unit attention taken
+ * into *st (false: none); the check before every handler (false: the
+ * command ends with task->status). nexus_lock held but for scsi_gate. */
+int scsi_nexus_find(const struct scsi_lu *lu, const spd_scsi_nexus *id);
+int scsi_nexus_slot(struct scsi_lu *lu, const spd_scsi_nexus *id);
+bool scsi_ua_take(struct scsi_lu *lu, int slot, spd_status *st);
+bool scsi_gate(struct scsi_lu *lu, struct scsi_task *task,
+               const struct scsi_args *a);
+
+/* pr.c: whether a reservation lets slot run the command (nexus_lock
+ * held); the reservation commands. */
+bool scsi_pr_allows(const struct scsi_lu *lu, int slot,
+                    const struct scsi_args *a);
+scsi_check_fn spc_prout_check, spc_reserve10_check;
+scsi_handler_fn spc_prin, spc_prout, spc_reserve, spc_release;
+
+/* xcopy.c: EXTENDED COPY and RECEIVE COPY RESULTS; the next request of
+ * a copy (scsi_io_again); a copy's outcome kept for RECEIVE COPY
+ * RESULTS (nexus_lock not held). */
+scsi_handler_fn spc_xcopy, spc_rcr;
+bool scsi_copy_again(struct scsi_lu *lu, struct scsi_task *task);
+void scsi_copy_record(struct scsi_lu *lu, int slot, uint8_t list_id,
+                      bool keep, unsigned segments, uint32_t blocks);
+
+/* spc.c: the NAA designator of VPD 83h. */
+void scsi_lu_naa(const struct scsi_lu *lu, uint8_t out[16]);
+
 /* spc.c: the bytes INQUIRY answers for a LUN a target lacks. */
 uint32_t scsi_absent_inquiry_len(const uint8_t *cdb);
 
@@ -152,7 +189,7 @@ uint32_t scsi_absent_inquiry_len(const uint8_t *cdb);
 scsi_check_fn spc_inquiry_check, spc_mode_sense_check, spc_mode_select_check,
     spc_report_luns_check, spc_prevent_check;
 scsi_handler_fn spc_good, spc_request_sense, spc_inquiry, spc_mode_sense,
-    spc_mode_select, spc_report_luns;
+    spc_mode_select, spc_report_luns, spc_report_tpgs;
 
 /* opcodes.c: REPORT SUPPORTED OPERATION CODES. */
 scsi_check_fn spc_rsoc_check;
@@ -161,8 +198,10 @@ scsi_handler_fn spc_rsoc;
 /* sbc.c checks and handlers. */
 scsi_check_fn sbc_rw_check, sbc_verify_check, sbc_write_same_check,
     sbc_read_capacity_check;
-scsi_check_fn sbc_get_lba_status_check;
+scsi_check_fn sbc_get_lba_status_check, sbc_caw_check, sbc_sanitize_check,
+    sbc_write_verify_check;
 scsi_handler_fn sbc_rw, sbc_verify, sbc_write_same, sbc_sync_cache,
-    sbc_unmap, sbc_read_capacity10, sbc_read_capacity16, sbc_get_lba_status;
+    sbc_unmap, sbc_read_capacity10, sbc_read_capacity16, sbc_get_lba_status,
+    sbc_caw, sbc_orwrite, sbc_sanitize, sbc_read_defect_data;
 
 #endif /* SPD_SCSI_INT_H */

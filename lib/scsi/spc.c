@@ -24,15 +24,20 @@ enum scsi_action spc_good(struct scsi_lu *lu, struct scsi_task *task,
     return SCSI_DONE;
 }
 
-/* SPC-4 REQUEST SENSE: no sense is pending (sense is returned with each
- * status), so NO SENSE, in the format the DESC bit asks for. */
+/* SPC-4 REQUEST SENSE: sense is returned with each status, so the only
+ * pending sense is a unit attention, reported here and cleared; else NO
+ * SENSE. In the format the DESC bit asks for. */
 enum scsi_action spc_request_sense(struct scsi_lu *lu, struct scsi_task *task,
                                    const struct scsi_args *a)
 {
-    (void)lu;
-    const spd_status none = { 0 };
+    spd_status pending = { 0 };
+    if (!lu->absent) {
+        pthread_mutex_lock(&lu->nexus_lock);
+        scsi_ua_take(lu, task->slot, &pending);
+        pthread_mutex_unlock(&lu->nexus_lock);
+    }
     uint8_t buf[SPD_SENSE_MAX];
-    uint8_t n = scsi_sense_write(&none, a->cdb[1] & 0x01, buf, sizeof buf);
+    uint8_t n = scsi_sense_write(&pending, a->cdb[1] & 0x01, buf, sizeof buf);
     return scsi_reply(task, buf, n, a->count);
 }
 
@@ -80,8 +85,10 @@ static void uuid_hex(const uint8_t uuid[16], char *out)
 }
 
 /* 80h, Unit Serial Number (SPC-4): the UUID as 32 hex digits. */
-static size_t vpd_serial(const struct scsi_lu *lu, uint8_t *buf)
+static size_t vpd_serial(const struct scsi_lu *lu, uint16_t port,
+                         uint8_t *buf)
 {
+    (void)port;
     size_t n = vpd_header(buf, 0x80, 32);
     uuid_hex(lu->params->uuid, (char *)buf + 4);
     return n;
@@ -105,13 +112,21 @@ static void naa6_from_uuid(const uint8_t uuid[16], uint8_t out[16])
         out[i] = (uint8_t)(nibbles[2 * i] << 4 | nibbles[2 * i + 1]);
 }
 
+void scsi_lu_naa(const struct scsi_lu *lu, uint8_t out[16])
+{
+    naa6_from_uuid(lu->params->uuid, out);
+}
+
 /* 83h, Device Identification (SPC-4): an NAA designator (binary) and a
  * T10 vendor ID designator (ASCII, "SPD     " and the UUID text), both of
- * the logical unit. */
-static size_t vpd_device_id(const struct scsi_lu *lu, uint8_t *buf)
+ * the logical unit; the relative target port the command came through
+ * and its target port group (SPC-4 "Target port group access": one
+ * group, SCSI_TPG_ID, holds every port). */
+static size_t vpd_device_id(const struct scsi_lu *lu, uint16_t port,
+                            uint8_t *buf)
 {
     const uint8_t *uuid = lu->params->uuid;
-    size_t n = vpd_header(buf, 0x83, (4 + 16) + (4 + 8 + 36));
+    size_t n = vpd_header(buf, 0x83, (4 + 16) + (4 + 8 + 36) + 2 * (4 + 4));
     uint8_t *d = buf + 4;
 
     d[0] = 0x01;            /* protocol 0, code set 1: binary */
@@ -127,14 +142,28 @@ static size_t vpd_device_id(const struct scsi_lu *lu, uint8_t *buf)
     d[3] = 8 + 36;
     memcpy(d + 4, VENDOR_ID, 8);
     memcpy(d + 12, text, 36);
+    d += 4 + 8 + 36;
+
+    d[0] = 0x01;
+    d[1] = 0x14;            /* association 1: target port, type 4 */
+    d[3] = 4;
+    put_be16(d + 6, port);  /* RELATIVE TARGET PORT IDENTIFIER */
+    d += 4 + 4;
+
+    d[0] = 0x01;
+    d[1] = 0x15;            /* association 1: target port, type 5: TPG */
+    d[3] = 4;
+    put_be16(d + 6, SCSI_TPG_ID);
     return n;
 }
 
 /* B0h, Block Limits (SBC-3). MAXIMUM TRANSFER LENGTH is the device's
  * largest call; longer READs and WRITEs are still accepted and split by the
  * core (SBC-3 would allow refusing them; Spd does not). */
-static size_t vpd_block_limits(const struct scsi_lu *lu, uint8_t *buf)
+static size_t vpd_block_limits(const struct scsi_lu *lu, uint16_t port,
+                               uint8_t *buf)
 {
+    (void)port;
     size_t n = vpd_header(buf, 0xb0, 0x3c);
     put_be32(buf + 8, lu->max_transfer_blocks);     /* maximum transfer */
     put_be32(buf + 12, lu->max_transfer_blocks);    /* optimal transfer */
@@ -143,23 +172,30 @@ static size_t vpd_block_limits(const struct scsi_lu *lu, uint8_t *buf)
         put_be32(buf + 24, SCSI_MAX_UNMAP_DESCS);
         put_be32(buf + 28, 1);                      /* optimal granularity */
     }
+    buf[5] = SCSI_MAX_CAW_BLOCKS;       /* MAXIMUM COMPARE AND WRITE LENGTH */
     put_be64(buf + 36, SCSI_MAX_WRITE_SAME_BLOCKS);
     return n;
 }
 
 /* B1h, Block Device Characteristics (SBC-3): not rotating. */
-static size_t vpd_characteristics(const struct scsi_lu *lu, uint8_t *buf)
+static size_t vpd_characteristics(const struct scsi_lu *lu, uint16_t port,
+                                  uint8_t *buf)
 {
-    (void)lu;
+    (void)port;
     size_t n = vpd_header(buf, 0xb1, 0x3c);
     put_be16(buf + 4, 0x0001);      /* MEDIUM ROTATION RATE: non-rotating */
+    if (lu->params->unmap_supported)
+        buf[7] = 0x40;              /* WABEREQ 01b: erased blocks read as
+                                       unmapped ones (SANITIZE) */
     return n;
 }
 
 /* B2h, Logical Block Provisioning (SBC-3): thin provisioning when the
  * device can unmap. */
-static size_t vpd_provisioning(const struct scsi_lu *lu, uint8_t *buf)
+static size_t vpd_provisioning(const struct scsi_lu *lu, uint16_t port,
+                               uint8_t *buf)
 {
+    (void)port;
     const spd_params *p = lu->params;
     size_t n = vpd_header(buf, 0xb2, 4);
     if (p->unmap_supported) {
@@ -171,16 +207,38 @@ static size_t vpd_provisioning(const struct scsi_lu *lu, uint8_t *buf)
     return n;
 }
 
-static size_t vpd_supported(const struct scsi_lu *lu, uint8_t *buf);
+/* 8Fh, Third-party Copy (SPC-4): the supported commands descriptor, with
+ * EXTENDED COPY(LID1) and RECEIVE COPY RESULTS' service actions. */
+static size_t vpd_third_party_copy(const struct scsi_lu *lu, uint16_t port,
+                                   uint8_t *buf)
+{
+    (void)port;
+    (void)lu;
+    static const uint8_t commands[] = {
+        SPD_SCSI_EXTENDED_COPY, 1, SPD_SA_EXTENDED_COPY_LID1,
+        SPD_SCSI_RECEIVE_COPY_RESULTS, 2, SPD_SA_COPY_STATUS,
+        SPD_SA_OPERATING_PARAMETERS,
+    };
+    size_t n = vpd_header(buf, 0x8f, 12);
+    put_be16(buf + 4, 0x0001);          /* DESCRIPTOR TYPE: commands */
+    put_be16(buf + 6, 8);               /* DESCRIPTOR LENGTH */
+    buf[8] = sizeof commands;           /* COMMANDS SUPPORTED LIST LENGTH */
+    memcpy(buf + 9, commands, sizeof commands);
+    return n;
+}
+
+static size_t vpd_supported(const struct scsi_lu *lu, uint16_t port,
+                            uint8_t *buf);
 
 /* The VPD pages, in ascending order; 00h lists them from here. */
 static const struct vpd_page {
     uint8_t code;
-    size_t (*build)(const struct scsi_lu *lu, uint8_t *buf);
+    size_t (*build)(const struct scsi_lu *lu, uint16_t port, uint8_t *buf);
 } vpd_pages[] = {
     { 0x00, vpd_supported },
     { 0x80, vpd_serial },
     { 0x83, vpd_device_id },
+    { 0x8f, vpd_third_party_copy },
     { 0xb0, vpd_block_limits },
     { 0xb1, vpd_characteristics },
     { 0xb2, vpd_provisioning },
@@ -189,8 +247,10 @@ static const struct vpd_page {
 #define VPD_COUNT (sizeof vpd_pages / sizeof vpd_pages[0])
 
 /* 00h, Supported VPD Pages (SPC-4). */
-static size_t vpd_supported(const struct scsi_lu *lu, uint8_t *buf)
+static size_t vpd_supported(const struct scsi_lu *lu, uint16_t port,
+                            uint8_t *buf)
 {
+    (void)port;
     (void)lu;
     size_t n = vpd_header(buf, 0x00, VPD_COUNT);
     for (size_t i = 0; i < VPD_COUNT; i++)
@@ -220,6 +280,7 @@ static size_t inquiry_standard(const struct scsi_lu *lu, uint8_t *buf)
     buf[2] = 0x06;          /* VERSION: SPC-4 */
     buf[3] = 0x10 | 0x02;   /* HISUP, RESPONSE DATA FORMAT 2 */
     buf[4] = 96 - 5;        /* ADDITIONAL LENGTH */
+    buf[5] = 0x10 | 0x08;   /* TPGS 01b: implicit ALUA; 3PC */
     buf[7] = 0x02;          /* CMDQUE */
     memcpy(buf + 8, VENDOR_ID, 8);
     put_padded(buf + 16, p->product_id[0] ? p->product_id : DEFAULT_PRODUCT,
@@ -274,7 +335,8 @@ enum scsi_action spc_inquiry(struct scsi_lu *lu, struct scsi_task *task,
     uint8_t buf[SCSI_REPLY_MAX];
     if (lu->absent)
         return scsi_reply(task, buf, inquiry_absent(a->cdb, buf), a->count);
-    size_t n = (a->cdb[1] & 0x01) ? vpd_find(a->cdb[2])->build(lu, buf)
+    uint16_t port = task->nexus ? task->nexus->rel_port : 1;
+    size_t n = (a->cdb[1] & 0x01) ? vpd_find(a->cdb[2])->build(lu, port, buf)
                                   : inquiry_standard(lu, buf);
     return scsi_reply(task, buf, n, a->count);
 }
@@ -302,23 +364,27 @@ static void caching_fill(const struct scsi_lu *lu, enum page_control pc,
         page[2] = 0x04;                         /* WCE; RCD 0 */
 }
 
-/* Control mode page (SPC-4): D_SENSE is the one changeable bit; queue
- * algorithm modifier 1, unrestricted reordering. */
+/* Control mode page (SPC-4): D_SENSE and SWP (software write protect)
+ * are changeable; queue algorithm modifier 1, unrestricted reordering. */
 static void control_fill(const struct scsi_lu *lu, enum page_control pc,
                          uint8_t *page)
 {
     if (pc == PC_CHANGEABLE) {
         page[2] = 0x04;
+        page[4] = 0x08;
         return;
     }
     if (pc == PC_CURRENT && lu->d_sense)
         page[2] = 0x04;                         /* D_SENSE */
+    if (pc == PC_CURRENT && atomic_load(&lu->swp))
+        page[4] = 0x08;                         /* SWP */
     page[3] = 0x10;                             /* QUEUE ALGORITHM MODIFIER */
 }
 
 static void control_apply(struct scsi_lu *lu, const uint8_t *page)
 {
     lu->d_sense = page[2] & 0x04;
+    atomic_store(&lu->swp, (page[4] & 0x08) != 0);
 }
 
 static const struct mode_page {
@@ -426,7 +492,8 @@ enum scsi_action spc_mode_sense(struct scsi_lu *lu, struct scsi_task *task,
     pthread_mutex_unlock(&lu->mode_lock);
 
     /* DEVICE-SPECIFIC PARAMETER (SBC-3): WP, DPOFUA. */
-    uint8_t dsp = (uint8_t)((lu->params->write_protected ? 0x80 : 0) | 0x10);
+    bool wp = lu->params->write_protected || atomic_load(&lu->swp);
+    uint8_t dsp = (uint8_t)((wp ? 0x80 : 0) | 0x10);
     if (ten) {
         put_be16(buf, (uint16_t)(n - 2));
         buf[3] = dsp;
@@ -520,9 +587,11 @@ static bool check_page(const struct scsi_lu *lu, const uint8_t *p,
     return true;
 }
 
-/* Validate the whole list, then apply it: all or nothing. */
+/* Validate the whole list, then apply it: all or nothing. Sets *changed
+ * when a current value changed. */
 static bool mode_select_parse(struct scsi_lu *lu, const uint8_t *p,
-                              size_t len, bool ten, spd_status *st)
+                              size_t len, bool ten, bool *changed,
+                              spd_status *st)
 {
     size_t header = ten ? 8 : 4;
     if (len < header)
@@ -544,8 +613,12 @@ static bool mode_select_parse(struct scsi_lu *lu, const uint8_t *p,
             return false;
     for (size_t off = start; off < len; off += 2 + (size_t)p[off + 1]) {
         const struct mode_page *mp = mode_page_find(p[off] & 0x3f);
-        if (mp->apply)
+        uint8_t cur[MODE_PAGE_MAX];
+        mode_page_put(lu, mp, PC_CURRENT, cur);
+        if (memcmp(cur, p + off, 2 + (size_t)mp->len) && mp->apply) {
             mp->apply(lu, p + off);
+            *changed = true;
+        }
     }
     return true;
 }
@@ -559,10 +632,17 @@ enum scsi_action spc_mode_select(struct scsi_lu *lu, struct scsi_task *task,
     if (a->count == 0)
         return SCSI_DONE;
     /* Checked and applied whole under the lock: no command sees half. */
+    bool changed = false;
     pthread_mutex_lock(&lu->mode_lock);
-    mode_select_parse(lu, task->data, len, a->row->cdb_len == 10,
+    mode_select_parse(lu, task->data, len, a->row->cdb_len == 10, &changed,
                       &task->status);
     pthread_mutex_unlock(&lu->mode_lock);
+    /* SPC-4: the other nexuses learn of it. */
+    if (changed) {
+        pthread_mutex_lock(&lu->nexus_lock);
+        scsi_ua_raise(lu, UA_MODE_CHANGED, task->slot);
+        pthread_mutex_unlock(&lu->nexus_lock);
+    }
     return SCSI_DONE;
 }
 
@@ -624,6 +704,47 @@ enum scsi_action spc_report_luns(struct scsi_lu *lu, struct scsi_task *task,
 }
 
 /* ------------------------------------------------------------------ */
+/* REPORT TARGET PORT GROUPS (SPC-4)                                    */
+/* ------------------------------------------------------------------ */
+
+/* One target port group, active/optimized, with the relative target
+ * ports the unit has seen commands through (implicit ALUA: the state
+ * never changes, so SET TARGET PORT GROUPS is not supported). */
+enum scsi_action spc_report_tpgs(struct scsi_lu *lu, struct scsi_task *task,
+                                 const struct scsi_args *a)
+{
+    bool extended = (a->cdb[1] >> 5) == 0x01;   /* PARAMETER DATA FORMAT */
+    uint8_t buf[SCSI_REPLY_MAX];
+    size_t head = extended ? 8 : 4, n = head + 8;
+    uint8_t *d = buf + head;
+
+    memset(buf, 0, n);
+    d[0] = 0x80;                    /* PREF; ASYMMETRIC ACCESS STATE 0 */
+    d[1] = 0x01;                    /* AO_SUP */
+    put_be16(d + 2, SCSI_TPG_ID);
+    pthread_mutex_lock(&lu->nexus_lock);
+    unsigned count = 0;
+    for (int i = 0; i < SCSI_NEXUS_MAX && n + 4 <= sizeof buf; i++) {
+        uint16_t port = lu->nexus[i].id.rel_port;
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++)
+            seen = lu->nexus[j].used && lu->nexus[j].id.rel_port == port;
+        if (!lu->nexus[i].used || seen)
+            continue;
+        memset(buf + n, 0, 4);
+        put_be16(buf + n + 2, port);
+        n += 4;
+        count++;
+    }
+    pthread_mutex_unlock(&lu->nexus_lock);
+    d[7] = (uint8_t)count;          /* TARGET PORT COUNT */
+    put_be32(buf, (uint32_t)(n - 4));
+    if (extended)
+        buf[4] = 0x10;              /* FORMAT TYPE 001b */
+    return scsi_reply(task, buf, n, a->count);
+}
+
+/* ------------------------------------------------------------------ */
 /* The logical unit's state                                             */
 /* ------------------------------------------------------------------ */
 
@@ -631,13 +752,19 @@ void scsi_lu_init(struct scsi_lu *lu, const spd_params *params,
                   uint32_t max_transfer_blocks)
 {
     *lu = (struct scsi_lu){ .params = params,
-                            .max_transfer_blocks = max_transfer_blocks };
+                            .max_transfer_blocks = max_transfer_blocks,
+                            .pr_holder = -1, .reserve_holder = -1 };
     pthread_mutex_init(&lu->mode_lock, NULL);
+    pthread_mutex_init(&lu->nexus_lock, NULL);
+    /* Slot 0: in-process callers, there since power on. */
+    lu->nexus[0] = (struct scsi_nexus_rec){
+        .id = { SPD_SCSI_NEXUS_INIT }, .used = true };
 }
 
 void scsi_lu_fini(struct scsi_lu *lu)
 {
     pthread_mutex_destroy(&lu->mode_lock);
+    pthread_mutex_destroy(&lu->nexus_lock);
 }
 
 bool scsi_lu_d_sense(struct scsi_lu *lu)
@@ -658,6 +785,8 @@ struct scsi_lu *scsi_absent_lu(void)
     static struct scsi_lu absent = {
         .params = &params, .max_transfer_blocks = 1, .absent = true,
         .mode_lock = PTHREAD_MUTEX_INITIALIZER,
+        .nexus_lock = PTHREAD_MUTEX_INITIALIZER,
+        .pr_holder = -1, .reserve_holder = -1,
     };
     return &absent;
 }

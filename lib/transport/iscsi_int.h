@@ -321,6 +321,7 @@ struct iscsi_conn {
     const struct iscsi_node *node;      /* NULL in discovery sessions */
     char initiator[ISCSI_NAME_MAX + 1];
     uint8_t isid[6];
+    spd_scsi_nexus nexus;               /* initiator name + ISID */
     uint16_t tsih;
     uint16_t cid;
     struct iscsi_params p;

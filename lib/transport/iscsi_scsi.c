@@ -534,7 +534,8 @@ int iscsi_scsi_command(struct iscsi_conn *conn, const uint8_t *hdr)
     bool final = hdr[1] & ISCSI_FLAG_FINAL;
     bool rd = hdr[1] & ISCSI_CMD_READ, wr = hdr[1] & ISCSI_CMD_WRITE;
     uint32_t itt = get_be32(hdr + 16), edtl = get_be32(hdr + 20);
-    spd_scsi_cmd cmd = { SPD_SCSI_CMD_INIT, .cdb_len = 16 };
+    spd_scsi_cmd cmd = { SPD_SCSI_CMD_INIT, .cdb_len = 16,
+                         .nexus = &conn->nexus };
     uint32_t bidi = 0;
 
     memcpy(cmd.cdb, hdr + 32, 16);
@@ -819,14 +820,19 @@ int iscsi_task_mgmt(struct iscsi_conn *conn, const uint8_t *hdr)
     case ISCSI_TMF_ABORT_TASK_SET:
     case ISCSI_TMF_CLEAR_TASK_SET:
     case ISCSI_TMF_LUN_RESET:
-        if (!lu)
+        if (!lu) {
             response = ISCSI_TMF_RSP_NO_LUN;
-        else
-            abort_all(conn, lu, tmf);
+            break;
+        }
+        abort_all(conn, lu, tmf);
+        if (function == ISCSI_TMF_LUN_RESET)
+            spd_unit_scsi_reset(lu->unit);
         break;
     case ISCSI_TMF_TARGET_WARM_RESET:
     case ISCSI_TMF_TARGET_COLD_RESET:
         abort_all(conn, NULL, tmf);
+        for (unsigned i = 0; i < conn->node->lu_count; i++)
+            spd_unit_scsi_reset(conn->node->lus[i].unit);
         /* A cold reset ends the connection once answered. */
         m->out.close_after = function == ISCSI_TMF_TARGET_COLD_RESET;
         break;

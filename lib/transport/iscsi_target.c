@@ -430,6 +430,11 @@ uint16_t iscsi_session_begin(struct iscsi_conn *conn)
     } while (!tsih || tsih_in_use(tgt, tsih));
     conn->tsih = tsih;
     conn->logged_in = true;
+    /* The I_T nexus its commands come from (SAM-5: initiator port name
+     * and ISID). */
+    conn->nexus = (spd_scsi_nexus){ SPD_SCSI_NEXUS_INIT, .has_isid = true };
+    snprintf(conn->nexus.name, sizeof conn->nexus.name, "%s", conn->initiator);
+    memcpy(conn->nexus.isid, conn->isid, sizeof conn->isid);
     pthread_mutex_unlock(&tgt->srv.lock);
     server_handshake_done(&conn->c);
     return tsih;
@@ -451,8 +456,12 @@ static struct conn *iscsi_conn_new(void *owner, int fd)
 static void iscsi_serve(struct conn *c)
 {
     struct iscsi_conn *conn = iscsi_conn_of(c);
-    if (iscsi_login(conn))
-        iscsi_full_feature(conn);
+    if (!iscsi_login(conn))
+        return;
+    iscsi_full_feature(conn);
+    /* The session is over: an I_T nexus loss for its logical units. */
+    for (unsigned i = 0; conn->node && i < conn->node->lu_count; i++)
+        spd_unit_scsi_nexus_lost(conn->node->lus[i].unit, &conn->nexus);
 }
 
 static void iscsi_conn_free(struct conn *c)

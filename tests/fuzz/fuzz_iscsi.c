@@ -444,6 +444,28 @@ static void expect_good(int fd, uint32_t itt, uint8_t *data, size_t cap)
     }
 }
 
+/* TEST UNIT READY until GOOD: a new I_T nexus gets the power-on unit
+ * attention first (and the resets fuzzed sessions send bring theirs).
+ * Returns the next CmdSN. */
+static uint32_t clear_unit_attentions(int fd, uint32_t cmdsn)
+{
+    static const uint8_t tur[10] = { 0 };
+    for (uint32_t itt = 10;; itt++) {
+        memunit_require(itt < 18, "unit attentions end");
+        send_command(fd, itt, cmdsn++, tur, false, NULL, 0);
+        uint8_t hdr[ISCSI_BHS_LEN], buf[512];
+        uint32_t len;
+        memunit_require(read_pdu(fd, hdr, buf, sizeof buf, &len) &&
+                        (hdr[0] & ISCSI_OP_MASK) == ISCSI_OP_SCSI_RSP &&
+                        get_be32(hdr + 16) == itt,
+                        "SCSI Response for TEST UNIT READY");
+        if (hdr[3] == 0)
+            return cmdsn;
+        memunit_require(hdr[3] == 2 && len >= 5 && (buf[4] & 0x0f) == 6,
+                        "TEST UNIT READY: GOOD or a unit attention");
+    }
+}
+
 /* Log in, ping, write a block to LUN 0, read four back, and compare with
  * the device's memory. */
 static void check_valid_client(void)
@@ -475,15 +497,16 @@ static void check_valid_client(void)
     uint32_t first = lba / 4 * 4;
     for (size_t i = 0; i < sizeof block; i++)
         block[i] = (uint8_t)(fx.checks + i * 3);
+    uint32_t sn = clear_unit_attentions(fd, 0);
     uint8_t cdb[10] = { 0x2a };                     /* WRITE(10) */
     put_be32(cdb + 2, lba);
     put_be16(cdb + 7, 1);
-    send_command(fd, 2, 0, cdb, true, block, sizeof block);
+    send_command(fd, 2, sn, cdb, true, block, sizeof block);
     expect_good(fd, 2, NULL, 0);
     cdb[0] = 0x28;                                  /* READ(10) */
     put_be32(cdb + 2, first);
     put_be16(cdb + 7, 4);
-    send_command(fd, 3, 1, cdb, false, NULL, sizeof back);
+    send_command(fd, 3, sn + 1, cdb, false, NULL, sizeof back);
     expect_good(fd, 3, back, sizeof back);
     memunit_require(!memcmp(back, d->data + (size_t)first * 512, sizeof back),
                     "the check initiator reads the device's data");

@@ -329,11 +329,16 @@ def fresh_iscsi(dev, deadline=LIVENESS):
         try:
             c = iscsi_session(dev, FRESH, 0x7777)
             c.s.settimeout(deadline)
-            c.command(read16(0, 8), 4096, read=True)
-            while True:
-                bhs, _ = c.recv()
-                op = bhs[0] & 0x3F
-                if (op == 0x25 and bhs[1] & 1) or op == 0x21:
+            # The first command of a new I_T nexus reports the power-on
+            # unit attention instead of running: then once more.
+            for _ in range(2):
+                c.command(read16(0, 8), 4096, read=True)
+                while True:
+                    bhs, seg = c.recv()
+                    op = bhs[0] & 0x3F
+                    if (op == 0x25 and bhs[1] & 1) or op == 0x21:
+                        break
+                if not (bhs[3] == 2 and len(seg) > 4 and seg[4] & 0x0F == 6):
                     break
             c.s.close()
             if bhs[3] != 0:

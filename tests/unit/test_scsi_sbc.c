@@ -959,10 +959,13 @@ static void test_write_same_unmap_decision(void)
         EXPECT_EQ(f->t.io.blocks, 30);
         fx_complete(f, 0);
         EXPECT_GOOD(f->t.status);
-        f->data[4095] = 1;              /* not zeros: written */
+        f->data[4095] = 1;              /* not zeros: unmapped all the same */
         EXPECT_EQ(fx_run(f, cdb, len, 4096), SCSI_IO);
-        EXPECT_EQ(f->t.io.op, SPD_OP_WRITE_SAME);
-        EXPECT_EQ(f->t.io.blocks, 30);
+        EXPECT_EQ(f->t.io.op, SPD_OP_UNMAP);
+        EXPECT_EQ(f->t.io.desc_count, 1);
+        EXPECT_EQ(f->t.io.descs[0].lba, 20);
+        EXPECT_EQ(f->t.io.descs[0].blocks, 30);
+        fx_complete(f, 0);
         f->data[4095] = 0;
         len = ws_cdb(cdb, sixteen, 0, 20, 30);  /* no UNMAP bit: written */
         EXPECT_EQ(fx_run(f, cdb, len, 4096), SCSI_IO);

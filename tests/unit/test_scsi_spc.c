@@ -147,7 +147,7 @@ static void test_usage_masks_enforced(void)
             }
         }
     }
-    EXPECT_EQ(rows, 29);
+    EXPECT_EQ(rows, 61);
     EXPECT(checked > 300);
     fx_fini(&f);
 }
@@ -293,7 +293,7 @@ static void test_inquiry_standard(void)
     EXPECT_EQ(f.data[2], 0x06);
     EXPECT_EQ(f.data[3], 0x12);
     EXPECT_EQ(f.data[4], 91);
-    EXPECT_EQ(f.data[5], 0);
+    EXPECT_EQ(f.data[5], 0x18);                     /* TPGS 01b, 3PC */
     EXPECT_EQ(f.data[7], 0x02);
     EXPECT(!memcmp(f.data + 8, "SPD     ", 8));
     EXPECT(!memcmp(f.data + 16, "Spd disk        ", 16));
@@ -395,13 +395,13 @@ static void test_vpd_supported_pages(void)
 {
     struct fx f;
     fx_init(&f, 512, 1000, 0);
-    EXPECT_EQ(vpd(&f, 0x00, 255), 10);
-    static const uint8_t want[10] = { 0, 0, 0, 6, 0x00, 0x80, 0x83, 0xb0,
-                                      0xb1, 0xb2 };
-    EXPECT(!memcmp(f.data, want, 10));
+    EXPECT_EQ(vpd(&f, 0x00, 255), 11);
+    static const uint8_t want[11] = { 0, 0, 0, 7, 0x00, 0x80, 0x83, 0x8f,
+                                      0xb0, 0xb1, 0xb2 };
+    EXPECT(!memcmp(f.data, want, 11));
     /* Allocation length 4: the header alone, with the full page length. */
     EXPECT_EQ(vpd(&f, 0x00, 4), 4);
-    EXPECT_EQ(get_be16(f.data + 2), 6);
+    EXPECT_EQ(get_be16(f.data + 2), 7);
     EXPECT_EQ(f.data[4], 0xee);
     /* Every listed page answers. */
     for (int i = 0; i < 6; i++) {
@@ -427,7 +427,7 @@ static void test_vpd_device_identification(void)
     struct fx f;
     fx_init(&f, 512, 1000, 0);
     uint32_t n = vpd(&f, 0x83, 255);
-    EXPECT_EQ(n, 4 + 20 + 48);
+    EXPECT_EQ(n, 4 + 20 + 48 + 8 + 8);
     EXPECT_EQ(get_be16(f.data + 2), n - 4);
     /* NAA 6 designator: binary, LU, type 3, 16 bytes: 6 and the UUID
      * without its version digit. */
@@ -445,6 +445,37 @@ static void test_vpd_device_identification(void)
     EXPECT_EQ(d[3], 44);
     EXPECT(!memcmp(d + 4, "SPD     12345678-9abc-4def-8011-223344556677",
                    44));
+    /* Relative target port 1 (no nexus) and target port group 1. */
+    d += 48;
+    static const uint8_t ports[16] = {
+        0x01, 0x14, 0x00, 0x04, 0x00, 0x00, 0x00, 0x01,
+        0x01, 0x15, 0x00, 0x04, 0x00, 0x00, 0x00, 0x01,
+    };
+    EXPECT(!memcmp(d, ports, 16));
+    fx_fini(&f);
+}
+
+/* REPORT TARGET PORT GROUPS: one group, active/optimized, its ports. */
+static void test_report_target_port_groups(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    uint8_t cdb[12] = { SPD_SCSI_MAINTENANCE_IN,
+                        SPD_SA_REPORT_TARGET_PORT_GROUPS, 0, 0, 0, 0, 0, 0,
+                        1, 0 };
+    fx_done(&f, cdb, 12, 256);
+    EXPECT_GOOD(f.t.status);
+    EXPECT_EQ(f.t.data_in_len, 4 + 8 + 4);
+    EXPECT_EQ(get_be32(f.data), 12);
+    EXPECT_EQ(f.data[4], 0x80);                     /* PREF, AO */
+    EXPECT_EQ(f.data[5], 0x01);                     /* AO_SUP */
+    EXPECT_EQ(get_be16(f.data + 6), 1);
+    EXPECT_EQ(f.data[11], 1);                       /* one port */
+    EXPECT_EQ(get_be16(f.data + 14), 1);
+    cdb[1] |= 0x20;                                 /* extended header */
+    fx_done(&f, cdb, 12, 256);
+    EXPECT_EQ(f.t.data_in_len, 8 + 8 + 4);
+    EXPECT_EQ(f.data[4], 0x10);
     fx_fini(&f);
 }
 
@@ -518,7 +549,7 @@ static const uint8_t caching_wce[20] = { 0x08, 0x12, 0x04 };
 static const uint8_t caching_none[20] = { 0x08, 0x12, 0x00 };
 static const uint8_t control_cur[12] = { 0x0a, 0x0a, 0x00, 0x10 };
 static const uint8_t control_dsense[12] = { 0x0a, 0x0a, 0x04, 0x10 };
-static const uint8_t control_chg[12] = { 0x0a, 0x0a, 0x04, 0x00 };
+static const uint8_t control_chg[12] = { 0x0a, 0x0a, 0x04, 0x00, 0x08 };
 
 static void test_mode_sense6_all_pages(void)
 {
@@ -731,12 +762,12 @@ static void test_mode_select_rejects_changes(void)
     EXPECT_FIELD(f.t.status, false, 16 + 2, 2);
     EXPECT(!f.lu.d_sense);
 
-    /* Another control page bit (SWP). */
+    /* Another control page bit (TST). */
     uint8_t ctl[4 + 12] = { 0 };
     memcpy(ctl + 4, control_cur, 12);
-    ctl[4 + 4] = 0x08;
+    ctl[4 + 2] = 0x20;
     mode_select6(&f, 0x10, ctl, sizeof ctl);
-    EXPECT_FIELD(f.t.status, false, 8, 3);
+    EXPECT_FIELD(f.t.status, false, 6, 5);
     /* QUEUE ALGORITHM MODIFIER changed: pointer to its highest bit. */
     memcpy(ctl + 4, control_cur, 12);
     ctl[4 + 3] = 0x70;
@@ -900,8 +931,8 @@ static void test_rsoc_all(void)
     fx_init(&f, 512, 1000, FX_UNMAP);
     rsoc(&f, 0, 0, 0, 4096);
     EXPECT_GOOD(f.t.status);
-    EXPECT_EQ(f.t.data_in_len, 4 + 29 * 8);
-    EXPECT_EQ(get_be32(f.data), 29 * 8);
+    EXPECT_EQ(f.t.data_in_len, 4 + 61 * 8);
+    EXPECT_EQ(get_be32(f.data), 61 * 8);
     const uint8_t *d = rsoc_find(f.data, f.t.data_in_len, 8, 0x28, 0);
     EXPECT(d != NULL);
     if (d) {
@@ -918,7 +949,7 @@ static void test_rsoc_all(void)
 
     /* With RCTD: 20-byte descriptors, CTDP, timeouts descriptors. */
     rsoc(&f, 0x80, 0, 0, 4096);
-    EXPECT_EQ(f.t.data_in_len, 4 + 29 * 20);
+    EXPECT_EQ(f.t.data_in_len, 4 + 61 * 20);
     d = rsoc_find(f.data, f.t.data_in_len, 20, 0xa3, 0x0c);
     EXPECT(d != NULL);
     if (d) {
@@ -931,10 +962,10 @@ static void test_rsoc_all(void)
     EXPECT_EQ(f.t.data_in_len, 7);
     EXPECT_EQ(f.data[7], 0xee);
 
-    /* Without unmap, UNMAP is not listed. */
+    /* Without unmap, UNMAP, GET LBA STATUS and SANITIZE are not listed. */
     fx_reinit(&f, 512, 1000, 0);
     rsoc(&f, 0, 0, 0, 4096);
-    EXPECT_EQ(f.t.data_in_len, 4 + 27 * 8);
+    EXPECT_EQ(f.t.data_in_len, 4 + 57 * 8);
     EXPECT(rsoc_find(f.data, f.t.data_in_len, 8, 0x42, 0) == NULL);
     fx_fini(&f);
 }
@@ -1309,6 +1340,7 @@ int main(void)
         TEST(test_target_luns),
         TEST(test_cmd_set_status_d_sense),
         TEST(test_rsoc_all),
+        TEST(test_report_target_port_groups),
         TEST(test_rsoc_one),
         TEST(test_sense_bytes),
         TEST(test_sense_information),

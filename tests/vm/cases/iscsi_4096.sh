@@ -2,6 +2,7 @@
 # The kernel's iSCSI initiator on a spd-rawdisk of 4096-byte blocks: the
 # kernel takes the block size from READ CAPACITY; ext4 round trip and fio
 # verify.
+# kernel log allows: Power-on or device reset occurred
 . "$(dirname "$0")/../lib.sh"
 need sg_readcap mkfs.ext4 e2fsck fio
 

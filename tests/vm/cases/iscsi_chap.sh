@@ -3,7 +3,7 @@
 # the right secret, a login with a wrong secret refused; the disk reads
 # back what was written; logout. The target ends the refused login's
 # connection, which the kernel logs.
-# kernel log allows: detected conn error \(1020\)
+# kernel log allows: detected conn error \(1020\)|Power-on or device reset occurred
 . "$(dirname "$0")/../lib.sh"
 need cmp
 

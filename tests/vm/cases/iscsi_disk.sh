@@ -2,6 +2,7 @@
 # The kernel's iSCSI initiator (open-iscsi, iscsi_tcp) on spd-rawdisk's
 # iSCSI export: a SCSI disk whose INQUIRY, block limits, capacity and UNMAP
 # work through sg3-utils; ext4 round trip and fio verify; logout.
+# kernel log allows: Power-on or device reset occurred
 . "$(dirname "$0")/../lib.sh"
 need sg_inq sg_vpd sg_readcap sg_unmap mkfs.ext4 e2fsck fio
 iscsi_attach --file "$WORK/disk.img" --size 128M

@@ -4,7 +4,7 @@
 # started again on the same file; open-iscsi logs in again, the kernel
 # retries what was in flight, and fio's verify of every block passes. The
 # kernel may log the lost connection, and nothing worse.
-# kernel log allows: detected conn error \(1020\)
+# kernel log allows: detected conn error \(1020\)|Power-on or device reset occurred
 . "$(dirname "$0")/../lib.sh"
 need fio
 
