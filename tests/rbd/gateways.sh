@@ -54,7 +54,7 @@ start_device "$RBD" --image img --nbd nbd://127.0.0.1:0/
 URI=$(serving_uri "$WORK/server.log" nbd://)
 fio --name=crash --ioengine=nbd --uri="$URI" --rw=randwrite --bs=4k \
     --iodepth=16 --size=64M --verify=crc32c --do_verify=1 --verify_fatal=1 \
-    --randrepeat=0 >"$WORK/fio.out" 2>&1 &
+    --randrepeat=0 --verify_state_save=0 >"$WORK/fio.out" 2>&1 &
 FIO_PID=$!
 PIDS="$FIO_PID $PIDS"
 sleep 1
