@@ -42,7 +42,9 @@ struct rbd {
     rados_t cluster;
     rados_ioctx_t ioctx;
     rbd_image_t img;
-    bool connected;
+    bool watching;
+    uint64_t watch;                 /* rbd_update_watch's handle */
+    _Atomic uint64_t seen;          /* the image size last reported */
     uint32_t block_length;
     uint64_t bytes, object_size, features;
     char fsid[40];
@@ -285,7 +287,6 @@ static int cluster_connect(struct rbd *rb)
     int r = rados_create(&rb->cluster, rb->id);
     if (r < 0)
         return fail("rados", r);
-    rb->connected = false;
     if ((r = rados_conf_read_file(rb->cluster, rb->conf)) < 0 && rb->conf)
         return fail(rb->conf, r);
     rados_conf_parse_env(rb->cluster, NULL);      /* CEPH_ARGS */
@@ -305,7 +306,6 @@ static int cluster_connect(struct rbd *rb)
              rb->conf ? " of " : "", rb->conf ? rb->conf : "", rb->id);
     if ((r = rados_connect(rb->cluster)) < 0)
         return fail(who, r);
-    rb->connected = true;
     /* The monitors answered: from now on a stalled cluster makes requests
      * wait instead of failing. */
     rados_conf_set(rb->cluster, "rados_mon_op_timeout", "0");
@@ -369,9 +369,29 @@ static void derive_uuid(struct rbd *rb, uint8_t uuid[16])
     uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);   /* RFC 9562 variant */
 }
 
+/* The image's header changed (a resize, a snapshot, a lock): the unit
+ * keeps the size it was created with, so say once per new size that the
+ * clients do not see it. */
+static void header_changed(void *arg)
+{
+    struct rbd *rb = arg;
+    uint64_t size;
+    if (rbd_get_size(rb->img, &size) < 0 || atomic_exchange(&rb->seen, size)
+                                                == size)
+        return;
+    char now[32], served[32];
+    spd_format_size(size, now, sizeof now);
+    spd_format_size(rb->bytes, served, sizeof served);
+    fprintf(stderr, NAME ": image %s/%s is now %s; the disk stays %s until "
+            "%s starts again\n", rb->pool, rb->image, now, served, NAME);
+}
+
 static void rb_close(void *ctx, bool served)
 {
     struct rbd *rb = ctx;
+    if (rb->watching)
+        rbd_update_unwatch(rb->img, rb->watch);
+    rb->watching = false;
     if (rb->img)
         rbd_close(rb->img);                /* flushes and waits */
     if (rb->ioctx)
@@ -411,6 +431,9 @@ static int rb_open_all(struct rbd *rb, spd_params *p, unsigned given)
     p->unmap_reads_zero = p->unmap_supported;
     if (!(given & SPD_GIVEN_UUID))
         derive_uuid(rb, p->uuid);
+    atomic_init(&rb->seen, rb->bytes);
+    rb->watching = !rb->snap &&
+                   rbd_update_watch(rb->img, &rb->watch, header_changed, rb) == 0;
     return 0;
 }
 
