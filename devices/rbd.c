@@ -290,9 +290,18 @@ static int cluster_connect(struct rbd *rb)
     if ((r = rados_conf_read_file(rb->cluster, rb->conf)) < 0 && rb->conf)
         return fail(rb->conf, r);
     rados_conf_parse_env(rb->cluster, NULL);      /* CEPH_ARGS */
+    char mon[8] = "";
+    if (rados_conf_get(rb->cluster, "mon_host", mon, sizeof mon) != -ENAMETOOLONG
+        && !mon[0]) {
+        fprintf(stderr, NAME ": no monitor address: no Ceph configuration "
+                "found (give --conf FILE or set CEPH_CONF)\n");
+        return SPD_EXIT_USAGE;
+    }
     /* Ours win over the file: one line of our own instead of the
-     * library's log on stderr; a bounded wait for the monitors; no cache
-     * (several gateways); discards that always zero. */
+     * library's log on stderr; a bounded wait for the monitors at start
+     * only (no rados_*_op_timeout: a stalled cluster must make requests
+     * wait, not fail); no cache (several gateways); discards that always
+     * zero. */
     static const char *const set[][2] = {
         { "log_to_stderr", "false" }, { "err_to_stderr", "false" },
         { "rbd_cache", "false" }, { "rbd_skip_partial_discard", "false" },
@@ -300,15 +309,11 @@ static int cluster_connect(struct rbd *rb)
     for (size_t i = 0; i < sizeof set / sizeof *set; i++)
         rados_conf_set(rb->cluster, set[i][0], set[i][1]);
     rados_conf_set(rb->cluster, "client_mount_timeout", t);
-    rados_conf_set(rb->cluster, "rados_mon_op_timeout", t);
     char who[160];
     snprintf(who, sizeof who, "connecting to the cluster%s%s as client.%s",
              rb->conf ? " of " : "", rb->conf ? rb->conf : "", rb->id);
     if ((r = rados_connect(rb->cluster)) < 0)
         return fail(who, r);
-    /* The monitors answered: from now on a stalled cluster makes requests
-     * wait instead of failing. */
-    rados_conf_set(rb->cluster, "rados_mon_op_timeout", "0");
     size_t n = rados_cluster_fsid(rb->cluster, rb->fsid, sizeof rb->fsid);
     rb->fsid[n < sizeof rb->fsid ? n : 0] = '\0';
     return 0;

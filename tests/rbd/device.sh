@@ -35,6 +35,10 @@ grep -v '^keyring' "$CEPH_CONF" | sed "s|^\[global\]|[global]\nkeyring = $WORK/b
 ceph-authtool "$WORK/badkey" --create-keyring --gen-key -n client.admin >/dev/null
 expect_refusal 'permission denied' --conf "$WORK/badkey.conf" --image img
 expect_refusal 'permission denied' --id nobody --image img
+if [ ! -e /etc/ceph/ceph.conf ] && [ ! -e "${HOME:-/}/.ceph/config" ]; then
+    (cd "$WORK" && unset CEPH_CONF && expect_refusal 'no Ceph configuration found' --image img) ||
+        exit 1
+fi
 ok "refusals: no pool, image, snapshot, conf, cluster or key: exit 2 with one line"
 
 # --- NBD: qemu-img round trip, the data in the image ---------------------
