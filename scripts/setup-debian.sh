@@ -13,6 +13,7 @@ PACKAGES="
   python3-dev python3-pytest nbdkit-plugin-python
   qemu-system-x86 busybox-static cpio xz-utils gzip dpkg apt
   open-iscsi nbd-client sg3-utils
+  ceph-mon ceph-osd ceph-common librbd-dev
 "
 
 missing=""
