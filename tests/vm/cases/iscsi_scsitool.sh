@@ -4,6 +4,7 @@
 # decoded; a write read back and found in the image; UNMAP seen by GET LBA
 # STATUS; a read past the end answered CHECK CONDITION with the sense
 # decoded, through /dev/sdX and through its /dev/sgN.
+# kernel log allows: Power-on or device reset occurred
 . "$(dirname "$0")/../lib.sh"
 need python3
 TOOL=$BUILD/tools/scsitool/spd-scsitool
