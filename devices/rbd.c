@@ -45,6 +45,7 @@ struct rbd {
     bool watching;
     uint64_t watch;                 /* rbd_update_watch's handle */
     _Atomic uint64_t seen;          /* the image size last reported */
+    _Atomic(spd_unit *) unit;       /* once served: resized with the image */
     uint32_t block_length;
     uint64_t bytes, object_size, features;
     char fsid[40];
@@ -384,11 +385,26 @@ static void header_changed(void *arg)
     if (rbd_get_size(rb->img, &size) < 0 || atomic_exchange(&rb->seen, size)
                                                 == size)
         return;
-    char now[32], served[32];
+    char now[32];
     spd_format_size(size, now, sizeof now);
-    spd_format_size(rb->bytes, served, sizeof served);
-    fprintf(stderr, NAME ": image %s/%s is now %s; the disk stays %s until "
-            "%s starts again\n", rb->pool, rb->image, now, served, NAME);
+    spd_unit *unit = atomic_load(&rb->unit);
+    uint64_t blocks = size / rb->block_length;
+    if (unit && blocks && spd_unit_resize(unit, blocks) == 0)
+        fprintf(stderr, NAME ": image %s/%s is now %s: the disk is resized "
+                "(new NBD connections and every iSCSI initiator see it)\n",
+                rb->pool, rb->image, now);
+    else
+        fprintf(stderr, NAME ": image %s/%s is now %s: the disk keeps its "
+                "size\n", rb->pool, rb->image, now);
+}
+
+/* Served: from now on a resize of the image resizes the disk. */
+static int rb_ready(void *ctx, spd_unit *unit)
+{
+    struct rbd *rb = ctx;
+    atomic_store(&rb->unit, unit);
+    header_changed(rb);     /* a resize between open and now */
+    return 0;
 }
 
 static void rb_close(void *ctx, bool served)
@@ -480,6 +496,7 @@ int main(int argc, char **argv)
         .option_count = sizeof rbd_options / sizeof *rbd_options,
         .take = rb_take,
         .open = rb_open,
+        .ready = rb_ready,
         .report = rb_report,
         .close = rb_close,
     };

@@ -253,6 +253,15 @@ void spd_unit_wait(spd_unit *unit);
 void spd_unit_destroy(spd_unit *unit);
 
 const spd_params *spd_unit_params(const spd_unit *unit);
+
+/* Change the unit's capacity while it is served (the device's storage
+ * grew or shrank: spd-rbd when its image is resized). Requests are checked
+ * against the new block count from now on; new NBD connections see the
+ * new size, and every SCSI I_T nexus gets a CAPACITY DATA HAS CHANGED unit
+ * attention, after which READ CAPACITY answers it. A FUSE file and a ublk
+ * disk keep the size they started with. Returns 0, or -EINVAL for 0
+ * blocks or more than 2^64 bytes. */
+int spd_unit_resize(spd_unit *unit, uint64_t block_count);
 void *spd_unit_context(const spd_unit *unit);
 
 /* ------------------------------------------------------------------ */

@@ -240,6 +240,21 @@ const spd_params *spd_unit_params(const spd_unit *unit)
     return &unit->params;
 }
 
+int spd_unit_resize(spd_unit *unit, uint64_t block_count)
+{
+    if (!unit)
+        return spd_set_error(EINVAL, "no unit");
+    uint32_t bl = unit->params.block_length;
+    if (block_count == 0 || block_count > UINT64_MAX / bl)
+        return spd_set_error(EINVAL, "block_count %llu: from 1 to 2^64 bytes "
+                             "of %u-byte blocks",
+                             (unsigned long long)block_count, bl);
+    if (__atomic_exchange_n(&unit->params.block_count, block_count,
+                            __ATOMIC_RELAXED) != block_count)
+        scsi_lu_capacity_changed(&unit->lu);
+    return 0;
+}
+
 void *spd_unit_context(const spd_unit *unit)
 {
     return unit->ctx;
@@ -348,7 +363,9 @@ int spd_request_errno(const spd_request *req)
 
 static bool range_ok(const spd_unit *unit, uint64_t lba, uint64_t blocks)
 {
-    uint64_t count = unit->params.block_count;
+    /* Atomic: spd_unit_resize() may change it meanwhile. */
+    uint64_t count = __atomic_load_n(&unit->params.block_count,
+                                     __ATOMIC_RELAXED);
     return lba < count && blocks <= count - lba;
 }
 

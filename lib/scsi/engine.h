@@ -176,6 +176,7 @@ bool scsi_copy_span(const struct scsi_task *task, uint64_t *lba,
 /* Events of the I_T nexus and of the logical unit (nexus.c). */
 void scsi_nexus_lost(struct scsi_lu *lu, const spd_scsi_nexus *nexus);
 void scsi_lu_reset(struct scsi_lu *lu);
+void scsi_lu_capacity_changed(struct scsi_lu *lu);
 /* Raise a unit attention for every nexus but the one in slot except
  * (-1: for all). */
 void scsi_ua_raise(struct scsi_lu *lu, enum scsi_ua ua, int except);

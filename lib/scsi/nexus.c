@@ -126,6 +126,14 @@ void scsi_nexus_lost(struct scsi_lu *lu, const spd_scsi_nexus *nexus)
     pthread_mutex_unlock(&lu->nexus_lock);
 }
 
+/* The unit's capacity changed: every nexus hears of it (SBC-3). */
+void scsi_lu_capacity_changed(struct scsi_lu *lu)
+{
+    pthread_mutex_lock(&lu->nexus_lock);
+    scsi_ua_raise(lu, UA_CAPACITY_CHANGED, -1);
+    pthread_mutex_unlock(&lu->nexus_lock);
+}
+
 /* SAM-5 LOGICAL UNIT RESET: RESERVE released, a unit attention for every
  * nexus (the one that asked too); persistent reservations stay. */
 void scsi_lu_reset(struct scsi_lu *lu)

@@ -3,7 +3,8 @@
 # image or snapshot, a bad key) with exit 2 and one line; qemu-img round
 # trips over NBD and iSCSI whose data `rbd export` finds in the image; fio
 # with verify through fio's nbd engine; discard that reads zeros, extents
-# from the object map; a resize reported; a snapshot served read-only.
+# from the object map; a resize seen by new connections; a snapshot
+# served read-only.
 . "$(dirname "$0")/../lib.sh"
 RBD=$BUILD/devices/spd-rbd
 [ -x "$RBD" ] || skip "spd-rbd is not built (librbd-dev missing)"
@@ -107,13 +108,16 @@ else
     skip_part "qemu-img has no iscsi driver"
 fi
 
-# --- a resize while served: said on stderr (the disk keeps its size) ----
+# --- a resize while served: new connections see the new size -----------
 start_device "$RBD" --image img --nbd nbd://127.0.0.1:0/
+uri=$(serving_uri "$WORK/server.log" nbd://)
+before=$(nbdinfo --size "$uri") || fail "nbdinfo --size before the resize"
 rbd_t resize --size 48M rbd/img >/dev/null 2>&1 || fail "rbd resize"
-wait_until 30 grep -q 'image rbd/img is now 48 MiB' "$WORK/server.log" ||
-    { cat "$WORK/server.log" >&2; fail "the resize is reported"; }
+wait_until 30 grep -q 'image rbd/img is now 48 MiB: the disk is resized' "$WORK/server.log" ||
+    { cat "$WORK/server.log" >&2; fail "the resize is not taken"; }
+expect_eq "$(nbdinfo --size "$uri")" $((48 << 20)) "size a new NBD connection sees"
 stop_device "$SERVER_PID"
-ok "a resize while served is reported: $(grep 'is now' "$WORK/server.log")"
+ok "a resize while served: $before bytes, then a new connection sees $((48 << 20))"
 
 # --- a snapshot, read-only ----------------------------------------------
 rbd_t snap create rbd/img@s1 >/dev/null 2>&1 || fail "rbd snap create"

@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "memunit.h"
 #include "spd/scsi.h"
+#include "util/bytes.h"
 
 static void fill(uint8_t *buf, size_t len, unsigned seed)
 {
@@ -86,6 +87,40 @@ static void test_range_checks(void)
     EXPECT_EQ(atomic_load(&m->writes), 0);
     EXPECT_EQ(atomic_load(&m->unmaps), 0);
     EXPECT_EQ(atomic_load(&m->reads), 2);
+    memunit_destroy(m);
+}
+
+/* spd_unit_resize: requests are checked against the new block count, and
+ * SCSI initiators hear of it once, then READ CAPACITY says it. */
+static void test_resize(void)
+{
+    spd_params p = memunit_params(512, 1000, 8);
+    struct memunit *m = memunit_create(&p, 0);
+    uint8_t buf[512], cap[8];
+    uint8_t cdb[10] = { SPD_SCSI_READ_CAPACITY_10 };
+    spd_scsi_cmd c;
+    EXPECT_EQ(spd_unit_resize(m->unit, 0), -EINVAL);
+    EXPECT_EQ(spd_unit_resize(m->unit, UINT64_MAX), -EINVAL);
+    memunit_cdb(m, cdb, 10, cap, 8, &c);
+    EXPECT(spd_status_good(&c.status));        /* refusals change nothing */
+    EXPECT_EQ(get_be32(cap), 999);
+
+    EXPECT_EQ(spd_unit_resize(m->unit, 500), 0);
+    EXPECT_EQ(spd_unit_params(m->unit)->block_count, 500);
+    spd_status st = memunit_io(m, SPD_OP_READ, 500, 1, buf, false);
+    EXPECT(sense_is(st, SPD_KEY_ILLEGAL_REQUEST, SPD_ASC_LBA_OUT_OF_RANGE));
+    st = memunit_io(m, SPD_OP_READ, 499, 1, buf, false);
+    EXPECT(spd_status_good(&st));
+    memunit_cdb(m, cdb, 10, cap, 8, &c);
+    EXPECT(sense_is(c.status, SPD_KEY_UNIT_ATTENTION,
+                    SPD_ASC_CAPACITY_DATA_CHANGED));
+    memunit_cdb(m, cdb, 10, cap, 8, &c);
+    EXPECT(spd_status_good(&c.status));
+    EXPECT_EQ(get_be32(cap), 499);
+    /* The same count again is no change. */
+    EXPECT_EQ(spd_unit_resize(m->unit, 500), 0);
+    memunit_cdb(m, cdb, 10, cap, 8, &c);
+    EXPECT(spd_status_good(&c.status));
     memunit_destroy(m);
 }
 
@@ -687,7 +722,8 @@ int main(void)
     static const struct test_case tests[] = {
         TEST(test_roundtrip_512_inline),  TEST(test_roundtrip_4096_inline),
         TEST(test_roundtrip_512_threads), TEST(test_roundtrip_4096_threads),
-        TEST(test_range_checks),          TEST(test_write_protect),
+        TEST(test_range_checks),          TEST(test_resize),
+        TEST(test_write_protect),
         TEST(test_split_512),             TEST(test_split_4096_threads),
         TEST(test_split_status_combines), TEST(test_write_same_and_unmap),
         TEST(test_unmap_unsupported),     TEST(test_concurrent_parallel),
