@@ -77,11 +77,11 @@ static bool geometry_matches(const char *dir, const struct tcmu_geometry *geo)
     snprintf(path, sizeof path, "%s/info", dir);
     if (attr_read(path, info, sizeof info))
         return false;
-    const char *size = strstr(info, "Size: ");
+    const char *size = strstr(info, " Size: ");  /* not SectorSize */
     snprintf(path, sizeof path, "%s/attrib/hw_block_size", dir);
     char bl[32];
     return size && !attr_read(path, bl, sizeof bl) &&
-           strtoull(size + 6, NULL, 10) ==
+           strtoull(size + 7, NULL, 10) ==
                geo->block_count * geo->block_length &&
            strtoul(bl, NULL, 10) == geo->block_length;
 }
@@ -204,19 +204,22 @@ int tcmu_loop_create(const char *name, const char *dir)
     if (mkdir(TCMU_LOOP, 0755) && errno != EEXIST)
         return spd_set_error(errno, "%s: %s (no tcm_loop module?)",
                              TCMU_LOOP, strerror(errno));
+    /* The nexus before the LUN: linking the LUN scans it, which needs
+     * the nexus. */
     int r = 0;
-    char path[300];
+    char path[300], cur[64];
     snprintf(path, sizeof path, "%s/%s", TCMU_LOOP, wwn);
     if ((mkdir(path, 0755) && errno != EEXIST) ||
-        (mkdir(tpg, 0755) && errno != EEXIST) ||
-        (mkdir(lun, 0755) && errno != EEXIST) || symlink(dir, link))
+        (mkdir(tpg, 0755) && errno != EEXIST))
         r = spd_set_error(errno, "tcm_loop target %s: %s", wwn,
                           strerror(errno));
-    char cur[64];
     snprintf(path, sizeof path, "%s/nexus", tpg);
     if (!r && (attr_read(path, cur, sizeof cur) || !cur[0] ||
                !strcmp(cur, "(null)")))
         r = attr_writef(tpg, "nexus", nexus);
+    if (!r && ((mkdir(lun, 0755) && errno != EEXIST) || symlink(dir, link)))
+        r = spd_set_error(errno, "tcm_loop LUN of %s: %s", wwn,
+                          strerror(errno));
     if (r)
         tcmu_loop_remove(name);
     return r;
