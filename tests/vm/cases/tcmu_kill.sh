@@ -6,7 +6,7 @@
 # across the kill, passes. Killed again and not restarted, the kernel
 # fails each command with an I/O error once it is older than the
 # backstore's cmd_time_out (20 s): no task hangs.
-# kernel log allows: I/O error|Buffer I/O error|tcm_loop|Sense Key|Add\. Sense|CDB: |hostbyte=|critical target error|Unhandled sense code|tcmu
+# kernel log allows: I/O error|Buffer I/O error|Sense Key|Add\. Sense|CDB: |hostbyte=|critical target error|Unhandled sense code|[Cc]ommunication failure
 . "$(dirname "$0")/../tcmu.sh"
 need fio
 at_exit tcmu_leftovers
