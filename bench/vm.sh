@@ -45,6 +45,10 @@ case $cases in
 *bench_iscsi*)
     export SPD_VM_EXTRA_MODULES="target_core_mod iscsi_target_mod" ;;
 esac
+case $cases in
+*bench_tcmu*)   # LIO's fileio backstore, to compare with
+    export SPD_VM_EXTRA_MODULES="${SPD_VM_EXTRA_MODULES:-} target_core_file" ;;
+esac
 [ -x "$B/devices/spd-ramdisk" ] || scripts/build.sh "$B"
 out=$(mktemp /tmp/spd-bench.XXXXXX)
 trap 'rm -f "$out"' EXIT

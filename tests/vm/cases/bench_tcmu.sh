@@ -8,6 +8,8 @@
 . "$(dirname "$0")/../tcmu.sh"
 . "$(dirname "$0")/../bench.sh"
 [ -e /dev/ublk-control ] || skip "no ublk_drv in this guest"
+[ -d /sys/module/target_core_file ] ||
+    skip "no LIO fileio in this guest: bench/vm.sh tcmu loads its module"
 at_exit tcmu_leftovers
 
 tcmu_serve "$RAMDISK" --size ${BENCH_SIZE_MB}M --tcmu-loop=bench
