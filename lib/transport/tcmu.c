@@ -253,7 +253,8 @@ static int slot_data(spd_tcmu_export *e, struct tcmu_slot *s,
         s->iov = n;
         s->iov_cap = cnt;
     }
-    memcpy(s->iov, iov, cnt * sizeof *iov);
+    if (cnt)   /* s->iov may be NULL yet */
+        memcpy(s->iov, iov, cnt * sizeof *iov);
     for (uint32_t i = 0; i < cnt; i++) {
         if (!in_map(e, (uintptr_t)s->iov[i].iov_base, s->iov[i].iov_len))
             return -1;
