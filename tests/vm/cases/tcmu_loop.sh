@@ -7,7 +7,7 @@
 . "$(dirname "$0")/../tcmu.sh"
 need sg_inq sg_vpd sg_readcap sg_unmap mkfs.ext4 e2fsck fio
 
-targets=$(ls $C/loopback 2>/dev/null)
+targets=$(ls $C/loopback 2>/dev/null | grep naa.)
 tcmu_serve "$RAMDISK" --size 128M --tcmu-loop=vmdisk
 dev=$TCMU_DEV
 [ -d $C/core/user_0/vmdisk ] || fail "no backstore user_0/vmdisk"
@@ -37,5 +37,5 @@ fio_verify "$dev" 1M 64M
 stop_device "$SERVER_PID"
 [ ! -e "$dev" ] || fail "$dev stays after the server stopped"
 [ ! -e $C/core/user_0/vmdisk ] || fail "the backstore stays after the server stopped"
-[ "$(ls $C/loopback)" = "$targets" ] || fail "a tcm_loop target stays: $(ls $C/loopback)"
+[ "$(ls $C/loopback | grep naa.)" = "$targets" ] || fail "a tcm_loop target stays: $(ls $C/loopback)"
 ok "clean stop: disk, tcm_loop target and backstore removed"
