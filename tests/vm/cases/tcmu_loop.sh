@@ -7,7 +7,7 @@
 . "$(dirname "$0")/../tcmu.sh"
 need sg_inq sg_vpd sg_readcap sg_unmap mkfs.ext4 e2fsck fio
 
-targets=$(ls $C/loopback 2>/dev/null | grep naa.)
+targets=$(ls $C/loopback 2>/dev/null | grep naa. || true)
 tcmu_serve "$RAMDISK" --size 128M --tcmu-loop=vmdisk
 dev=$TCMU_DEV
 [ -d $C/core/user_0/vmdisk ] || fail "no backstore user_0/vmdisk"
