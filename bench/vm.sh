@@ -12,6 +12,9 @@
 #   iscsi  open-iscsi logged in to spd-ramdisk's iSCSI target, to tgt (tgtd,
 #          a tmpfs file) and to the kernel's own LIO target (an rd_mcp RAM
 #          disk set up through configfs): Spd/tgt and Spd/LIO
+#   tcmu   the tcm_loop disk of spd-ramdisk --tcmu-loop (LIO hands each
+#          command to Spd's engine), the same through ublk, and a tcm_loop
+#          disk on LIO's fileio backstore (a tmpfs file)
 #
 # It prints IOPS or MB/s and the ratios. The guest runs under software
 # emulation (TCG): its figures are comparable only within one boot, never
@@ -20,7 +23,7 @@
 # byte-wise rep movsb, a cost only user-space servers would pay
 # (tests/vm/README.md).
 #
-# Usage (as root): bench/vm.sh [ublk] [nbd] [iscsi]   (all three by default)
+# Usage (as root): bench/vm.sh [ublk] [nbd] [iscsi] [tcmu]   (all by default)
 # BUILD names the build directory (default build). Needs what tests/vm
 # needs (qemu-system-x86, busybox-static, the 6.12 kernel package, fio,
 # nbd-client, open-iscsi, nbdkit, tgt: scripts/setup-debian.sh installs
@@ -32,15 +35,19 @@ cd "$(dirname "$0")/.."
 PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH
 B=${BUILD:-build}
 cases=""
-for g in ${*:-ublk nbd iscsi}; do
+for g in ${*:-ublk nbd iscsi tcmu}; do
     case $g in
-    ublk|nbd|iscsi) cases="$cases bench_$g" ;;
-    *) echo "usage: bench/vm.sh [ublk] [nbd] [iscsi]" >&2; exit 2 ;;
+    ublk|nbd|iscsi|tcmu) cases="$cases bench_$g" ;;
+    *) echo "usage: bench/vm.sh [ublk] [nbd] [iscsi] [tcmu]" >&2; exit 2 ;;
     esac
 done
 case $cases in
 *bench_iscsi*)
     export SPD_VM_EXTRA_MODULES="target_core_mod iscsi_target_mod" ;;
+esac
+case $cases in
+*bench_tcmu*)   # LIO's fileio backstore, to compare with
+    export SPD_VM_EXTRA_MODULES="${SPD_VM_EXTRA_MODULES:-} target_core_file" ;;
 esac
 [ -x "$B/devices/spd-ramdisk" ] || scripts/build.sh "$B"
 out=$(mktemp /tmp/spd-bench.XXXXXX)

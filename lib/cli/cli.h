@@ -46,6 +46,9 @@ struct cli_exports {
     unsigned ublk_queues;             /* --queues, 0: the default */
     unsigned ublk_depth;              /* --queue-depth, 0: the default */
     bool ublk_recovery;               /* --ublk-recovery */
+    bool tcmu;                        /* --tcmu or --tcmu-loop given */
+    bool tcmu_loop;                   /* --tcmu-loop */
+    const char *tcmu_name;            /* its NAME, or NULL: made up */
     /* --socket-mode, --max-connections, --handshake-timeout,
      * --idle-timeout: for both network exports (0: the defaults). */
     spd_server_options server;

@@ -41,6 +41,8 @@ enum {
     OPT_QUEUES,
     OPT_QUEUE_DEPTH,
     OPT_UBLK_RECOVERY,
+    OPT_TCMU,
+    OPT_TCMU_LOOP,
     OPT_TLS,
     OPT_TLS_CERTIFICATES,
     OPT_TLS_PSK,
@@ -310,6 +312,13 @@ static const struct common_option {
     { NULL, "ublk-recovery", OPT_UBLK_RECOVERY, NULL, NULL,
       "the ublk disk outlives this process: its I/O waits, and the same "
       "command with --ublk=ID takes it over again" },
+    { NULL, "tcmu-loop", OPT_TCMU_LOOP, "[=NAME]", NULL,
+      "show the disk as a local SCSI disk /dev/sdX through the kernel's "
+      "target (TCMU backstore user_0/NAME and a tcm_loop LUN; default "
+      "NAME: PROGRAM-UUID8)" },
+    { NULL, "tcmu", OPT_TCMU, "NAME", NULL,
+      "only create the TCMU backstore user_0/NAME, for LIO's fabrics "
+      "(iSCSI, vhost-scsi, ...) set up with targetcli" },
     { NULL, "iscsi", OPT_ISCSI, "[ADDR:PORT]", NULL,
       "serve iSCSI, the disk as LUN 0, on ADDR:PORT (default 127.0.0.1:3260; "
       "0.0.0.0 or [::] for all interfaces; port 0 picks a free one)" },
@@ -520,7 +529,7 @@ static int parse_finish(struct cli_config *cfg, int argc, char **argv)
     if (cfg->check && cli_exports_wanted(e))
         return cli_usage_error(cfg, "--check runs the self-check and exits: "
                                "it cannot be combined with --nbd, --iscsi, "
-                               "--fuse or --ublk");
+                               "--fuse, --ublk or --tcmu");
     if (!e->ublk && (e->ublk_queues || e->ublk_depth || e->ublk_recovery))
         return cli_usage_error(cfg, "--queues, --queue-depth and "
                                "--ublk-recovery need a ublk export (--ublk)");
@@ -536,8 +545,8 @@ static int parse_finish(struct cli_config *cfg, int argc, char **argv)
         return r;
     if (!cfg->check && !cli_exports_wanted(e))
         return cli_usage_error(cfg, "no export given: use --nbd, --iscsi, "
-                               "--fuse, --ublk, or --check to run the "
-                               "self-check");
+                               "--fuse, --ublk, --tcmu-loop, or --check to "
+                               "run the self-check");
     if (cfg->threads < 0)
         cfg->threads = (int)cfg->dev->default_threads;
     return GO_ON;

@@ -23,6 +23,7 @@
 #include "spd/fuse.h"
 #include "spd/iscsi.h"
 #include "spd/nbd.h"
+#include "spd/tcmu.h"
 #include "spd/ublk.h"
 
 /* ------------------------------------------------------------------ */
@@ -140,6 +141,24 @@ static int ublk_option(struct cli_config *cfg, const char *name,
     return 0;
 }
 
+/* --tcmu NAME, --tcmu-loop[=NAME]: one of them. As for ublk, the kernel
+ * is asked now whether it has TCMU (and tcm_loop). */
+static int tcmu_option(struct cli_config *cfg, const char *name,
+                       const char *arg)
+{
+    struct cli_exports *e = &cfg->exports;
+    if (e->tcmu)
+        return cli_usage_error(cfg, "only one --tcmu or --tcmu-loop");
+    if (arg && spd_tcmu_name_check(arg))
+        return cli_usage_error(cfg, "--%s %s: %s", name, arg, spd_errmsg());
+    e->tcmu_loop = !strcmp(name, "tcmu-loop");
+    if (spd_tcmu_available(e->tcmu_loop))
+        return cli_usage_error(cfg, "--%s: %s", name, spd_errmsg());
+    e->tcmu = true;
+    e->tcmu_name = arg;
+    return 0;
+}
+
 /* --tls MODE, --tls-certificates DIR, --tls-psk FILE, --tls-verify-peer
  * (the files are read once the whole command line is known). */
 static int tls_option(struct cli_config *cfg, const char *name,
@@ -203,6 +222,8 @@ int cli_export_option(struct cli_config *cfg, const char *name,
 {
     if (!strncmp(name, "ublk", 4) || !strncmp(name, "queue", 5))
         return ublk_option(cfg, name, arg);
+    if (!strncmp(name, "tcmu", 4))
+        return tcmu_option(cfg, name, arg);
     struct cli_exports *e = &cfg->exports;
     if (!strcmp(name, "nbd")) {
         char export_name[4097];
@@ -266,7 +287,7 @@ int cli_export_option(struct cli_config *cfg, const char *name,
 
 bool cli_exports_wanted(const struct cli_exports *e)
 {
-    return e->nbd_count || e->fuse_count || e->iscsi || e->ublk;
+    return e->nbd_count || e->fuse_count || e->iscsi || e->ublk || e->tcmu;
 }
 
 /* ------------------------------------------------------------------ */
@@ -527,6 +548,43 @@ static spd_ublk_export *ublk_start(spd_unit *unit,
     return ublk;
 }
 
+/* TCMU: the unit as backstore user_0/NAME, with --tcmu-loop also a local
+ * SCSI disk. Without a name it is made from the program and the unit's
+ * UUID, as the iSCSI target's is. */
+static spd_tcmu_export *tcmu_start(spd_unit *unit,
+                                   const struct cli_config *cfg)
+{
+    const struct cli_exports *e = &cfg->exports;
+    const char *program = cfg->dev->name;
+    char name[SPD_TCMU_NAME_MAX + 1], uuid[37], disk[32];
+    spd_uuid_format(spd_unit_params(unit)->uuid, uuid);
+    if (e->tcmu_name)
+        snprintf(name, sizeof name, "%s", e->tcmu_name);
+    else
+        snprintf(name, sizeof name, "%.40s-%.8s",
+                 strncmp(program, "spd-", 4) ? program : program + 4, uuid);
+    spd_tcmu_options o = { SPD_TCMU_OPTIONS_INIT, .name = name,
+                           .loop = e->tcmu_loop };
+    spd_tcmu_export *tcmu = spd_tcmu_export_create(&o);
+    if (!tcmu || spd_tcmu_export_add(tcmu, unit) ||
+        spd_tcmu_export_start(tcmu)) {
+        fprintf(stderr, "%s: TCMU: %s\n", program, spd_errmsg());
+        spd_tcmu_export_destroy(tcmu);
+        return NULL;
+    }
+    if (!e->tcmu_loop)
+        fprintf(stderr, "%s: serving the TCMU backstore %s\n", program,
+                spd_tcmu_export_backstore(tcmu));
+    else if (!spd_tcmu_export_disk(tcmu, disk, sizeof disk))
+        fprintf(stderr, "%s: serving /dev/%s (tcm_loop, backstore %s)\n",
+                program, disk, spd_tcmu_export_backstore(tcmu));
+    else
+        fprintf(stderr, "%s: serving the TCMU backstore %s through tcm_loop "
+                "(no disk seen yet)\n", program,
+                spd_tcmu_export_backstore(tcmu));
+    return tcmu;
+}
+
 int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file,
               bool *served)
 {
@@ -536,6 +594,7 @@ int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file,
     spd_iscsi_target *iscsi = NULL;
     spd_fuse_export *fuse = NULL;
     spd_ublk_export *ublk = NULL;
+    spd_tcmu_export *tcmu = NULL;
     bool pid_written = false;
     int status = SPD_EXIT_FAILURE;
 
@@ -546,6 +605,8 @@ int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file,
     if (e->fuse_count && !(fuse = fuse_start(unit, cfg)))
         goto out;
     if (e->ublk && !(ublk = ublk_start(unit, cfg)))
+        goto out;
+    if (e->tcmu && !(tcmu = tcmu_start(unit, cfg)))
         goto out;
     if (e->pid_file && pid_file_write(e->pid_file, program))
         goto out;
@@ -563,6 +624,7 @@ out:
     spd_iscsi_target_destroy(iscsi);
     spd_fuse_export_destroy(fuse);
     spd_ublk_export_destroy(ublk);
+    spd_tcmu_export_destroy(tcmu);
     spd_request flush = { SPD_REQUEST_INIT, .op = SPD_OP_FLUSH };
     spd_status st = spd_unit_run(unit, &flush);
     if (!spd_status_good(&st)) {

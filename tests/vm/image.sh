@@ -10,7 +10,8 @@
 # SPD_VM_EXTRA_MODULES adds more for one run (bench/vm.sh: LIO's), in an
 # initramfs of their own beside the tests' one.
 VM_MODULES="scsi_mod sd_mod sg scsi_transport_iscsi libiscsi libiscsi_tcp
-    iscsi_tcp nbd loop crc32c-intel ublk_drv ${SPD_VM_EXTRA_MODULES:-}"
+    iscsi_tcp nbd loop crc32c-intel ublk_drv target_core_user tcm_loop
+    iscsi_target_mod ${SPD_VM_EXTRA_MODULES:-}"
 
 vm_cache_dir() {
     if [ -n "${SPD_VM_CACHE:-}" ]; then
