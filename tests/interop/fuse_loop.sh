@@ -150,6 +150,7 @@ ok "--fuse on a symbolic link is refused (ELOOP); the file it names is untouched
 
 # A server killed with SIGKILL leaves its FUSE file mounted but dead
 # (ENOTCONN): the next server at that path detaches it and serves.
+at_exit "umount -l '$WORK/stale' 2>/dev/null"
 "$RAMDISK" --size 8M --fuse "$WORK/stale" >"$WORK/stale1.log" 2>&1 &
 pid=$!
 wait_until 30 is_mountpoint "$WORK/stale" || { cat "$WORK/stale1.log"; fail "no mount at $WORK/stale"; }
@@ -157,7 +158,6 @@ kill -KILL $pid
 wait $pid 2>/dev/null || true   # killed: status 137
 stat "$WORK/stale" >/dev/null 2>"$WORK/stat.err" && fail "a dead server's FUSE file still answers"
 grep -q "not connected" "$WORK/stat.err" || { cat "$WORK/stat.err"; fail "stat of the dead FUSE file"; }
-at_exit "umount -l '$WORK/stale' 2>/dev/null"
 start_device "$RAMDISK" --size 16M --fuse "$WORK/stale"
 expect_eq "$(stat -c %s "$WORK/stale")" 16777216 "size of the new server's file"
 stop_device "$SERVER_PID"
