@@ -32,7 +32,7 @@
  *
  * Invariants: no crash or sanitizer report in the target's threads; every
  * device call inside the unit (the device asserts it); the target closes
- * a connection whose initiator stopped sending within CLOSE_TIMEOUT_MS;
+ * a connection whose initiator stopped sending within FUZZ_CLOSE_TIMEOUT_MS;
  * and, every CHECK_EVERY inputs, a fresh valid initiator logs in, pings,
  * writes a block and reads back the device's data.
  */
@@ -54,15 +54,14 @@
 #include "util/bytes.h"
 #include "util/crc.h"
 #include "memunit.h"
+#include "net.h"
 #include "spd/iscsi.h"
 #include "transport/iscsi_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size);
 
-#define CLOSE_TIMEOUT_MS 10000
 #define CHECK_EVERY      8
 #define TRICKLE_CHUNK    (8 * ISCSI_BHS_LEN)
-#define TRICKLE_WAIT_MS  1
 #define TARGET_NAME      "iqn.2026-01.org.spd:fuzz"
 
 enum {
@@ -146,13 +145,6 @@ static void setup(void)
 /* The initiator side                                                   */
 /* ------------------------------------------------------------------ */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int client_connect(void)
 {
     struct sockaddr_in sa = { .sin_family = AF_INET,
@@ -167,7 +159,7 @@ static int client_connect(void)
         struct pollfd p = { .fd = fd, .events = POLLOUT };
         int err = 0;
         socklen_t len = sizeof err;
-        while (poll(&p, 1, CLOSE_TIMEOUT_MS) < 0 && errno == EINTR)
+        while (poll(&p, 1, FUZZ_CLOSE_TIMEOUT_MS) < 0 && errno == EINTR)
             continue;
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
         r = err ? -1 : 0;
@@ -178,7 +170,7 @@ static int client_connect(void)
                 strerror(errno));
         memunit_require(false, "connect to the target");
     }
-    struct timeval tv = { .tv_sec = CLOSE_TIMEOUT_MS / 1000 };
+    struct timeval tv = { .tv_sec = FUZZ_CLOSE_TIMEOUT_MS / 1000 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return fd;
 }
@@ -320,79 +312,6 @@ static void fix_pdus(uint8_t *b, size_t len, uint8_t mode)
     }
 }
 
-/* Send everything while draining the target's answers (all at once, or
- * a chunk at a time with a pause after each), then shut down the write
- * side and read until the target closes; or, to hang up, send what the
- * socket takes at once and return. */
-static void pump(int fd, const uint8_t *out, size_t len, bool hang_up,
-                 bool trickle)
-{
-    uint8_t sink[65536];
-    size_t sent = 0;
-    bool shut = false;
-    int64_t deadline = now_ms() + CLOSE_TIMEOUT_MS;
-
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    for (;;) {
-        if (sent == len && !shut) {
-            shutdown(fd, SHUT_WR);
-            shut = true;
-        }
-        if (shut && hang_up)
-            return;
-        int64_t left = deadline - now_ms();
-        if (left <= 0) {
-            fprintf(stderr, "fuzz: the target kept the connection open %d "
-                    "ms after the initiator stopped sending (%zu of %zu "
-                    "bytes sent)\n", CLOSE_TIMEOUT_MS, sent, len);
-            memunit_require(false, "target closes a finished connection");
-        }
-        struct pollfd pfd = { .fd = fd,
-                              .events = POLLIN | (shut ? 0 : POLLOUT) };
-        if (poll(&pfd, 1, (int)left) < 0) {
-            memunit_require(errno == EINTR, "poll");
-            continue;
-        }
-        if (pfd.revents & POLLOUT) {
-            size_t chunk = len - sent;
-            if (trickle && chunk > TRICKLE_CHUNK)
-                chunk = TRICKLE_CHUNK;
-            ssize_t n = send(fd, out + sent, chunk, MSG_NOSIGNAL);
-            if (n > 0 && trickle) {
-                struct pollfd wait = { .fd = fd, .events = POLLIN };
-                poll(&wait, 1, TRICKLE_WAIT_MS);
-            }
-            if (n > 0)
-                sent += (size_t)n;
-            else if (n < 0 && errno != EAGAIN && errno != EINTR)
-                sent = len;             /* the target stopped reading */
-            else if (hang_up)
-                sent = len;             /* the socket is full: give up */
-        }
-        if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t n = recv(fd, sink, sizeof sink, 0);
-            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-                return;                 /* closed by the target */
-        }
-    }
-}
-
-/* Wait until the target's connection threads are done with every
- * initiator. */
-static void wait_connections_gone(void)
-{
-    int64_t deadline = now_ms() + CLOSE_TIMEOUT_MS;
-    for (;;) {
-        pthread_mutex_lock(&fx.target->srv.lock);
-        unsigned n = fx.target->srv.conn_count;
-        pthread_mutex_unlock(&fx.target->srv.lock);
-        if (n == 0)
-            return;
-        memunit_require(now_ms() < deadline, "connection threads finish");
-        usleep(100);
-    }
-}
-
 /* ------------------------------------------------------------------ */
 /* The valid initiator of the periodic check                           */
 /* ------------------------------------------------------------------ */
@@ -512,9 +431,9 @@ static void check_valid_client(void)
                     "the check initiator reads the device's data");
     memunit_require(!memcmp(back + (lba - first) * 512, block, sizeof block),
                     "the check initiator reads what it wrote");
-    pump(fd, NULL, 0, false, false);
+    fuzz_pump(fd, NULL, 0, false, 0);
     close(fd);
-    wait_connections_gone();
+    fuzz_wait_connections_gone(&fx.target->srv);
     fx.checks++;
 }
 
@@ -541,16 +460,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size)
     memcpy(bytes, input + 1, size - 1);
     int fd = client_connect();
     if (!(mode & MODE_LOGIN)) {
-        pump(fd, bytes, size - 1, mode & MODE_HANG_UP, mode & MODE_TRICKLE);
+        fuzz_pump(fd, bytes, size - 1, mode & MODE_HANG_UP,
+                  mode & MODE_TRICKLE ? TRICKLE_CHUNK : 0);
     } else if (login(fd, mode)) {
         fix_pdus(bytes, size - 1, mode);
-        pump(fd, bytes, size - 1, mode & MODE_HANG_UP, mode & MODE_TRICKLE);
+        fuzz_pump(fd, bytes, size - 1, mode & MODE_HANG_UP,
+                  mode & MODE_TRICKLE ? TRICKLE_CHUNK : 0);
     } else {
         memunit_require(false, "a valid login succeeds");
     }
     close(fd);
     free(bytes);
-    wait_connections_gone();
+    fuzz_wait_connections_gone(&fx.target->srv);
 
     if (++fx.inputs % CHECK_EVERY == 0)
         check_valid_client();

@@ -31,7 +31,7 @@
  *
  * Invariants: no crash or sanitizer report in the server's threads; every
  * device call inside the unit (the device asserts it); the server closes a
- * connection whose client stopped sending within CLOSE_TIMEOUT_MS; and,
+ * connection whose client stopped sending within FUZZ_CLOSE_TIMEOUT_MS; and,
  * every CHECK_EVERY inputs, a fresh valid client writes and reads back a
  * block and gets the device's data.
  */
@@ -51,15 +51,14 @@
 
 #include "util/bytes.h"
 #include "memunit.h"
+#include "net.h"
 #include "spd/nbd.h"
 #include "transport/nbd_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size);
 
-#define CLOSE_TIMEOUT_MS 10000
 #define CHECK_EVERY      8
 #define TRICKLE_CHUNK    (16 * 28)      /* 16 requests without payload */
-#define TRICKLE_WAIT_MS  1
 
 enum {
     MODE_HANDSHAKE = 0x01,
@@ -163,13 +162,6 @@ static void setup(void)
 /* The client side                                                      */
 /* ------------------------------------------------------------------ */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int client_connect(void)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -255,68 +247,11 @@ static void msg_handshake(struct msg *m, uint8_t mode)
     msg_go(m, name);
 }
 
-/* Send everything while draining the server's answers (all at once, or
- * a chunk at a time with a pause after each), then shut down the write
- * side and read until the server closes; or, to hang up, send what the
- * socket takes at once and return. */
-static void pump(int fd, const uint8_t *out, size_t len, bool hang_up,
-                 bool trickle)
-{
-    uint8_t sink[65536];
-    size_t sent = 0;
-    bool shut = false;
-    int64_t deadline = now_ms() + CLOSE_TIMEOUT_MS;
-
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    for (;;) {
-        if (sent == len && !shut) {
-            shutdown(fd, SHUT_WR);
-            shut = true;
-        }
-        if (shut && hang_up)
-            return;
-        int64_t left = deadline - now_ms();
-        if (left <= 0) {
-            fprintf(stderr, "fuzz: the server kept the connection open %d "
-                    "ms after the client stopped sending (%zu of %zu bytes "
-                    "sent)\n", CLOSE_TIMEOUT_MS, sent, len);
-            memunit_require(false, "server closes a finished connection");
-        }
-        struct pollfd pfd = { .fd = fd,
-                              .events = POLLIN | (shut ? 0 : POLLOUT) };
-        if (poll(&pfd, 1, (int)left) < 0) {
-            memunit_require(errno == EINTR, "poll");
-            continue;
-        }
-        if (pfd.revents & POLLOUT) {
-            size_t chunk = len - sent;
-            if (trickle && chunk > TRICKLE_CHUNK)
-                chunk = TRICKLE_CHUNK;
-            ssize_t n = send(fd, out + sent, chunk, MSG_NOSIGNAL);
-            if (n > 0 && trickle) {
-                struct pollfd wait = { .fd = fd, .events = POLLIN };
-                poll(&wait, 1, TRICKLE_WAIT_MS);
-            }
-            if (n > 0)
-                sent += (size_t)n;
-            else if (n < 0 && errno != EAGAIN && errno != EINTR)
-                sent = len;             /* the server stopped reading */
-            else if (hang_up)
-                sent = len;             /* the socket is full: give up */
-        }
-        if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t n = recv(fd, sink, sizeof sink, 0);
-            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-                return;                 /* closed by the server */
-        }
-    }
-}
-
 /* Read the server's handshake answers up to GO's last (its ACK or an
  * error); false when the server closed or went quiet first. */
 static bool skip_handshake_replies(int fd)
 {
-    struct timeval tv = { .tv_sec = CLOSE_TIMEOUT_MS / 1000 };
+    struct timeval tv = { .tv_sec = FUZZ_CLOSE_TIMEOUT_MS / 1000 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     uint8_t buf[256];
     if (net_read_full(fd, buf, 18) < 0)                 /* the greeting */
@@ -334,21 +269,6 @@ static bool skip_handshake_replies(int fd)
         if (option == NBD_OPT_GO &&
             (type == NBD_REP_ACK || (type & (1u << 31))))
             return true;
-    }
-}
-
-/* Wait until the server's connection thread is done with every client. */
-static void wait_connections_gone(void)
-{
-    int64_t deadline = now_ms() + CLOSE_TIMEOUT_MS;
-    for (;;) {
-        pthread_mutex_lock(&fx.server->srv.lock);
-        unsigned n = fx.server->srv.conn_count;
-        pthread_mutex_unlock(&fx.server->srv.lock);
-        if (n == 0)
-            return;
-        memunit_require(now_ms() < deadline, "connection threads finish");
-        usleep(100);
     }
 }
 
@@ -393,7 +313,7 @@ static void check_valid_client(void)
     struct memunit *d = fx.devices[0];
     size_t size = d->params.block_count * d->params.block_length;
     int fd = client_connect();
-    struct timeval tv = { .tv_sec = CLOSE_TIMEOUT_MS / 1000 };
+    struct timeval tv = { .tv_sec = FUZZ_CLOSE_TIMEOUT_MS / 1000 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 
     uint8_t hello[18];
@@ -434,9 +354,9 @@ static void check_valid_client(void)
     memunit_require(!memcmp(back + (w_off - r_off), block, sizeof block),
                  "the check client reads what it wrote");
     send_request(fd, NBD_CMD_DISC, 3, 0, 0);
-    pump(fd, NULL, 0, false, false);
+    fuzz_pump(fd, NULL, 0, false, 0);
     close(fd);
-    wait_connections_gone();
+    fuzz_wait_connections_gone(&fx.server->srv);
     fx.checks++;
 }
 
@@ -466,14 +386,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size)
          * the replies to the bytes are what fails to go out. */
         if (net_write_full(fd, m.p, prefix) == 0 &&
             skip_handshake_replies(fd))
-            pump(fd, m.p + prefix, m.len - prefix, true,
-                 mode & MODE_TRICKLE);
+            fuzz_pump(fd, m.p + prefix, m.len - prefix, true,
+                      mode & MODE_TRICKLE ? TRICKLE_CHUNK : 0);
     } else {
-        pump(fd, m.p, m.len, mode & MODE_HANG_UP, mode & MODE_TRICKLE);
+        fuzz_pump(fd, m.p, m.len, mode & MODE_HANG_UP,
+                  mode & MODE_TRICKLE ? TRICKLE_CHUNK : 0);
     }
     close(fd);
     free(m.p);
-    wait_connections_gone();
+    fuzz_wait_connections_gone(&fx.server->srv);
 
     if (++fx.inputs % CHECK_EVERY == 0)
         check_valid_client();
