@@ -173,24 +173,6 @@ static int client_connect(void)
     return fd;
 }
 
-/* Append bytes to a growing message. */
-struct msg {
-    uint8_t *p;
-    size_t len, cap;
-};
-
-static void msg_add(struct msg *m, const void *data, size_t len)
-{
-    if (m->len + len > m->cap) {
-        m->cap = (m->len + len) * 2 + 256;
-        m->p = realloc(m->p, m->cap);
-        memunit_require(m->p != NULL, "out of memory");
-    }
-    if (len)
-        memcpy(m->p + m->len, data, len);
-    m->len += len;
-}
-
 static void msg_be32(struct msg *m, uint32_t v)
 {
     uint8_t b[4];

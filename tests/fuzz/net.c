@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +20,18 @@ int64_t fuzz_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void msg_add(struct msg *m, const void *data, size_t len)
+{
+    if (m->len + len > m->cap) {
+        m->cap = (m->len + len) * 2 + 256;
+        m->p = realloc(m->p, m->cap);
+        memunit_require(m->p != NULL, "out of memory");
+    }
+    if (len)
+        memcpy(m->p + m->len, data, len);
+    m->len += len;
 }
 
 void fuzz_pump(int fd, const uint8_t *out, size_t len, bool hang_up,

@@ -1,6 +1,6 @@
 /* net.h - the client side the network fuzz targets (fuzz_nbd, fuzz_iscsi)
- * share: sending a peer the fuzzed bytes, and waiting for its connection
- * threads to finish. */
+ * share: building a message, sending a server the fuzzed bytes, and
+ * waiting for its connection threads to finish. */
 #ifndef SPD_FUZZ_NET_H
 #define SPD_FUZZ_NET_H
 
@@ -15,6 +15,13 @@
 #define FUZZ_CLOSE_TIMEOUT_MS 10000
 
 int64_t fuzz_now_ms(void);
+
+/* A message built up to send: msg_add appends bytes (free p when done). */
+struct msg {
+    uint8_t *p;
+    size_t len, cap;
+};
+void msg_add(struct msg *m, const void *data, size_t len);
 
 /* Send len bytes of out on fd while draining the server's answers (all at
  * once, or with trickle non-zero that many bytes at a time with a pause
