@@ -128,3 +128,18 @@ free_port() {
 expect_eq() {   # got want what
     [ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"
 }
+
+# expect_refused PROGRAM WORDS ARGS...: PROGRAM ARGS exits 2 with one line
+# on stderr that says WORDS, and serves nothing.
+expect_refused() {
+    program=$1 words=$2
+    shift 2
+    status=0
+    "$program" "$@" >"$WORK/refused.out" 2>"$WORK/refused.err" </dev/null || status=$?
+    expect_eq "$status" 2 "exit status of $(basename "$program") $*"
+    grep -q -- "$words" "$WORK/refused.err" ||
+        { cat "$WORK/refused.err" >&2; fail "$*: the message does not say '$words'"; }
+    expect_eq "$(wc -l <"$WORK/refused.err")" 1 "lines of the message for $*"
+    ! grep -q ": serving " "$WORK/refused.err" "$WORK/refused.out" ||
+        fail "$*: something was served"
+}

@@ -7,20 +7,8 @@
 . "$(dirname "$0")/../lib.sh"
 
 OUT=$WORK/out
-ERR=$WORK/err
 
 # Must exit 2 with one line on stderr holding the words, and serve nothing.
-refused() {  # program words args...
-    program=$1 words=$2
-    shift 2
-    status=0
-    "$program" "$@" >"$OUT" 2>"$ERR" </dev/null || status=$?
-    expect_eq "$status" 2 "exit status of $(basename "$program") $*"
-    grep -q -- "$words" "$ERR" || { cat "$ERR" >&2; fail "$*: the message does not say '$words'"; }
-    expect_eq "$(wc -l <"$ERR")" 1 "lines of the message for $*"
-    grep -q ": serving " "$ERR" "$OUT" && fail "$*: something was served"
-    return 0
-}
 
 # --- -r is --read-only; the product revision is long-only -------------
 sock=$WORK/ro.sock
@@ -30,25 +18,25 @@ grep -q '"is_read_only": true' "$OUT" || { cat "$OUT" >&2; fail "-r: the export 
 stop_device "$SERVER_PID"
 "$RAMDISK" --size 1M --read-only --check >"$OUT" || fail "--read-only --check"
 grep -q 'WP 1 (write protected)' "$OUT" || fail "--read-only: the unit is writable"
-refused "$RAMDISK" "unexpected argument '2.5'" -r 2.5 --check
+expect_refused "$RAMDISK" "unexpected argument '2.5'" -r 2.5 --check
 "$RAMDISK" --size 1M --product-revision 2.5 --check >"$OUT" || fail "--product-revision"
 grep -q 'revision "2.5"' "$OUT" || fail "--product-revision did not reach INQUIRY"
 ok "-r and --read-only serve read-only; --product-revision is long-only"
 
 # --- conflicting or ignored options ------------------------------------
-refused "$RAMDISK" "--check" --check --nbd nbd://127.0.0.1:0/
-refused "$RAMDISK" "--check" --check --fuse "$WORK/f"
-refused "$RAMDISK" "--pid-file" --check --pid-file "$WORK/pid"
-refused "$RAMDISK" "--iscsi-target needs an iSCSI export" --nbd nbd://127.0.0.1:0/ \
+expect_refused "$RAMDISK" "--check" --check --nbd nbd://127.0.0.1:0/
+expect_refused "$RAMDISK" "--check" --check --fuse "$WORK/f"
+expect_refused "$RAMDISK" "--pid-file" --check --pid-file "$WORK/pid"
+expect_refused "$RAMDISK" "--iscsi-target needs an iSCSI export" --nbd nbd://127.0.0.1:0/ \
     --iscsi-target iqn.2026-11.org.example:disk
 printf 'alice a-secret-of-sixteen\n' >"$WORK/secrets"
 chmod 600 "$WORK/secrets"
-refused "$RAMDISK" "--chap-file needs an iSCSI export" --nbd nbd://127.0.0.1:0/ \
+expect_refused "$RAMDISK" "--chap-file needs an iSCSI export" --nbd nbd://127.0.0.1:0/ \
     --chap-file "$WORK/secrets"
-refused "$RAMDISK" "--fuse $WORK/a given twice" --fuse "$WORK/a" --fuse "$WORK/a"
-refused "$RAMDISK" "only one --iscsi" --iscsi 127.0.0.1:0 --iscsi 127.0.0.1:0
-refused "$RAWDISK" "only one --file" --file "$WORK/a.img" --file "$WORK/b.img" --check
-refused "$RAMDISK" "no export given"
+expect_refused "$RAMDISK" "--fuse $WORK/a given twice" --fuse "$WORK/a" --fuse "$WORK/a"
+expect_refused "$RAMDISK" "only one --iscsi" --iscsi 127.0.0.1:0 --iscsi 127.0.0.1:0
+expect_refused "$RAWDISK" "only one --file" --file "$WORK/a.img" --file "$WORK/b.img" --check
+expect_refused "$RAMDISK" "no export given"
 [ ! -e "$WORK/a" ] && [ ! -e "$WORK/a.img" ] || fail "a refused command line created a file"
 ok "--check with exports, --iscsi-target/--chap-file without --iscsi, a path given twice, a second --iscsi/--file: exit 2"
 
@@ -67,20 +55,20 @@ else
 fi
 
 # --- every value checked before anything is served ---------------------
-refused "$RAMDISK" "--iscsi 127.0.0.1:99999" --iscsi 127.0.0.1:99999
-refused "$RAMDISK" "--iscsi 127.0.0.1:port" --iscsi=127.0.0.1:port
+expect_refused "$RAMDISK" "--iscsi 127.0.0.1:99999" --iscsi 127.0.0.1:99999
+expect_refused "$RAMDISK" "--iscsi 127.0.0.1:port" --iscsi=127.0.0.1:port
 for iqn in disk iqn.26-11.org.example iqn.2026-13.org.example \
         iqn.2026-11. eui.0123 naa.0123456789abcdef01 'iqn.2026-11.org.ex ample' \
         "iqn.2026-11.org.$(head -c 220 /dev/zero | tr '\0' x)"; do
-    refused "$RAMDISK" "--iscsi-target" --iscsi 127.0.0.1:0 --iscsi-target "$iqn"
+    expect_refused "$RAMDISK" "--iscsi-target" --iscsi 127.0.0.1:0 --iscsi-target "$iqn"
 done
-refused "$RAMDISK" "--pid-file $WORK/missing/pid: no such folder" \
+expect_refused "$RAMDISK" "--pid-file $WORK/missing/pid: no such folder" \
     --nbd nbd://127.0.0.1:0/ --pid-file "$WORK/missing/pid"
-refused "$RAMDISK" "--nbd" --nbd http://example.com/
-refused "$RAMDISK" "--chap-file" --iscsi 127.0.0.1:0 --chap-file "$WORK/absent"
-refused "$RAMDISK" "--size 99999999999T: too large" --size 99999999999T --check
-refused "$RAMDISK" "--size 99999999999999999999: too large" --size 99999999999999999999 --check
-refused "$RAMDISK" "too large" --block-count 18446744073709551615 --check
+expect_refused "$RAMDISK" "--nbd" --nbd http://example.com/
+expect_refused "$RAMDISK" "--chap-file" --iscsi 127.0.0.1:0 --chap-file "$WORK/absent"
+expect_refused "$RAMDISK" "--size 99999999999T: too large" --size 99999999999T --check
+expect_refused "$RAMDISK" "--size 99999999999999999999: too large" --size 99999999999999999999 --check
+expect_refused "$RAMDISK" "too large" --block-count 18446744073709551615 --check
 ok "a bad port, IQN, pid-file folder, URI or size: exit 2, nothing served"
 
 # Good names of each form pass the check.
@@ -93,7 +81,7 @@ ok "iqn., eui. and naa. names are taken"
 
 # --- never a backing file under /dev -----------------------------------
 absent=/dev/spd-test-absent-$$
-refused "$RAWDISK" "never created under /dev" --file "$absent" --size 4M --check
+expect_refused "$RAWDISK" "never created under /dev" --file "$absent" --size 4M --check
 [ ! -e "$absent" ] || { rm -f "$absent"; fail "$absent was created"; }
 ok "spd-rawdisk --file /dev/... --size 4M refuses to create a file in /dev"
 
@@ -113,7 +101,7 @@ stop_device "$SERVER_PID"
 ok "--iscsi ADDR:PORT after a space; the lines name the real ports: $nbd $iscsi"
 
 # A bare --iscsi leaves the next option alone.
-refused "$RAMDISK" "--check" --iscsi --check
+expect_refused "$RAMDISK" "--check" --iscsi --check
 ok "a bare --iscsi does not take the option after it"
 
 # --- socket activation: --nbd systemd takes the socket systemd passes ---
@@ -157,12 +145,12 @@ done
 ok "Unix sockets are 0600 under umask 000, and --socket-mode sets them; bad modes exit 2"
 
 # --- connection limits for every network export -------------------------
-refused "$RAMDISK" "--max-connections 0" --max-connections 0 --nbd nbd://127.0.0.1:0/
-refused "$RAMDISK" "--idle-timeout x" --idle-timeout x --nbd nbd://127.0.0.1:0/
-refused "$RAMDISK" "--handshake-timeout -1" --handshake-timeout -1 --nbd nbd://127.0.0.1:0/
-refused "$RAMDISK" "--max-connections-per-peer 0" --max-connections-per-peer 0 --nbd nbd://127.0.0.1:0/
-refused "$RAMDISK" "--max-memory 512K" --max-memory 512K --nbd nbd://127.0.0.1:0/
-refused "$RAMDISK" "--max-connection-memory 1X" --max-connection-memory 1X --nbd nbd://127.0.0.1:0/
+expect_refused "$RAMDISK" "--max-connections 0" --max-connections 0 --nbd nbd://127.0.0.1:0/
+expect_refused "$RAMDISK" "--idle-timeout x" --idle-timeout x --nbd nbd://127.0.0.1:0/
+expect_refused "$RAMDISK" "--handshake-timeout -1" --handshake-timeout -1 --nbd nbd://127.0.0.1:0/
+expect_refused "$RAMDISK" "--max-connections-per-peer 0" --max-connections-per-peer 0 --nbd nbd://127.0.0.1:0/
+expect_refused "$RAMDISK" "--max-memory 512K" --max-memory 512K --nbd nbd://127.0.0.1:0/
+expect_refused "$RAMDISK" "--max-connection-memory 1X" --max-connection-memory 1X --nbd nbd://127.0.0.1:0/
 need python3
 start_device "$RAMDISK" --size 1M --max-connections 1 --handshake-timeout 2 \
     --nbd nbd://127.0.0.1:0/

@@ -6,18 +6,10 @@
 # (tests/vm/cases/tcmu_*).
 . "$(dirname "$0")/../lib.sh"
 
-ERR=$WORK/err
-
-refused() {  # words args...
+refused() {  # words args...: spd-ramdisk --size 1M ARGS refused, saying WORDS
     words=$1
     shift
-    status=0
-    "$RAMDISK" --size 1M "$@" >/dev/null 2>"$ERR" </dev/null || status=$?
-    expect_eq "$status" 2 "exit status of spd-ramdisk $*"
-    grep -q -- "$words" "$ERR" || { cat "$ERR" >&2; fail "$*: the message does not say '$words'"; }
-    expect_eq "$(wc -l <"$ERR")" 1 "lines of the message for $*"
-    grep -q ": serving " "$ERR" && fail "$*: something was served"
-    return 0
+    expect_refused "$RAMDISK" "$words" --size 1M "$@"
 }
 
 refused "is no TCMU backstore name" --tcmu 'a b'

@@ -5,18 +5,10 @@
 # Serving /dev/ublkbN itself is tested in a guest (tests/vm/cases/ublk_*).
 . "$(dirname "$0")/../lib.sh"
 
-ERR=$WORK/err
-
-refused() {  # words args...
+refused() {  # words args...: spd-ramdisk --size 1M ARGS refused, saying WORDS
     words=$1
     shift
-    status=0
-    "$RAMDISK" --size 1M "$@" >/dev/null 2>"$ERR" </dev/null || status=$?
-    expect_eq "$status" 2 "exit status of spd-ramdisk $*"
-    grep -q -- "$words" "$ERR" || { cat "$ERR" >&2; fail "$*: the message does not say '$words'"; }
-    expect_eq "$(wc -l <"$ERR")" 1 "lines of the message for $*"
-    grep -q ": serving " "$ERR" && fail "$*: something was served"
-    return 0
+    expect_refused "$RAMDISK" "$words" --size 1M "$@"
 }
 
 refused "need a ublk export" --queues 2 --nbd nbd://127.0.0.1:0/
