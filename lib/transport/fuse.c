@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -427,14 +428,11 @@ static int prepare_path(spd_fuse_export *e)
     if (fd < 0)
         return spd_set_error(errno, "%s: %s", e->path, strerror(errno));
     e->path_fd = fd;
-    struct stat st;
     /* Forced to ask the file system: a dead FUSE server's attributes may
      * still be cached. */
-    struct statx sx;
+    struct statx st;
     int err = statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC,
-                    STATX_BASIC_STATS, &sx) ? errno : 0;
-    if (!err && fstat(fd, &st))
-        err = errno;
+                    STATX_TYPE | STATX_INO, &st) ? errno : 0;
     if (err == ENOTCONN && !e->stale_detached) {
         /* The FUSE file of a server that died (killed, or its launcher
          * was): nothing can use it again, so detach it, as fusermount3
@@ -451,17 +449,17 @@ static int prepare_path(spd_fuse_export *e)
     }
     if (err)
         return spd_set_error(err, "%s: %s", e->path, strerror(err));
-    if (S_ISLNK(st.st_mode))
+    if (S_ISLNK(st.stx_mode))
         return spd_set_error(ELOOP, "%s is a symbolic link: the FUSE export "
                              "mounts over a regular file, never through a "
                              "link", e->path);
-    if (S_ISDIR(st.st_mode))
+    if (S_ISDIR(st.stx_mode))
         return spd_set_error(EISDIR, "%s is a directory: the FUSE export "
                              "mounts over a regular file", e->path);
-    if (!S_ISREG(st.st_mode))
+    if (!S_ISREG(st.stx_mode))
         return spd_set_error(EINVAL, "%s is not a regular file", e->path);
-    e->under_dev = st.st_dev;
-    e->under_ino = st.st_ino;
+    e->under_dev = makedev(st.stx_dev_major, st.stx_dev_minor);
+    e->under_ino = st.stx_ino;
     if (geteuid() == 0)
         snprintf(e->mount_at, sizeof e->mount_at, "/proc/self/fd/%d", fd);
     return 0;
