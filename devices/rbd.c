@@ -114,14 +114,20 @@ struct unmap {
     atomic_int result;
 };
 
+/* Keep the first failure. */
+static void unmap_failed(struct unmap *u, int r)
+{
+    int none = 0;
+    atomic_compare_exchange_strong(&u->result, &none, r);
+}
+
 static void unmap_done(rbd_completion_t c, void *arg)
 {
     struct unmap *u = arg;
     ssize_t r = rbd_aio_get_return_value(c);
     rbd_aio_release(c);
-    int none = 0;
     if (r < 0)
-        atomic_compare_exchange_strong(&u->result, &none, (int)r);
+        unmap_failed(u, (int)r);
     if (atomic_fetch_sub(&u->pending, 1) == 1) {
         spd_io_complete(u->io, atomic_load(&u->result));
         free(u);
@@ -151,8 +157,7 @@ static int rb_unmap(void *ctx, spd_io *io, const spd_unmap_desc *descs,
                                        descs[i].blocks * bl, c)) < 0)
             rbd_aio_release(c);
         if (r < 0) {
-            int none = 0;
-            atomic_compare_exchange_strong(&u->result, &none, r);
+            unmap_failed(u, r);
             atomic_fetch_sub(&u->pending, 1);
             break;
         }
