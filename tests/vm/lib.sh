@@ -172,3 +172,18 @@ iscsi_detach() {
     stop_device "$SERVER_PID"
     ok "logged out, server stopped cleanly"
 }
+
+# The SCSI disk $1 is Spd's 128 MiB disk of 512-byte blocks with unmap
+# limits: sg_inq, sg_vpd -p bl, sg_readcap -l (its output left in
+# $WORK/cap).
+sg_disk_check() {
+    dev=$1
+    sg_inq "$dev" >"$WORK/inq" || fail "sg_inq $dev"
+    grep -q 'Product identification: Spd disk' "$WORK/inq" || { cat "$WORK/inq"; fail "sg_inq: not Spd's disk"; }
+    sg_vpd -p bl "$dev" >"$WORK/bl" || fail "sg_vpd -p bl $dev"
+    grep -q 'Maximum unmap LBA count' "$WORK/bl" || { cat "$WORK/bl"; fail "sg_vpd -p bl: no unmap limits"; }
+    sg_readcap -l "$dev" >"$WORK/cap" || fail "sg_readcap -l $dev"
+    grep -q 'Logical block length=512 bytes' "$WORK/cap" || { cat "$WORK/cap"; fail "sg_readcap: block length"; }
+    grep -q 'Number of logical blocks=262144' "$WORK/cap" || { cat "$WORK/cap"; fail "sg_readcap: block count"; }
+    ok "sg_inq, sg_vpd -p bl, sg_readcap -l on $dev: Spd disk, 262144 blocks of 512 bytes, unmap limits"
+}

@@ -8,14 +8,7 @@ need sg_inq sg_vpd sg_readcap sg_unmap mkfs.ext4 e2fsck fio
 iscsi_attach --file "$WORK/disk.img" --size 128M
 dev=$ISCSI_DEV
 
-sg_inq "$dev" >"$WORK/inq" || fail "sg_inq $dev"
-grep -q 'Product identification: Spd disk' "$WORK/inq" || { cat "$WORK/inq"; fail "sg_inq: not Spd's disk"; }
-sg_vpd -p bl "$dev" >"$WORK/bl" || fail "sg_vpd -p bl $dev"
-grep -q 'Maximum unmap LBA count' "$WORK/bl" || { cat "$WORK/bl"; fail "sg_vpd -p bl: no unmap limits"; }
-sg_readcap -l "$dev" >"$WORK/cap" || fail "sg_readcap -l $dev"
-grep -q 'Logical block length=512 bytes' "$WORK/cap" || { cat "$WORK/cap"; fail "sg_readcap: block length"; }
-grep -q 'Number of logical blocks=262144' "$WORK/cap" || { cat "$WORK/cap"; fail "sg_readcap: block count"; }
-ok "sg_inq, sg_vpd -p bl, sg_readcap -l: Spd disk, 262144 blocks of 512 bytes, unmap limits"
+sg_disk_check "$dev"
 
 # UNMAP of blocks just written: reads as zeros when the disk says so (LBPRZ).
 head -c 65536 /dev/urandom >"$WORK/pattern"

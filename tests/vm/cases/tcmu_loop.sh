@@ -12,14 +12,7 @@ tcmu_serve "$RAMDISK" --size 128M --tcmu-loop=vmdisk
 dev=$TCMU_DEV
 [ -d $C/core/user_0/vmdisk ] || fail "no backstore user_0/vmdisk"
 
-sg_inq "$dev" >"$WORK/inq" || fail "sg_inq $dev"
-grep -q 'Product identification: Spd disk' "$WORK/inq" || { cat "$WORK/inq"; fail "sg_inq: not Spd's disk"; }
-sg_vpd -p bl "$dev" >"$WORK/bl" || fail "sg_vpd -p bl $dev"
-grep -q 'Maximum unmap LBA count' "$WORK/bl" || { cat "$WORK/bl"; fail "sg_vpd -p bl: no unmap limits"; }
-sg_readcap -l "$dev" >"$WORK/cap" || fail "sg_readcap -l $dev"
-grep -q 'Logical block length=512 bytes' "$WORK/cap" || { cat "$WORK/cap"; fail "sg_readcap: block length"; }
-grep -q 'Number of logical blocks=262144' "$WORK/cap" || { cat "$WORK/cap"; fail "sg_readcap: block count"; }
-ok "sg_inq, sg_vpd -p bl, sg_readcap -l on $dev: Spd disk, 262144 blocks of 512 bytes, unmap limits"
+sg_disk_check "$dev"
 
 head -c 65536 /dev/urandom >"$WORK/pattern"
 dd if="$WORK/pattern" of="$dev" bs=64k count=1 oflag=direct 2>/dev/null || fail "write before unmap"
