@@ -4,7 +4,7 @@
 # mounted; files written there are in the image after spdctl eject, which
 # leaves no mount, loop device, FUSE file or process behind. Then a
 # partitioned image (its first partition is mounted), read-only mounts,
-# and a forced stop of a mounted disk.
+# a forced stop of a mounted disk, and what a killed launcher leaves.
 . "$(dirname "$0")/../lib.sh"
 need mkfs.ext4 debugfs e2fsck losetup mount umount sfdisk python3
 need_root "losetup and mount"
@@ -112,4 +112,22 @@ grep -q "$dev is attached to " "$WORK/stop.err" || { cat "$WORK/stop.err"; fail 
 ctl eject "$dev" >/dev/null || fail "eject $dev"
 no_leftovers
 ok "a blank image: mount refused and undone; --no-mount attaches; stop refused while it is open or attached; eject by device"
+# A launcher killed with SIGKILL takes its devices along, and leaves a
+# dead FUSE file, the loop device over it and the file system mounted
+# there; the next launcher clears them when it starts, so the image can
+# be mounted again and is not mounted twice.
+ctl mount "$IMG" --mountpoint "$MNT" >"$WORK/mount.out" || fail "mount before the kill"
+read -r dev on mp <"$WORK/mount.out"
+stop_launcher KILL
+grep -q " $MNT " /proc/self/mountinfo || fail "nothing left to clear: $MNT is not mounted"
+start_launcher
+grep -q "$dev over $WORK/run/mount-.*whose server is gone: unmounted and detached" \
+    "$WORK/launcher.log" || { cat "$WORK/launcher.log"; fail "the restarted launcher did not clear $dev"; }
+no_leftovers
+ctl mount "$IMG" --mountpoint "$MNT" >/dev/null || fail "mount after the restart"
+cmp -s "$MNT/data" "$WORK/data" || fail "the image's data after the restart"
+ctl eject "$MNT" >/dev/null || fail "eject after the restart"
+no_leftovers
+e2fsck -fn "$IMG" >/dev/null 2>&1 || fail "the image does not fsck clean"
+ok "after a launcher killed with SIGKILL, the next one clears its mount, loop device and FUSE file"
 stop_launcher TERM

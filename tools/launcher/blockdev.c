@@ -324,3 +324,50 @@ int bdev_loop_detach(const char *name, int wait_ms)
         nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
     return 0;
 }
+
+/* Whether path is a FUSE file whose server is gone: the forced statx
+ * asks the file system, whose cached attributes may hide it. */
+static bool fuse_dead(const char *path)
+{
+    struct statx st;
+    return statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW | AT_STATX_FORCE_SYNC,
+                 STATX_TYPE, &st) != 0 && errno == ENOTCONN;
+}
+
+/* The loop devices over the dead file first (once the file is detached
+ * they no longer name it), then the file. */
+static void clean_dead(const char *path)
+{
+    struct bdev_list loops;
+    bdev_loops_of(path, &loops);
+    for (int k = 0; k < loops.n; k++) {
+        const char *l = loops.name[k];
+        if (bdev_unmount_all(l, true) || bdev_loop_detach(l, 1000))
+            fprintf(stderr, "spd-launcherd: /dev/%s over %s, whose server "
+                    "is gone, stays: %s\n", l, path, strerror(errno));
+        else
+            fprintf(stderr, "spd-launcherd: /dev/%s over %s, whose server "
+                    "is gone: unmounted and detached\n", l, path);
+    }
+    if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) || unlink(path))
+        fprintf(stderr, "spd-launcherd: %s, whose server is gone, stays: "
+                "%s\n", path, strerror(errno));
+}
+
+int bdev_clean_dead_fuse(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4200];
+    int count = 0;
+    while (d && (e = readdir(d))) {
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (e->d_name[0] != '.' && fuse_dead(path)) {
+            clean_dead(path);
+            count++;
+        }
+    }
+    if (d)
+        closedir(d);
+    return count;
+}

@@ -52,4 +52,10 @@ int bdev_unmount_all(const char *disk, bool lazy);
  * until the kernel has let go of the backing file. */
 int bdev_loop_detach(const char *name, int wait_ms);
 
+/* After a launcher that was killed: the FUSE files in dir whose server is
+ * gone, and what was left over them (their loop devices, and mounts of
+ * those, which can reach no data any more), taken down and removed, each
+ * logged to stderr. Returns how many dead files there were. */
+int bdev_clean_dead_fuse(const char *dir);
+
 #endif

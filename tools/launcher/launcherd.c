@@ -671,6 +671,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "spd-launcherd %s: classes in %s, state in %s, "
             "listening on %s\n", SPD_VERSION_STRING, L.config_dir,
             L.state_dir, socket_path);
+    bdev_clean_dead_fuse(L.run_dir);    /* left by a launcher killed */
     inst_restore(&L);
     notify("READY=1");
     loop(sfd, lfd);
