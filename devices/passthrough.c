@@ -319,6 +319,8 @@ static int store_open(struct passthrough *pt, spd_params *p, unsigned given)
     }
     pt->block_length = p->block_length;
     p->block_count = bytes / p->block_length;
+    if (!p->physical_block_length && (uint32_t)pt->physical > p->block_length)
+        p->physical_block_length = (uint32_t)pt->physical;
     pt->unmap = p->unmap_supported ? unmap_probe(pt, &st, bytes) : UNMAP_NONE;
     p->unmap_supported = pt->unmap != UNMAP_NONE;
     p->unmap_reads_zero = pt->unmap == UNMAP_PUNCH;

@@ -50,7 +50,7 @@ static int hook_take(void *ctx, unsigned index, const char *arg)
 
 static PyObject *params_dict(const spd_params *p, unsigned given)
 {
-    return Py_BuildValue("{sKsIsy#sssssOsOsOsOsIsI}",
+    return Py_BuildValue("{sKsIsy#sssssOsOsOsOsIsIsI}",
         "block_count", (unsigned long long)p->block_count,
         "block_length", p->block_length,
         "uuid", (const char *)p->uuid, (Py_ssize_t)16,
@@ -61,6 +61,7 @@ static PyObject *params_dict(const spd_params *p, unsigned given)
         "unmap", p->unmap_supported ? Py_True : Py_False,
         "unmap_reads_zero", p->unmap_reads_zero ? Py_True : Py_False,
         "max_transfer_length", p->max_transfer_length,
+        "physical_block_length", p->physical_block_length,
         "given", given);
 }
 
@@ -71,16 +72,16 @@ static int params_apply(spd_params *p, PyObject *d)
                              "product_id", "product_revision",
                              "write_protected", "cache", "unmap",
                              "unmap_reads_zero", "max_transfer_length",
-                             "given", NULL };
+                             "physical_block_length", "given", NULL };
     const char *uuid, *pid, *prev;
     Py_ssize_t uuid_len;
     int wp, cache, unmap, lbprz;
     unsigned given;
     PyObject *empty = PyTuple_New(0);
     int ok = empty && PyArg_ParseTupleAndKeywords(empty, d,
-        "KIy#ssppppII:params", names, &p->block_count, &p->block_length,
+        "KIy#ssppppIII:params", names, &p->block_count, &p->block_length,
         &uuid, &uuid_len, &pid, &prev, &wp, &cache, &unmap, &lbprz,
-        &p->max_transfer_length, &given);
+        &p->max_transfer_length, &p->physical_block_length, &given);
     Py_XDECREF(empty);
     if (!ok)
         return -1;

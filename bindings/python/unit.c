@@ -431,7 +431,7 @@ static int unit_init(Unit *u, PyObject *args, PyObject *kw)
                              "product_id", "product_revision",
                              "write_protected", "cache", "unmap",
                              "unmap_reads_zero", "max_transfer_length",
-                             "threads", NULL };
+                             "physical_block_length", "threads", NULL };
     spd_params p = { SPD_PARAMS_INIT, .block_length = 512 };
     PyObject *device;
     const char *uuid = NULL, *pid = "", *prev = "";
@@ -442,11 +442,12 @@ static int unit_init(Unit *u, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_RuntimeError, "Unit.__init__ called twice");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O$KIz#ssppppII:Unit", names,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O$KIz#ssppppIII:Unit", names,
                                      &device, &p.block_count, &p.block_length,
                                      &uuid, &uuid_len, &pid, &prev, &wp,
                                      &cache, &unmap, &lbprz,
-                                     &p.max_transfer_length, &threads))
+                                     &p.max_transfer_length,
+                                     &p.physical_block_length, &threads))
         return -1;
     if (uuid && uuid_len != 16) {
         PyErr_SetString(PyExc_ValueError, "uuid: 16 bytes");

@@ -120,6 +120,12 @@ typedef struct spd_params {
      * multiple of block_length. Longer requests are split. 0 picks
      * SPD_DEFAULT_MAX_TRANSFER (or one block if that is larger). */
     uint32_t max_transfer_length;
+    /* Bytes per physical block: block_length times a power of two, up to
+     * 2^15 logical blocks (a 512-byte-sector disk with 4096-byte physical
+     * sectors: 4096). Initiators align their I/O to it (READ CAPACITY(16)
+     * LBPPBE, the NBD preferred block size, ublk's physical block size).
+     * 0 means block_length. */
+    uint32_t physical_block_length;
 } spd_params;
 
 /* Start a spd_params initializer with this: new fields are only ever added

@@ -22,6 +22,7 @@ enum {
     OPT_NO_CACHE = 256,
     OPT_PRODUCT_REVISION,
     OPT_WRITE_PROTECT,
+    OPT_PHYSICAL_BLOCK_LENGTH,
     OPT_NO_UNMAP,
     OPT_CHECK,
     OPT_NBD,
@@ -150,6 +151,17 @@ static int take_block_length(struct cli_config *cfg, const char *arg)
     return GO_ON;
 }
 
+static int take_physical_block_length(struct cli_config *cfg,
+                                      const char *arg)
+{
+    uint64_t v;
+    if (!parse_number(arg, &v) || v < 512 || v > (1u << 24) || (v & (v - 1)))
+        return bad_value(cfg, "physical-block-length", arg, "not a power of "
+                         "two from 512 to 16M");
+    cfg->params.physical_block_length = (uint32_t)v;
+    return GO_ON;
+}
+
 static int take_size(struct cli_config *cfg, const char *arg)
 {
     int r = cli_parse_size(arg, &cfg->size);
@@ -269,6 +281,10 @@ static const struct common_option {
       "size in blocks, instead of --size" },
     { NULL, "block-length", 'l', "N", take_block_length,
       "bytes per block, a power of two from 512 to 65536 (default 512)" },
+    { NULL, "physical-block-length", OPT_PHYSICAL_BLOCK_LENGTH, "N",
+      take_physical_block_length,
+      "bytes per physical block, which initiators align to: the block "
+      "length times a power of two (default: the block length)" },
     { "Identity", "uuid", 'u', "UUID", take_uuid,
       "the unit's UUID, source of its serial number and identifiers" },
     { NULL, "product-id", 'i', "ID", take_product_id,
@@ -571,6 +587,11 @@ static int resolve_size(struct cli_config *cfg)
         return cli_usage_error(cfg, "--block-count %llu: too large for "
                                "blocks of %u bytes", (unsigned long long)count,
                                bl);
+    uint32_t pbl = cfg->params.physical_block_length;
+    if (pbl && (pbl < bl || pbl / bl > 1u << 15))
+        return cli_usage_error(cfg, "--physical-block-length %u is not the "
+                               "block length %u times a power of two up to "
+                               "32768", pbl, bl);
     if (count || !size)
         return GO_ON;
     if (size % bl) {

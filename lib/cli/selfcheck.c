@@ -217,12 +217,15 @@ static void check_capacity(struct selfcheck *c)
     uint32_t bl = get_be32(buf + 8);
     c->lbpme = buf[14] & 0x80;
     c->lbprz = buf[14] & 0x40;
+    uint32_t physical = bl << (buf[13] & 0x0f);
     spd_format_size(blocks * bl, size, sizeof size);
     bool ok = blocks == p->block_count && bl == p->block_length &&
+              physical == p->physical_block_length &&
               c->lbpme == p->unmap_supported && c->lbprz == p->unmap_reads_zero;
     step(c, ok ? STEP_OK : STEP_FAILED, "READ CAPACITY(16): %llu blocks x %u "
-         "bytes = %s; LBPME %d (%s), LBPRZ %d (unmapped blocks read %s)",
-         (unsigned long long)blocks, bl, size, c->lbpme,
+         "bytes = %s, physical blocks of %u; LBPME %d (%s), LBPRZ %d "
+         "(unmapped blocks read %s)", (unsigned long long)blocks, bl, size,
+         physical, c->lbpme,
          c->lbpme ? "thin provisioned: UNMAP" : "no UNMAP", c->lbprz,
          c->lbprz ? "zeros" : "anything");
 }

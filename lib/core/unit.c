@@ -40,6 +40,22 @@ static int check_text(const char *field, const char *text, size_t max)
     return 0;
 }
 
+/* A physical block is 2^n logical ones, n < 16 (READ CAPACITY(16)'s
+ * LBPPBE has four bits). Checked only where the caller has the field. */
+static int check_physical(const spd_params *p)
+{
+    if (p->size < offsetof(spd_params, physical_block_length) +
+                  sizeof p->physical_block_length || !p->physical_block_length)
+        return 0;
+    uint32_t pbl = p->physical_block_length, bl = p->block_length;
+    uint32_t ratio = pbl / bl;
+    if (pbl % bl || (ratio & (ratio - 1)) || ratio > 1u << 15)
+        return spd_set_error(EINVAL, "physical_block_length %u is not "
+                             "block_length %u times a power of two up to "
+                             "32768", pbl, bl);
+    return 0;
+}
+
 int spd_params_check(const spd_params *p)
 {
     static const uint8_t zero_uuid[16];
@@ -74,7 +90,7 @@ int spd_params_check(const spd_params *p)
         return spd_set_error(EINVAL, "max_transfer_length %u is not a "
                              "multiple of block_length %u",
                              p->max_transfer_length, bl);
-    return 0;
+    return check_physical(p);
 }
 
 static int check_ops(const spd_ops *ops, const spd_params *p)
@@ -149,6 +165,8 @@ spd_unit *spd_unit_create(const spd_params *params, const spd_ops *ops,
     memcpy(&unit->params, params, params->size < sizeof unit->params
                                   ? params->size : sizeof unit->params);
     unit->params.size = sizeof unit->params;
+    if (!unit->params.physical_block_length)
+        unit->params.physical_block_length = params->block_length;
     if (!unit->params.max_transfer_length)
         unit->params.max_transfer_length =
             params->block_length > SPD_DEFAULT_MAX_TRANSFER

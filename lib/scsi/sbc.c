@@ -441,7 +441,11 @@ enum scsi_action sbc_read_capacity16(struct scsi_lu *lu,
     uint8_t buf[32] = { 0 };
     put_be64(buf, p->block_count - 1);
     put_be32(buf + 8, p->block_length);
-    /* No protection; one logical block per physical block, aligned at 0. */
+    /* No protection; 2^LBPPBE logical blocks per physical block, the first
+     * aligned at LBA 0. */
+    if (p->physical_block_length > p->block_length)
+        buf[13] = (uint8_t)__builtin_ctz(p->physical_block_length /
+                                         p->block_length);
     buf[14] = (uint8_t)((p->unmap_supported ? 0x80 : 0) |      /* LBPME */
                         (p->unmap_reads_zero ? 0x40 : 0));     /* LBPRZ */
     return scsi_reply(task, buf, sizeof buf, a->count);

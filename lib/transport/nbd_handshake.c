@@ -181,7 +181,9 @@ static int send_export_info(const struct option_call *o,
     put_be64(export, p->block_count * p->block_length);
     put_be16(export + 8, nbd_export_flags(e));
     put_be32(sizes, p->block_length);
-    put_be32(sizes + 4, p->block_length > 4096 ? p->block_length : 4096);
+    /* Preferred: a physical block, and never below a page. */
+    put_be32(sizes + 4, p->physical_block_length > 4096
+                            ? p->physical_block_length : 4096);
     put_be32(sizes + 8, p->max_transfer_length);
     if (send_info(o, NBD_INFO_EXPORT, export, sizeof export) ||
         send_info(o, NBD_INFO_BLOCK_SIZE, sizes, sizeof sizes))

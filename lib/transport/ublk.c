@@ -427,9 +427,9 @@ static struct ublk_params params_of(const spd_ublk_export *e)
         .types = UBLK_PARAM_TYPE_BASIC,
         .basic = {
             .logical_bs_shift = (uint8_t)shift_of(p->block_length),
-            .physical_bs_shift = (uint8_t)shift_of(p->block_length),
-            .io_min_shift = (uint8_t)shift_of(p->block_length),
-            .io_opt_shift = (uint8_t)shift_of(p->block_length),
+            .physical_bs_shift = (uint8_t)shift_of(p->physical_block_length),
+            .io_min_shift = (uint8_t)shift_of(p->physical_block_length),
+            .io_opt_shift = (uint8_t)shift_of(p->physical_block_length),
             .max_sectors = e->info.max_io_buf_bytes >> 9,
             .dev_sectors = p->block_count << (shift_of(p->block_length) - 9),
         },

@@ -184,3 +184,19 @@ grep -q "refused a connection from 127.0.0.1" "$WORK/server.log" ||
     { cat "$WORK/server.log" >&2; fail "the refusal is not logged with the peer's address"; }
 stop_device "$SERVER_PID"
 ok "--max-connections turns a client away (logged), --handshake-timeout frees the slot"
+
+# --- the physical block length reaches NBD and SCSI initiators ----------
+sock=$WORK/pbl.sock
+start_device "$RAMDISK" --size 1M --physical-block-length 8192 --iscsi 127.0.0.1:0 \
+    --nbd "nbd+unix:///?socket=$sock"
+nbdinfo --json "nbd+unix:///?socket=$sock" >"$OUT" || fail "nbdinfo"
+grep -q '"block_size_preferred": 8192' "$OUT" || { cat "$OUT" >&2; fail "NBD: the preferred block size is not 8192"; }
+"$BUILD/tools/scsitool/spd-scsitool" --json "$(serving_uri "$WORK/server.log" iscsi://)" capacity16 >"$OUT" ||
+    fail "READ CAPACITY(16)"
+grep -q '"logical_blocks_per_physical_block_exponent": 4' "$OUT" ||
+    { cat "$OUT" >&2; fail "READ CAPACITY(16): LBPPBE is not 4 (8192 / 512)"; }
+stop_device "$SERVER_PID"
+expect_refused "$RAMDISK" "--physical-block-length 1000" --physical-block-length 1000 --check
+expect_refused "$RAMDISK" "--physical-block-length 1024 is not the block length 4096" \
+    --block-length 4096 --physical-block-length 1024 --check
+ok "--physical-block-length: the NBD preferred block size and LBPPBE; bad values exit 2"

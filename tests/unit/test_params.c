@@ -85,6 +85,29 @@ static void test_invalid_params(void)
     p = good_params();
     p.max_transfer_length = 1000;
     expect_refused(&p, "max_transfer_length");
+
+    uint32_t bad_physical[] = { 256, 768, 1536, 512u << 16 };
+    for (size_t i = 0; i < sizeof bad_physical / sizeof bad_physical[0]; i++) {
+        p = good_params();
+        p.physical_block_length = bad_physical[i];
+        expect_refused(&p, "physical_block_length");
+    }
+}
+
+/* The physical block length: 0 becomes the block length in the unit's
+ * parameters; a power-of-two multiple is kept. */
+static void test_physical_block_length(void)
+{
+    spd_params p = good_params();
+    spd_unit *u = spd_unit_create(&p, &noop_ops, NULL);
+    EXPECT_EQ(spd_unit_params(u)->physical_block_length, 512);
+    spd_unit_destroy(u);
+    p.physical_block_length = 512u << 15;
+    EXPECT_EQ(spd_params_check(&p), 0);
+    p.physical_block_length = 4096;
+    u = spd_unit_create(&p, &noop_ops, NULL);
+    EXPECT_EQ(spd_unit_params(u)->physical_block_length, 4096);
+    spd_unit_destroy(u);
 }
 
 static void test_missing_ops(void)
@@ -193,6 +216,7 @@ int main(void)
 {
     static const struct test_case tests[] = {
         TEST(test_valid_params),     TEST(test_invalid_params),
+        TEST(test_physical_block_length),
         TEST(test_missing_ops),      TEST(test_default_max_transfer),
         TEST(test_uuid_text),        TEST(test_registry),
         TEST(test_debug_mask_parse),

@@ -1248,6 +1248,13 @@ static void test_read_capacity16(void)
     read_capacity16(f, 1, false, 32);
     EXPECT_FIELD(f->t.status, true, 2, -1);
     read_capacity16(f, 1, true, 32);
+    f->p.physical_block_length = 4096;          /* 512e: 8 per physical */
+    read_capacity16(f, 0, false, 32);
+    EXPECT_EQ(f->data[13], 3);
+    f->p.block_length = 4096;
+    f->p.physical_block_length = 4096;
+    read_capacity16(f, 0, false, 32);
+    EXPECT_EQ(f->data[13], 0);
     EXPECT_GOOD(f->t.status);
     fx_free(f);
 

@@ -87,7 +87,8 @@ class Params:
     def __init__(self, size=None, block_count=None, block_length=512,
                  uuid=None, product_id="", product_revision="",
                  write_protected=False, cache=None, unmap=None,
-                 unmap_reads_zero=None, max_transfer_length=0):
+                 unmap_reads_zero=None, max_transfer_length=0,
+                 physical_block_length=0):
         if size is not None and block_count is not None:
             raise ValueError("give size or block_count, not both")
         self.block_length = block_length
@@ -102,6 +103,7 @@ class Params:
         self.unmap = unmap
         self.unmap_reads_zero = unmap_reads_zero
         self.max_transfer_length = max_transfer_length
+        self.physical_block_length = physical_block_length
         self.given = frozenset()
 
     @property
@@ -136,7 +138,8 @@ class Params:
             cache=pick(self.cache, callable(getattr(device, "flush", None))),
             unmap=pick(self.unmap, unmap) and unmap,
             unmap_reads_zero=pick(self.unmap_reads_zero, lbprz) and unmap,
-            max_transfer_length=self.max_transfer_length)
+            max_transfer_length=self.max_transfer_length,
+            physical_block_length=self.physical_block_length)
 
 
 class Unit(_spd.Unit):

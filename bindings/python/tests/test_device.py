@@ -109,12 +109,19 @@ def test_params(tmp_path):
                                data_in=96)
         assert data[16:32].rstrip() == b"pydisk"
     assert unit.closed
+    with spd.Unit(Ram(1 << 20), size=1 << 20,
+                  physical_block_length=4096) as unit:   # 512e
+        _, data, _ = unit.scsi(struct.pack(">BB8xIxx", 0x9e, 0x10, 32),
+                               data_in=32)
+        assert data[13] == 3    # LBPPBE: 2^3 blocks per physical block
     with pytest.raises(ValueError, match="closed"):
         unit.pread(512, 0)
     with pytest.raises(ValueError, match="multiple"):
         spd.Unit(Ram(1000), size=1000)
     with pytest.raises(ValueError):
         spd.Unit(Ram(1 << 20), size=1 << 20, block_length=1000)
+    with pytest.raises(ValueError, match="physical_block_length"):
+        spd.Unit(Ram(1 << 20), size=1 << 20, physical_block_length=1536)
     with pytest.raises(TypeError, match="read"):
         spd.Unit(object(), size=1 << 20)
 
