@@ -21,23 +21,13 @@ if [ "${1:-}" = --tls ]; then
 fi
 RUNTIME=${1:-10}
 SIZE_MB=1024
-PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH
-for cmd in fio nbdkit qemu-nbd python3; do
-    command -v $cmd >/dev/null || { echo "bench: $cmd is not installed" >&2; exit 1; }
-done
+. bench/lib.sh
+need fio nbdkit qemu-nbd python3
 [ -x build/devices/spd-ramdisk ] || scripts/build.sh
-
-WORK=$(mktemp -d /tmp/spd-bench.XXXXXX)
-SERVER=""
-cleanup() {
-    [ -z "$SERVER" ] || kill "$SERVER" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 SCHEME=nbd
 if [ $TLS = 1 ]; then
-    command -v certtool >/dev/null || { echo "bench: certtool is not installed" >&2; exit 1; }
+    need certtool
     SCHEME=nbds
     # A CA and a server certificate for both servers; libnbd finds the
     # client's copy of the CA in $HOME/.pki/libnbd.
@@ -56,18 +46,6 @@ if [ $TLS = 1 ]; then
     cp "$pki/ca-cert.pem" "$WORK/.pki/libnbd/"
     export HOME=$WORK
 fi
-
-wait_socket() {
-    i=0
-    while [ ! -S "$1" ]; do
-        i=$((i + 1))
-        [ $i -lt 300 ] || { echo "bench: no socket $1" >&2; exit 1; }
-        sleep 0.05
-    done
-}
-
-# Clock ticks of user+system time a process has used.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 start_server() {   # name
     sock=$WORK/$1.sock
@@ -97,37 +75,7 @@ start_server() {   # name
         SERVER=$! ;;
     esac
     wait_socket "$sock"
-    # Fill the disk once so every server reads real pages.
-    fio --name=fill --ioengine=nbd --uri="$SCHEME+unix:///?socket=$sock" \
-        --rw=write --bs=1M --iodepth=8 --size=${SIZE_MB}M >/dev/null
-}
-
-stop_server() {
-    kill "$SERVER"
-    wait "$SERVER" 2>/dev/null || true
-    SERVER=""
-    rm -f /dev/shm/spd-bench.img
-}
-
-# One workload: prints "iops mbps cpu_us_per_io".
-run_fio() {   # name rw bs depth
-    sock=$WORK/$1.sock
-    before=$(cpu_ticks "$SERVER")
-    fio --name=bench --ioengine=nbd --uri="$SCHEME+unix:///?socket=$sock" \
-        --rw="$2" --bs="$3" --iodepth="$4" --size=${SIZE_MB}M \
-        --time_based --runtime="$RUNTIME" --output-format=json \
-        --output="$WORK/fio.json" >/dev/null
-    after=$(cpu_ticks "$SERVER")
-    python3 - "$WORK/fio.json" $((after - before)) "$(getconf CLK_TCK)" <<'PY'
-import json, sys
-job = json.load(open(sys.argv[1]))["jobs"][0]
-ticks, hz = int(sys.argv[2]), int(sys.argv[3])
-ios = job["read"]["total_ios"] + job["write"]["total_ios"]
-bw = job["read"]["bw_bytes"] + job["write"]["bw_bytes"]
-iops = job["read"]["iops"] + job["write"]["iops"]
-cpu_us = ticks / hz * 1e6 / ios if ios else 0
-print("%.0f %.1f %.2f" % (iops, bw / 1e6, cpu_us))
-PY
+    fio_fill "$SCHEME+unix:///?socket=$sock"
 }
 
 WORKLOADS=${WORKLOADS:-"randread:4k:1 randread:4k:32 randwrite:4k:1 randwrite:4k:32 read:1M:8 write:1M:8"}
@@ -139,9 +87,11 @@ for s in $SERVERS; do
         IFS=: read -r rw bs depth <<W
 $w
 W
-        echo "$s $w $(run_fio "$s" "$rw" "$bs" "$depth")" >>"$WORK/results"
+        echo "$s $w $(fio_nbd "$SCHEME+unix:///?socket=$WORK/$s.sock" \
+                       "$rw" "$bs" "$depth")" >>"$WORK/results"
     done
     stop_server
+    rm -f /dev/shm/spd-bench.img
 done
 
 python3 - "$WORK/results" <<'PY'

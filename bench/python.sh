@@ -15,34 +15,13 @@ set -eu
 cd "$(dirname "$0")/.."
 RUNTIME=${1:-10}
 SIZE_MB=512
-PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH
-for cmd in fio nbdkit python3; do
-    command -v $cmd >/dev/null || { echo "bench: $cmd is not installed" >&2; exit 1; }
-done
+. bench/lib.sh
+need fio nbdkit python3
 fio --enghelp | grep -qw nbd || { echo "bench: fio has no nbd engine" >&2; exit 1; }
 nbdkit python --version >/dev/null 2>&1 ||
     { echo "bench: nbdkit's python plugin is not installed (nbdkit-plugin-python)" >&2; exit 1; }
 [ -f build/bindings/python/spd/__init__.py ] || scripts/build.sh
 export PYTHONPATH=$PWD/build/bindings/python
-
-WORK=$(mktemp -d /tmp/spd-bench.XXXXXX)
-SERVER=""
-cleanup() {
-    [ -z "$SERVER" ] || kill "$SERVER" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-wait_socket() {
-    i=0
-    while [ ! -S "$1" ]; do
-        i=$((i + 1))
-        [ $i -lt 1200 ] || { echo "bench: no socket $1" >&2; exit 1; }
-        sleep 0.05
-    done
-}
-
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 start_server() {   # name
     sock=$WORK/$1.sock
@@ -58,33 +37,7 @@ start_server() {   # name
         SERVER=$! ;;
     esac
     wait_socket "$sock"
-    fio --name=fill --ioengine=nbd --uri="nbd+unix:///?socket=$sock" \
-        --rw=write --bs=1M --iodepth=8 --size=${SIZE_MB}M >/dev/null
-}
-
-stop_server() {
-    kill "$SERVER"
-    wait "$SERVER" 2>/dev/null || true
-    SERVER=""
-}
-
-run_fio() {   # name rw bs depth: prints "iops mbps cpu_us_per_io"
-    sock=$WORK/$1.sock
-    before=$(cpu_ticks "$SERVER")
-    fio --name=bench --ioengine=nbd --uri="nbd+unix:///?socket=$sock" \
-        --rw="$2" --bs="$3" --iodepth="$4" --size=${SIZE_MB}M \
-        --time_based --runtime="$RUNTIME" --output-format=json \
-        --output="$WORK/fio.json" >/dev/null
-    after=$(cpu_ticks "$SERVER")
-    python3 - "$WORK/fio.json" $((after - before)) "$(getconf CLK_TCK)" <<'PY'
-import json, sys
-job = json.load(open(sys.argv[1]))["jobs"][0]
-ticks, hz = int(sys.argv[2]), int(sys.argv[3])
-ios = job["read"]["total_ios"] + job["write"]["total_ios"]
-bw = job["read"]["bw_bytes"] + job["write"]["bw_bytes"]
-iops = job["read"]["iops"] + job["write"]["iops"]
-print("%.0f %.1f %.2f" % (iops, bw / 1e6, ticks / hz * 1e6 / ios if ios else 0))
-PY
+    fio_fill "nbd+unix:///?socket=$sock"
 }
 
 WORKLOADS=${WORKLOADS:-"randread:4k:1 randread:4k:32 randwrite:4k:32 read:1M:8 write:1M:8"}
@@ -94,7 +47,8 @@ for s in spd-python nbdkit-python; do
         IFS=: read -r rw bs depth <<W
 $w
 W
-        echo "$s $w $(run_fio "$s" "$rw" "$bs" "$depth")" >>"$WORK/results"
+        echo "$s $w $(fio_nbd "nbd+unix:///?socket=$WORK/$s.sock" \
+                       "$rw" "$bs" "$depth")" >>"$WORK/results"
     done
     stop_server
 done

@@ -29,20 +29,10 @@ RUNTIME=${1:-10}
 TARGETS=${*:-nbd file}
 THREADS=${THREADS:-2}
 DEPTH=${DEPTH:-8}
-PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH
-for cmd in fio python3; do
-    command -v $cmd >/dev/null || { echo "bench: $cmd is not installed" >&2; exit 1; }
-done
+. bench/lib.sh
+need fio python3
 [ -x build/tools/stgtest/spd-stgtest ] || scripts/build.sh
 STGTEST=build/tools/stgtest/spd-stgtest
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/spd-bench.XXXXXX")
-SERVER=""
-cleanup() {
-    [ -z "$SERVER" ] || kill "$SERVER" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 # fio JSON or spd-stgtest JSON -> "IOPS MB/s r50 r99 r99.9 w50 w99 w99.9"
 summary() {
@@ -128,17 +118,10 @@ for t in $TARGETS; do
         build/devices/spd-ramdisk --size 1G --nbd "nbd+unix:///?socket=$sock" \
             2>"$WORK/server.log" &
         SERVER=$!
-        i=0
-        while [ ! -S "$sock" ]; do
-            i=$((i + 1))
-            [ $i -lt 300 ] || { echo "bench: no socket $sock" >&2; exit 1; }
-            sleep 0.05
-        done
+        wait_socket "$sock"
         pair "nbd ramdisk" --ioengine=nbd "--uri=nbd+unix:///?socket=$sock" \
             -- "nbd+unix:///?socket=$sock"
-        kill "$SERVER"
-        wait "$SERVER" || true
-        SERVER=""
+        stop_server
         ;;
     file)
         img=$WORK/file.img
