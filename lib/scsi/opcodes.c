@@ -612,6 +612,13 @@ int scsi_plan(const struct scsi_lu *lu, const uint8_t *cdb, uint8_t cdb_len,
         scsi_invalid_field(status, true, a.row->count.off, -1);
         return SPD_CHECK;
     }
+    /* WRITE SAME: one block (none with NDOB); more or less data-out is a
+     * malformed command, not a residual (as LIO answers it). */
+    if (a.row->xfer == XFER_ONE_BLOCK && data_out != SPD_SCSI_NO_LIMIT &&
+        data_out != a.length) {
+        scsi_illegal(status, SPD_ASC_INVALID_FIELD_IN_CIU);
+        return SPD_CHECK;
+    }
     plan->dir = a.dir;
     plan->transfer_length = a.length;
     if (a.dir == SPD_DIR_OUT && data_out < a.length &&

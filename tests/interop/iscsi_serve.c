@@ -33,7 +33,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: iscsi_serve ADDR:PORT IQN SIZE_MB BLOCK_LENGTH "
             "[--write-protect] [--chap FILE] [--luns N] [--threads N] "
-            "[--no-unmap]\n");
+            "[--no-unmap] [--physical-block-length N]\n");
     return 2;
 }
 
@@ -51,7 +51,7 @@ int main(int argc, char **argv)
     if (argc < 5)
         return usage();
     const char *addr = argv[1], *iqn = argv[2], *chap = NULL;
-    unsigned long long mb, bl, luns = 1, threads = 0;
+    unsigned long long mb, bl, luns = 1, threads = 0, pbl = 0;
     bool write_protect = false, unmap = true;
     if (!parse_uint(argv[3], 1 << 20, &mb) || !mb ||
         !parse_uint(argv[4], 65536, &bl))
@@ -68,6 +68,9 @@ int main(int argc, char **argv)
             i++;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc &&
                  parse_uint(argv[i + 1], 64, &threads))
+            i++;
+        else if (!strcmp(argv[i], "--physical-block-length") && i + 1 < argc &&
+                 parse_uint(argv[i + 1], 1 << 24, &pbl))
             i++;
         else
             return usage();
@@ -95,6 +98,7 @@ int main(int argc, char **argv)
             .cache_supported = true,
             .unmap_supported = unmap,
             .unmap_reads_zero = unmap,
+            .physical_block_length = (uint32_t)pbl,
         };
         if (spd_uuid_generate(p.uuid) ||
             !(mems[i] = memunit_create_modes(&p, SPD_OPS_PARALLEL,

@@ -1211,6 +1211,20 @@ static void test_plan_short_write(void)
     EXPECT_EQ(spd_unit_scsi_plan(m->unit, &cmd, 4), SPD_CHECK);
     EXPECT_SENSE(cmd.status, SPD_KEY_ILLEGAL_REQUEST,
                  SPD_ASC_INVALID_FIELD_IN_CIU);
+
+    /* WRITE SAME takes exactly its block: half of one, or two, fail. */
+    uint8_t ws10[10] = { SPD_SCSI_WRITE_SAME_10 };
+    put_be32(ws10 + 2, 10);
+    put_be16(ws10 + 7, 4);
+    uint32_t wrong[] = { 256, 1024 };
+    for (int i = 0; i < 2; i++) {
+        cmd_init(&cmd, ws10, 10);
+        EXPECT_EQ(spd_unit_scsi_plan(m->unit, &cmd, wrong[i]), SPD_CHECK);
+        EXPECT_SENSE(cmd.status, SPD_KEY_ILLEGAL_REQUEST,
+                     SPD_ASC_INVALID_FIELD_IN_CIU);
+    }
+    cmd_init(&cmd, ws10, 10);
+    EXPECT_EQ(spd_unit_scsi_plan(m->unit, &cmd, 512), 0);
     memunit_destroy(m);
 }
 
