@@ -167,12 +167,15 @@ void scsi_pr_changed(struct scsi_lu *lu)
 }
 
 /* The state could not be had: too many registrations for the nexus
- * slots; or the store unreachable, or its blob corrupt or another
- * format's: nothing can be decided from it. */
+ * slots; a store that may not be written (a read-only image); or the
+ * store unreachable, or its blob corrupt or another format's: nothing
+ * can be decided from it. */
 static void store_failed(spd_status *st, int r)
 {
     if (r == -ENOSPC)
         scsi_illegal(st, SPD_ASC_INSUFFICIENT_REGISTRATION_RESOURCES);
+    else if (r == -EROFS)
+        scsi_sense_set(st, SPD_KEY_DATA_PROTECT, SPD_ASC_WRITE_PROTECTED);
     else
         scsi_sense_set(st, SPD_KEY_HARDWARE_ERROR,
                        SPD_ASC_INTERNAL_TARGET_FAILURE);

@@ -383,6 +383,9 @@ static void test_shared_store_broken(void)
     prout(one, NX_A, 2, 1, 0xa1, 0, 0);
     EXPECT_SENSE(one->t.status, SPD_KEY_HARDWARE_ERROR,
                  SPD_ASC_INTERNAL_TARGET_FAILURE);
+    store.fail = -EROFS;                        /* a read-only store */
+    prout(one, NX_A, 2, 1, 0xa1, 0, 0);
+    EXPECT_SENSE(one->t.status, SPD_KEY_DATA_PROTECT, SPD_ASC_WRITE_PROTECTED);
     store.fail = 0;
     EXPECT(store.len == kept_len && !memcmp(store.blob, kept, kept_len));
     nx_run(one, NX_B, write10, 10, 512);
