@@ -195,9 +195,11 @@ void scsi_pr_share(struct scsi_lu *lu, const struct scsi_pr_store *store);
 void scsi_pr_fini(struct scsi_lu *lu);
 void scsi_pr_changed(struct scsi_lu *lu);
 /* The reservation state as a blob of at most SPD_PR_STATE_MAX bytes:
- * its length. And a blob made the state: 0, -EINVAL when it is corrupt
- * or of another format (nothing changed), -ENOSPC when its registrations
- * do not fit the nexus slots. nexus_lock held for both. */
+ * its length. And a blob made the state: 0, or -EINVAL when it is
+ * corrupt or of another format, -ENOSPC when its registrations do not
+ * fit the nexus slots, and the state is as it was (but for slots made
+ * for its nexuses). Slots may be given to other nexuses: a slot found
+ * before is to be found again. nexus_lock held for both. */
 size_t scsi_pr_encode(const struct scsi_lu *lu, uint8_t *buf);
 int scsi_pr_install(struct scsi_lu *lu, const uint8_t *buf, size_t len);
 /* Raise a unit attention for every nexus but the one in slot except

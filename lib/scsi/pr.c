@@ -623,6 +623,7 @@ static bool prout_run(struct prout *o, uint8_t sa, spd_status *st)
  * stored when the command succeeded. */
 struct prout_apply {
     struct prout *o;
+    const spd_scsi_nexus *nexus;
     uint8_t sa;
     spd_status *st;
     bool ok;
@@ -634,6 +635,9 @@ static int prout_apply(void *arg, void *buf, size_t len)
     struct scsi_lu *lu = x->o->lu;
     pthread_mutex_lock(&lu->nexus_lock);
     int r = len > SPD_PR_STATE_MAX ? -EINVAL : install(lu, buf, len);
+    /* The state's nexuses took slots: the command's own found again. */
+    if (r >= 0 && (x->o->slot = scsi_nexus_slot(lu, x->nexus)) < 0)
+        r = -ENOSPC;
     if (r >= 0) {
         x->ok = prout_run(x->o, x->sa, x->st);
         /* A command that failed changed nothing to store. */
@@ -644,10 +648,11 @@ static int prout_apply(void *arg, void *buf, size_t len)
     return r;
 }
 
-static bool prout_shared(struct prout *o, uint8_t sa, spd_status *st)
+static bool prout_shared(struct prout *o, const spd_scsi_nexus *nexus,
+                         uint8_t sa, spd_status *st)
 {
     struct scsi_lu *lu = o->lu;
-    struct prout_apply x = { o, sa, st, false };
+    struct prout_apply x = { o, nexus, sa, st, false };
     pthread_mutex_lock(&lu->pr_lock);
     int r = lu->pr_store.update(lu->pr_store.ctx, prout_apply, &x);
     pthread_mutex_unlock(&lu->pr_lock);
@@ -693,7 +698,7 @@ enum scsi_action spc_prout(struct scsi_lu *lu, struct scsi_task *task,
     };
     bool ok;
     if (lu->pr_store.update) {
-        ok = prout_shared(&o, sa, &task->status);
+        ok = prout_shared(&o, task->nexus, sa, &task->status);
     } else {
         pthread_mutex_lock(&lu->nexus_lock);
         ok = prout_run(&o, sa, &task->status);

@@ -123,41 +123,45 @@ int scsi_pr_install(struct scsi_lu *lu, const uint8_t *buf, size_t len)
 {
     if (!blob_valid(buf, len))
         return -EINVAL;
-    uint64_t was = 0;                       /* registered slots before */
-    for (int i = 0; i < SCSI_NEXUS_MAX; i++) {
-        if (lu->nexus[i].registered)
-            was |= 1ull << i;
-        lu->nexus[i].registered = false;
-        lu->nexus[i].key = 0;
-    }
+    /* Each registration's slot first, while the registrations here still
+     * keep theirs from being given to another nexus. */
     unsigned count = get_be16(buf + 12), holder = get_be16(buf + 6);
+    int slots[SCSI_NEXUS_MAX];
+    uint64_t taken = 0;
+    size_t off = BLOB_HEAD;
+    for (unsigned i = 0; i < count; i++) {
+        struct reg g;
+        reg_read(buf, len, &off, &g);
+        int slot = slots[i] = g.id.name[0] ? scsi_nexus_slot(lu, &g.id) : 0;
+        if (slot < 0)
+            return -ENOSPC;
+        if (taken >> slot & 1)
+            return -EINVAL;                 /* one nexus twice */
+        taken |= 1ull << slot;
+    }
     lu->pr_holder = -1;
     lu->pr_type = 0;
     lu->pr_generation = get_be32(buf + 8);
-    size_t off = BLOB_HEAD;
-    int r = 0;
-    for (unsigned i = 0; i < count && !r; i++) {
+    off = BLOB_HEAD;
+    for (unsigned i = 0; i < count; i++) {
         struct reg g;
         reg_read(buf, len, &off, &g);
-        int slot = g.id.name[0] ? scsi_nexus_slot(lu, &g.id) : 0;
-        if (slot < 0) {
-            r = -ENOSPC;
-        } else if (lu->nexus[slot].registered) {
-            r = -EINVAL;                    /* one nexus twice */
-        } else {
-            lu->nexus[slot].registered = true;
-            lu->nexus[slot].key = g.key;
-            lu->nexus[slot].all_tg_pt = g.all_tg_pt;
-            if (i == holder) {
-                lu->pr_holder = slot;
-                lu->pr_type = buf[5];
-            }
+        lu->nexus[slots[i]].key = g.key;
+        lu->nexus[slots[i]].all_tg_pt = g.all_tg_pt;
+        if (i == holder) {
+            lu->pr_holder = slots[i];
+            lu->pr_type = buf[5];
         }
     }
-    /* A registration gone by another process's PREEMPT or CLEAR: its
-     * nexus here learns it (SPC-4 "Preempting"). */
-    for (int i = 0; i < SCSI_NEXUS_MAX && !r; i++)
-        if ((was >> i & 1) && !lu->nexus[i].registered)
-            lu->nexus[i].ua |= 1u << UA_REGISTRATIONS_PREEMPTED;
-    return r;
+    for (int i = 0; i < SCSI_NEXUS_MAX; i++) {
+        struct scsi_nexus_rec *r = &lu->nexus[i];
+        /* A registration gone by another process's PREEMPT or CLEAR: its
+         * nexus here learns it (SPC-4 "Preempting"). */
+        if (r->registered && !(taken >> i & 1))
+            r->ua |= 1u << UA_REGISTRATIONS_PREEMPTED;
+        r->registered = taken >> i & 1;
+        if (!r->registered)
+            r->key = 0;
+    }
+    return 0;
 }
