@@ -105,10 +105,11 @@ bool scsi_gate(struct scsi_lu *lu, struct scsi_task *task,
         return true;
     }
     /* Shared reservations changed elsewhere: loaded first. Without them
-     * only the commands a reservation does not concern may run. */
+     * only the commands no persistent reservation forbids run (INQUIRY,
+     * REPORT LUNS, ...). */
     spd_status st = { 0 };
     if (!scsi_pr_refresh(lu, false, &st) &&
-        (a->row->flags & (ROW_PR_READ | ROW_PR_WRITE | ROW_PR_SPC2))) {
+        (a->row->flags & (ROW_PR_READ | ROW_PR_WRITE))) {
         task->slot = -1;
         task->status = st;
         return false;

@@ -104,6 +104,24 @@ wait_until 10 b_write ||
     { cat "$WORK/b.out" >&2; fail "B's write through gateway B after A's release"; }
 prout $IQN_A "$ISCSI_B" 00 00 161 0 >/dev/null || fail "A unregisters through gateway B"
 ok "A releases through gateway A: B's write through gateway B runs again"
+
+# A value in spd.pr that is not Spd's: nothing a reservation may forbid
+# runs, with a clear sense (libiscsi's login stops at its TEST UNIT
+# READY: exit status 3), and the gateway lives on; without it, all runs.
+b_write_fails() {
+    st=0
+    b_write || st=$?
+    [ "$st" -eq 3 ] && grep -q "HARDWARE_ERROR" "$WORK/b.out" &&
+        grep -q "INTERNAL_TARGET_FAILURE" "$WORK/b.out"
+}
+rbd_t image-meta set rbd/img spd.pr 5370645200ff || fail "rbd image-meta set"
+wait_until 10 b_write_fails ||
+    { cat "$WORK/b.out" >&2; fail "B's write through gateway B with a damaged spd.pr"; }
+kill -0 "$PID_B" || fail "gateway B with a damaged spd.pr"
+rbd_t image-meta remove rbd/img spd.pr || fail "rbd image-meta remove"
+wait_until 10 b_write ||
+    { cat "$WORK/b.out" >&2; fail "B's write through gateway B once spd.pr is removed"; }
+ok "a damaged spd.pr: B's commands fail with HARDWARE ERROR, INTERNAL TARGET FAILURE; removed, writes run"
 stop_device "$PID_B"
 stop_device "$PID_A"
 

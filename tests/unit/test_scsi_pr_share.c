@@ -365,6 +365,9 @@ static void test_shared_store_broken(void)
                  SPD_ASC_INTERNAL_TARGET_FAILURE);
     EXPECT_EQ(nx_run(two, NX_B, inquiry, 6, 96), SCSI_DONE);
     EXPECT_GOOD(two->t.status);
+    nx_run(two, NX_B, tur, 6, 0);               /* EA would forbid it */
+    EXPECT_SENSE(two->t.status, SPD_KEY_HARDWARE_ERROR,
+                 SPD_ASC_INTERNAL_TARGET_FAILURE);
     prin(two, NX_B, 0);
     EXPECT_SENSE(two->t.status, SPD_KEY_HARDWARE_ERROR,
                  SPD_ASC_INTERNAL_TARGET_FAILURE);
