@@ -195,7 +195,8 @@ void scsi_pr_share(struct scsi_lu *lu, const struct scsi_pr_store *store);
 void scsi_pr_fini(struct scsi_lu *lu);
 void scsi_pr_changed(struct scsi_lu *lu);
 /* The reservation state as a blob of at most SPD_PR_STATE_MAX bytes:
- * its length. And a blob made the state: 0, or -EINVAL when it is
+ * its length. And a blob made the state (len 0: none stored, no
+ * registration): 0, or -EINVAL when it is
  * corrupt or of another format, -ENOSPC when its registrations do not
  * fit the nexus slots, and the state is as it was (but for slots made
  * for its nexuses). Slots may be given to other nexuses: a slot found

@@ -181,18 +181,6 @@ static void store_failed(spd_status *st, int r)
                        SPD_ASC_INTERNAL_TARGET_FAILURE);
 }
 
-/* The blob made the state (none stored yet: no registration). A
- * failure leaves the state to be loaded again. nexus_lock held. */
-static int install(struct scsi_lu *lu, const uint8_t *buf, size_t len)
-{
-    static const uint8_t none[16] = { 'S', 'p', 'd', 'R', 1, 0, 0xff, 0xff };
-    int r = len ? scsi_pr_install(lu, buf, len)
-                : scsi_pr_install(lu, none, sizeof none);
-    if (r < 0)
-        atomic_store(&lu->pr_stale, true);
-    return r;
-}
-
 bool scsi_pr_refresh(struct scsi_lu *lu, bool force, spd_status *st)
 {
     if (!lu->pr_store.load || (!force && !atomic_load(&lu->pr_stale)))
@@ -207,7 +195,7 @@ bool scsi_pr_refresh(struct scsi_lu *lu, bool force, spd_status *st)
         if (r > SPD_PR_STATE_MAX)
             r = -EINVAL;
         pthread_mutex_lock(&lu->nexus_lock);
-        r = r < 0 ? r : install(lu, buf, (size_t)r);
+        r = r < 0 ? r : scsi_pr_install(lu, buf, (size_t)r);
         pthread_mutex_unlock(&lu->nexus_lock);
         if (r < 0)
             atomic_store(&lu->pr_stale, true);
@@ -634,7 +622,7 @@ static int prout_apply(void *arg, void *buf, size_t len)
     struct prout_apply *x = arg;
     struct scsi_lu *lu = x->o->lu;
     pthread_mutex_lock(&lu->nexus_lock);
-    int r = len > SPD_PR_STATE_MAX ? -EINVAL : install(lu, buf, len);
+    int r = len > SPD_PR_STATE_MAX ? -EINVAL : scsi_pr_install(lu, buf, len);
     /* The state's nexuses took slots: the command's own found again. */
     if (r >= 0 && (x->o->slot = scsi_nexus_slot(lu, x->nexus)) < 0)
         r = -ENOSPC;

@@ -121,6 +121,13 @@ static bool blob_valid(const uint8_t *buf, size_t len)
 
 int scsi_pr_install(struct scsi_lu *lu, const uint8_t *buf, size_t len)
 {
+    /* None stored yet: no registration, no reservation. */
+    static const uint8_t none[BLOB_HEAD] = { 'S', 'p', 'd', 'R', BLOB_VERSION,
+                                             0, 0xff, 0xff };
+    if (!len) {
+        buf = none;
+        len = sizeof none;
+    }
     if (!blob_valid(buf, len))
         return -EINVAL;
     /* Each registration's slot first, while the registrations here still

@@ -184,7 +184,7 @@ static void test_blob_corrupt(void)
     prout(g, NX_A, 2, 6, 0xa1, 0, 0);           /* released */
     size_t before_len = encode(g, before);
 
-    for (size_t len = 0; len < n; len++)        /* every truncation */
+    for (size_t len = 1; len < n; len++)        /* every truncation */
         EXPECT_REFUSED(good, len);
     memcpy(bad, good, n);
     bad[n] = 0;
@@ -227,6 +227,9 @@ static void test_blob_corrupt(void)
     bad[5] = 0;
     put_be16(bad + 6, 0xffff);
     EXPECT_EQ(install(g, bad, n), 0);
+    /* Nothing stored: no registration. */
+    EXPECT_EQ(install(g, good, 0), 0);
+    EXPECT_EQ(encode(g, bad), 16);
 
     /* Random damage: never a crash, a refusal or a state. */
     srand(17);
