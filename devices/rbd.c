@@ -19,11 +19,19 @@
  * The unit's UUID, unless given, is derived from the cluster, the pool
  * and the image (and snapshot), so every gateway of one image reports the
  * same serial number and device identifiers.
+ *
+ * Persistent reservations live in the image: the engine's state blob, in
+ * hex, is the image metadata "spd.pr" (rbd image-meta). A PERSISTENT
+ * RESERVE OUT changes it under a RADOS lock of our own on the image's
+ * header object (not librbd's lock, which the gateways' writes pass
+ * between them); a metadata change fires every gateway's update watch,
+ * which has the engine load the state again.
  */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <rados/librados.h>
 #include <rbd/librbd.h>
@@ -35,6 +43,12 @@
 /* librbd's callback may stop rbd_diff_iterate2 with a negative value,
  * which it hands back: this one means "seen enough". */
 #define DIFF_STOP (-9000)
+
+/* The reservations' metadata key and lock (name and longest hold: a
+ * gateway that dies holding it does not block the others longer). */
+#define PR_KEY "spd.pr"
+#define PR_LOCK "spd.pr"
+#define PR_LOCK_SECONDS 30
 
 struct rbd {
     const char *pool, *image, *snap, *conf, *id;   /* the options */
@@ -49,6 +63,8 @@ struct rbd {
     uint32_t block_length;
     uint64_t bytes, object_size, features;
     char fsid[40];
+    char header[128];               /* the header object, for PR_LOCK */
+    char cookie[64];                /* this gateway's, for PR_LOCK */
 };
 
 /* ---- the operations ------------------------------------------------- */
@@ -226,7 +242,92 @@ static int64_t rb_extent(void *ctx, uint64_t lba, uint32_t blocks,
     return run ? (int64_t)run : 1;
 }
 
-static const spd_ops rbd_ops = {
+/* ---- persistent reservations in the image's metadata --------------- */
+
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static int rb_pr_load(void *ctx, void *buf, size_t cap)
+{
+    struct rbd *rb = ctx;
+    size_t len = 2 * cap + 1;
+    char *hex = malloc(len);
+    if (!hex)
+        return -ENOMEM;
+    int r = rbd_metadata_get(rb->img, PR_KEY, hex, &len);
+    if (r == -ENOENT)
+        r = 0;
+    else if (r == -ERANGE)
+        r = -EINVAL;                /* too long to be ours */
+    else if (r >= 0) {
+        size_t n = strlen(hex);
+        r = n % 2 ? -EINVAL : (int)(n / 2);
+        for (size_t i = 0; r > 0 && i < n / 2; i++) {
+            int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+            if (hi < 0 || lo < 0)
+                r = -EINVAL;
+            ((uint8_t *)buf)[i] = (uint8_t)(hi << 4 | lo);
+        }
+    }
+    free(hex);
+    return r;
+}
+
+static int pr_store(struct rbd *rb, const uint8_t *buf, size_t len)
+{
+    char *hex = malloc(2 * len + 1);
+    if (!hex)
+        return -ENOMEM;
+    for (size_t i = 0; i < len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", buf[i]);
+    hex[2 * len] = '\0';
+    int r = rbd_metadata_set(rb->img, PR_KEY, hex);
+    free(hex);
+    return r;
+}
+
+/* The lock, waited for while another gateway holds it: at most until
+ * its hold would have expired. */
+static int pr_lock(struct rbd *rb)
+{
+    struct timeval hold = { PR_LOCK_SECONDS, 0 };
+    for (int tries = 0; tries < PR_LOCK_SECONDS * 200; tries++) {
+        int r = rados_lock_exclusive(rb->ioctx, rb->header, PR_LOCK,
+                                     rb->cookie, "spd-rbd reservations",
+                                     &hold, 0);
+        if (r != -EBUSY)
+            return r == -EEXIST ? 0 : r;    /* EEXIST: ours already */
+        nanosleep(&(struct timespec){ 0, 5000000 }, NULL);
+    }
+    return -ETIMEDOUT;
+}
+
+static int rb_pr_update(void *ctx, int (*apply)(void *, void *, size_t),
+                        void *arg)
+{
+    struct rbd *rb = ctx;
+    uint8_t *buf = malloc(SPD_PR_STATE_MAX);
+    if (!buf)
+        return -ENOMEM;
+    int r = pr_lock(rb);
+    if (r == 0) {
+        r = rb_pr_load(rb, buf, SPD_PR_STATE_MAX);
+        if (r >= 0)
+            r = apply(arg, buf, (size_t)r);
+        if (r > 0) {
+            int s = pr_store(rb, buf, (size_t)r);
+            r = s < 0 ? s : r;
+        }
+        rados_unlock(rb->ioctx, rb->header, PR_LOCK, rb->cookie);
+    }
+    free(buf);
+    return r;
+}
+
+static spd_ops rbd_ops = {
     SPD_OPS_INIT,
     .flags = SPD_OPS_PARALLEL,      /* librbd takes calls from any thread */
     .read = rb_read,
@@ -234,6 +335,8 @@ static const spd_ops rbd_ops = {
     .flush = rb_flush,
     .unmap = rb_unmap,
     .extent = rb_extent,
+    .pr_load = rb_pr_load,
+    .pr_update = rb_pr_update,
 };
 
 /* ---- the image ------------------------------------------------------ */
@@ -380,13 +483,33 @@ static void derive_uuid(struct rbd *rb, uint8_t uuid[16])
     uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);   /* RFC 9562 variant */
 }
 
-/* The image's header changed (a resize, a snapshot, a lock): the unit
- * keeps the size it was created with, so say once per new size that the
- * clients do not see it. */
+/* The header object the reservations' lock is on (format 2 images: by
+ * the image's id), and this gateway's cookie for it. A snapshot, read
+ * only, keeps reservations of its own. */
+static void pr_names(struct rbd *rb)
+{
+    char id[64] = "";
+    if (rbd_get_id(rb->img, id, sizeof id) == 0)
+        snprintf(rb->header, sizeof rb->header, "rbd_header.%s", id);
+    else
+        snprintf(rb->header, sizeof rb->header, "%s.rbd", rb->image);
+    snprintf(rb->cookie, sizeof rb->cookie, "spd-rbd.%llu",
+             (unsigned long long)rados_get_instance_id(rb->cluster));
+    if (rb->snap) {
+        rbd_ops.pr_load = NULL;
+        rbd_ops.pr_update = NULL;
+    }
+}
+
+/* The image's header changed (a resize, a snapshot, a lock, metadata):
+ * the reservations are loaded again, and the disk takes a new size, or
+ * says once per new size that it keeps its own. */
 static void header_changed(void *arg)
 {
     struct rbd *rb = arg;
     uint64_t size;
+    /* Maybe the reservations (a metadata change). */
+    spd_unit_reservations_changed(atomic_load(&rb->unit));
     if (rbd_get_size(rb->img, &size) < 0 || atomic_exchange(&rb->seen, size)
                                                 == size)
         return;
@@ -457,6 +580,7 @@ static int rb_open_all(struct rbd *rb, spd_params *p, unsigned given)
     p->unmap_reads_zero = p->unmap_supported;
     if (!(given & SPD_GIVEN_UUID))
         derive_uuid(rb, p->uuid);
+    pr_names(rb);
     atomic_init(&rb->seen, rb->bytes);
     rb->watching = !rb->snap &&
                    rbd_update_watch(rb->img, &rb->watch, header_changed, rb) == 0;

@@ -220,7 +220,39 @@ typedef struct spd_ops {
      * at a time without SPD_OPS_PARALLEL), for SPD_OP_EXTENTS requests.
      * Missing: every block is mapped. */
     int64_t (*extent)(void *ctx, uint64_t lba, uint32_t blocks, bool *mapped);
+
+    /* Optional, both or neither: persistent reservations shared by every
+     * process serving the same storage (several gateways of one disk), so
+     * that a reservation taken through one is enforced by all. The engine
+     * keeps its reservation state (registrations, the reservation, the
+     * generation) as a blob of at most SPD_PR_STATE_MAX bytes, opaque to
+     * the device, which only stores it where all of them see it.
+     *
+     * pr_load: copy the stored blob into buf (cap bytes); return its
+     * length, 0 when none is stored yet, or -errno.
+     * pr_update: excluding every other process's pr_update (a lock in the
+     * shared store): load the blob as pr_load does into a buffer of
+     * SPD_PR_STATE_MAX bytes, call apply(arg, buf, len) once, and when it
+     * returns a length above 0 store that many bytes of buf; then unlock.
+     * Return apply's result, or -errno when the lock, the load or the
+     * store failed (apply not called, or its change not stored).
+     *
+     * The engine calls them one at a time per unit, on the thread that
+     * submitted the SCSI command (they may block; whatever
+     * SPD_OPS_PARALLEL says, concurrently with the other operations):
+     * pr_update for every PERSISTENT RESERVE OUT, pr_load for every
+     * PERSISTENT RESERVE IN and for the first command after
+     * spd_unit_reservations_changed(), which the device calls when the
+     * stored blob may have changed elsewhere. Without them, reservations
+     * are the process's own. */
+    int (*pr_load)(void *ctx, void *buf, size_t cap);
+    int (*pr_update)(void *ctx,
+                     int (*apply)(void *arg, void *buf, size_t len),
+                     void *arg);
 } spd_ops;
+
+/* The largest reservation state blob (spd_ops.pr_load, pr_update). */
+#define SPD_PR_STATE_MAX 16384
 
 #define SPD_OPS_INIT .size = sizeof(spd_ops)
 
@@ -269,6 +301,11 @@ const spd_params *spd_unit_params(const spd_unit *unit);
  * blocks or more than 2^64 bytes. */
 int spd_unit_resize(spd_unit *unit, uint64_t block_count);
 void *spd_unit_context(const spd_unit *unit);
+
+/* The shared reservation state (spd_ops.pr_load) may have changed in
+ * another process: the engine loads it again before the next SCSI
+ * command. Safe from any thread, a device's callback included; cheap. */
+void spd_unit_reservations_changed(spd_unit *unit);
 
 /* ------------------------------------------------------------------ */
 /* Debug log: one line per request, written when it completes.         */

@@ -106,6 +106,12 @@ static int check_ops(const spd_ops *ops, const spd_params *p)
     if (!ops->unmap && p->unmap_supported)
         return spd_set_error(EINVAL, "spd_ops.unmap is required with "
                              "unmap_supported");
+    /* Members after extent exist only in a device built with them. */
+    bool has_pr = ops->size >= offsetof(spd_ops, pr_update) +
+                               sizeof ops->pr_update;
+    if (has_pr && !ops->pr_load != !ops->pr_update)
+        return spd_set_error(EINVAL, "spd_ops.pr_load and pr_update go "
+                             "together");
     return 0;
 }
 
@@ -178,6 +184,9 @@ spd_unit *spd_unit_create(const spd_params *params, const spd_ops *ops,
     unit->max_blocks = unit->params.max_transfer_length /
                        unit->params.block_length;
     scsi_lu_init(&unit->lu, &unit->params, unit->max_blocks);
+    struct scsi_pr_store store = { unit->ops.pr_load, unit->ops.pr_update,
+                                   ctx };
+    scsi_pr_share(&unit->lu, unit->ops.pr_load ? &store : NULL);
     pthread_mutex_init(&unit->lock, NULL);
     pthread_mutex_init(&unit->ops_lock, NULL);
     pthread_cond_init(&unit->work, NULL);
@@ -192,6 +201,7 @@ spd_unit *spd_unit_create(const spd_params *params, const spd_ops *ops,
         pthread_cond_destroy(&unit->idle);
         pthread_mutex_destroy(&unit->holds_lock);
         pthread_cond_destroy(&unit->holds_free);
+        scsi_pr_fini(&unit->lu);
         scsi_lu_fini(&unit->lu);
         free(unit);
         errno = saved;
@@ -249,6 +259,7 @@ void spd_unit_destroy(spd_unit *unit)
     pthread_cond_destroy(&unit->idle);
     pthread_mutex_destroy(&unit->holds_lock);
     pthread_cond_destroy(&unit->holds_free);
+    scsi_pr_fini(&unit->lu);
     scsi_lu_fini(&unit->lu);
     free(unit);
 }
@@ -271,6 +282,12 @@ int spd_unit_resize(spd_unit *unit, uint64_t block_count)
                             __ATOMIC_RELAXED) != block_count)
         scsi_lu_capacity_changed(&unit->lu);
     return 0;
+}
+
+void spd_unit_reservations_changed(spd_unit *unit)
+{
+    if (unit)
+        scsi_pr_changed(&unit->lu);
 }
 
 void *spd_unit_context(const spd_unit *unit)

@@ -79,6 +79,17 @@ struct scsi_lu {
                                           reservation, -1: none */
     uint8_t pr_type;                   /* its TYPE */
     int reserve_holder;                /* RESERVE(6)/(10) holder, -1: none */
+    /* Persistent reservations shared with other processes (pr.c): the
+     * device's pr_load and pr_update (NULL: not shared); pr_lock orders
+     * their calls; pr_stale: load before the next command. */
+    struct scsi_pr_store {
+        int (*load)(void *ctx, void *buf, size_t cap);
+        int (*update)(void *ctx, int (*apply)(void *, void *, size_t),
+                      void *arg);
+        void *ctx;
+    } pr_store;
+    pthread_mutex_t pr_lock;
+    _Atomic bool pr_stale;
     struct scsi_copy_status copies[SCSI_COPY_STATUS_MAX];  /* the latest */
     unsigned copy_next;
 };
@@ -177,6 +188,21 @@ bool scsi_copy_span(const struct scsi_task *task, uint64_t *lba,
 void scsi_nexus_lost(struct scsi_lu *lu, const spd_scsi_nexus *nexus);
 void scsi_lu_reset(struct scsi_lu *lu);
 void scsi_lu_capacity_changed(struct scsi_lu *lu);
+/* Persistent reservations kept in a store shared with other processes
+ * (pr.c): share them (after scsi_lu_init; store NULL: the process's own)
+ * and free what sharing needs; the stored state changed elsewhere. */
+void scsi_pr_share(struct scsi_lu *lu, const struct scsi_pr_store *store);
+void scsi_pr_fini(struct scsi_lu *lu);
+void scsi_pr_changed(struct scsi_lu *lu);
+/* The reservation state as a blob of at most SPD_PR_STATE_MAX bytes:
+ * its length. And a blob made the state (len 0: none stored, no
+ * registration): 0, or -EINVAL when it is
+ * corrupt or of another format, -ENOSPC when its registrations do not
+ * fit the nexus slots, and the state is as it was (but for slots made
+ * for its nexuses). Slots may be given to other nexuses: a slot found
+ * before is to be found again. nexus_lock held for both. */
+size_t scsi_pr_encode(const struct scsi_lu *lu, uint8_t *buf);
+int scsi_pr_install(struct scsi_lu *lu, const uint8_t *buf, size_t len);
 /* Raise a unit attention for every nexus but the one in slot except
  * (-1: for all). */
 void scsi_ua_raise(struct scsi_lu *lu, enum scsi_ua ua, int except);

@@ -3,7 +3,9 @@
  * attention conditions pending for each (SPC-4 "Unit attention
  * condition"), and the gate every command passes before its handler:
  * a pending unit attention is reported (once, then cleared), and a
- * command a reservation forbids ends in RESERVATION CONFLICT (pr.c).
+ * command a reservation forbids ends in RESERVATION CONFLICT (pr.c),
+ * after reservations shared with other processes are loaded again when
+ * they changed.
  */
 #include <string.h>
 
@@ -101,6 +103,16 @@ bool scsi_gate(struct scsi_lu *lu, struct scsi_task *task,
     if (lu->absent) {
         task->slot = -1;
         return true;
+    }
+    /* Shared reservations changed elsewhere: loaded first. Without them
+     * only the commands no persistent reservation forbids run (INQUIRY,
+     * REPORT LUNS, ...). */
+    spd_status st = { 0 };
+    if (!scsi_pr_refresh(lu, false, &st) &&
+        (a->row->flags & (ROW_PR_READ | ROW_PR_WRITE))) {
+        task->slot = -1;
+        task->status = st;
+        return false;
     }
     bool pass = true;
     pthread_mutex_lock(&lu->nexus_lock);

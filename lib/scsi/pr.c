@@ -3,9 +3,17 @@
  * RESERVE and RELEASE of SPC-2, and which commands a reservation lets
  * each I_T nexus run. The state is the logical unit's (struct scsi_lu),
  * under nexus_lock; registrations live in the nexus slots (nexus.c).
- * Persistent reservations are not kept across restarts (PTPL_C 0).
+ * Persistent reservations are not kept across restarts (PTPL_C 0)
+ * unless the device shares them (spd_ops.pr_load, pr_update): then the
+ * state lives in the device's store, as pr_blob.c writes it, for every
+ * process serving the disk; PERSISTENT RESERVE OUT changes it there under
+ * the store's lock, PERSISTENT RESERVE IN reads it from there, and other
+ * commands are checked against the copy here, loaded again whenever the
+ * device says the store changed.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "scsi/scsi_int.h"
@@ -25,7 +33,7 @@ enum { PR_WE = 1, PR_EA = 3, PR_WE_RO = 5, PR_EA_RO = 6, PR_WE_AR = 7,
 
 #define PROUT_LIST_LEN 24
 
-static bool type_valid(uint8_t type)
+bool scsi_pr_type_valid(uint8_t type)
 {
     return type == PR_WE || type == PR_EA || type == PR_WE_RO ||
            type == PR_EA_RO || type == PR_WE_AR || type == PR_EA_AR;
@@ -137,6 +145,69 @@ bool spc_reserve10_check(const struct scsi_lu *lu, struct scsi_args *a,
 }
 
 /* ------------------------------------------------------------------ */
+/* The state shared with other processes (spd_ops.pr_load, pr_update)   */
+/* ------------------------------------------------------------------ */
+
+void scsi_pr_share(struct scsi_lu *lu, const struct scsi_pr_store *store)
+{
+    pthread_mutex_init(&lu->pr_lock, NULL);
+    if (store)
+        lu->pr_store = *store;
+    atomic_init(&lu->pr_stale, store != NULL);   /* load it first */
+}
+
+void scsi_pr_fini(struct scsi_lu *lu)
+{
+    pthread_mutex_destroy(&lu->pr_lock);
+}
+
+void scsi_pr_changed(struct scsi_lu *lu)
+{
+    atomic_store(&lu->pr_stale, true);
+}
+
+/* The state could not be had: too many registrations for the nexus
+ * slots; a store that may not be written (a read-only image); or the
+ * store unreachable, or its blob corrupt or another format's: nothing
+ * can be decided from it. */
+static void store_failed(spd_status *st, int r)
+{
+    if (r == -ENOSPC)
+        scsi_illegal(st, SPD_ASC_INSUFFICIENT_REGISTRATION_RESOURCES);
+    else if (r == -EROFS)
+        scsi_sense_set(st, SPD_KEY_DATA_PROTECT, SPD_ASC_WRITE_PROTECTED);
+    else
+        scsi_sense_set(st, SPD_KEY_HARDWARE_ERROR,
+                       SPD_ASC_INTERNAL_TARGET_FAILURE);
+}
+
+bool scsi_pr_refresh(struct scsi_lu *lu, bool force, spd_status *st)
+{
+    if (!lu->pr_store.load || (!force && !atomic_load(&lu->pr_stale)))
+        return true;
+    int r = 0;
+    pthread_mutex_lock(&lu->pr_lock);
+    /* Cleared before the load: a change told during it is loaded next. */
+    if (atomic_exchange(&lu->pr_stale, false) || force) {
+        uint8_t *buf = malloc(SPD_PR_STATE_MAX);
+        r = buf ? lu->pr_store.load(lu->pr_store.ctx, buf, SPD_PR_STATE_MAX)
+                : -ENOMEM;
+        if (r > SPD_PR_STATE_MAX)
+            r = -EINVAL;
+        pthread_mutex_lock(&lu->nexus_lock);
+        r = r < 0 ? r : scsi_pr_install(lu, buf, (size_t)r);
+        pthread_mutex_unlock(&lu->nexus_lock);
+        if (r < 0)
+            atomic_store(&lu->pr_stale, true);
+        free(buf);
+    }
+    pthread_mutex_unlock(&lu->pr_lock);
+    if (r < 0)
+        store_failed(st, r);
+    return r >= 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* PERSISTENT RESERVE IN (SPC-4)                                        */
 /* ------------------------------------------------------------------ */
 
@@ -235,6 +306,8 @@ enum scsi_action spc_prin(struct scsi_lu *lu, struct scsi_task *task,
 {
     uint8_t buf[SCSI_REPLY_MAX];
     size_t n = 0;
+    if (!scsi_pr_refresh(lu, true, &task->status))
+        return SCSI_DONE;
     pthread_mutex_lock(&lu->nexus_lock);
     switch (a->cdb[1] & 0x1f) {
     case PRIN_READ_KEYS:
@@ -269,7 +342,7 @@ bool spc_prout_check(const struct scsi_lu *lu, struct scsi_args *a,
         scsi_invalid_field(st, true, 2, 7);
         return false;
     }
-    if (typed && !type_valid(a->cdb[2] & 0x0f)) {
+    if (typed && !scsi_pr_type_valid(a->cdb[2] & 0x0f)) {
         scsi_invalid_field(st, true, 2, 3);
         return false;
     }
@@ -533,6 +606,52 @@ static bool prout_run(struct prout *o, uint8_t sa, spd_status *st)
     }
 }
 
+/* A PERSISTENT RESERVE OUT on the shared state, inside the device's
+ * pr_update: the state as stored, the service action, the new state
+ * stored when the command succeeded. */
+struct prout_apply {
+    struct prout *o;
+    const spd_scsi_nexus *nexus;
+    uint8_t sa;
+    spd_status *st;
+    bool ok;
+};
+
+static int prout_apply(void *arg, void *buf, size_t len)
+{
+    struct prout_apply *x = arg;
+    struct scsi_lu *lu = x->o->lu;
+    pthread_mutex_lock(&lu->nexus_lock);
+    int r = len > SPD_PR_STATE_MAX ? -EINVAL : scsi_pr_install(lu, buf, len);
+    /* The state's nexuses took slots: the command's own found again. */
+    if (r >= 0 && (x->o->slot = scsi_nexus_slot(lu, x->nexus)) < 0)
+        r = -ENOSPC;
+    if (r >= 0) {
+        x->ok = prout_run(x->o, x->sa, x->st);
+        /* A command that failed changed nothing to store. */
+        r = x->ok && spd_status_good(x->st) ? (int)scsi_pr_encode(lu, buf)
+                                            : 0;
+    }
+    pthread_mutex_unlock(&lu->nexus_lock);
+    return r;
+}
+
+static bool prout_shared(struct prout *o, const spd_scsi_nexus *nexus,
+                         uint8_t sa, spd_status *st)
+{
+    struct scsi_lu *lu = o->lu;
+    struct prout_apply x = { o, nexus, sa, st, false };
+    pthread_mutex_lock(&lu->pr_lock);
+    int r = lu->pr_store.update(lu->pr_store.ctx, prout_apply, &x);
+    pthread_mutex_unlock(&lu->pr_lock);
+    if (r >= 0)
+        return x.ok;
+    /* Maybe changed here and not stored: load it again. */
+    atomic_store(&lu->pr_stale, true);
+    store_failed(st, r);
+    return true;
+}
+
 enum scsi_action spc_prout(struct scsi_lu *lu, struct scsi_task *task,
                            const struct scsi_args *a)
 {
@@ -565,8 +684,13 @@ enum scsi_action spc_prout(struct scsi_lu *lu, struct scsi_task *task,
         .all_tg_pt = sa != PROUT_REGISTER_AND_MOVE && (p[20] & 0x04),
         .list = p, .len = len,
     };
-    pthread_mutex_lock(&lu->nexus_lock);
-    bool ok = prout_run(&o, sa, &task->status);
-    pthread_mutex_unlock(&lu->nexus_lock);
+    bool ok;
+    if (lu->pr_store.update) {
+        ok = prout_shared(&o, task->nexus, sa, &task->status);
+    } else {
+        pthread_mutex_lock(&lu->nexus_lock);
+        ok = prout_run(&o, sa, &task->status);
+        pthread_mutex_unlock(&lu->nexus_lock);
+    }
     return ok ? SCSI_DONE : conflict(task);
 }

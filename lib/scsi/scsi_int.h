@@ -169,6 +169,12 @@ bool scsi_gate(struct scsi_lu *lu, struct scsi_task *task,
 bool scsi_pr_allows(const struct scsi_lu *lu, int slot,
                     const struct scsi_args *a);
 scsi_check_fn spc_prout_check, spc_reserve10_check;
+/* pr.c: whether a TYPE is one of the reservation types Spd knows; the
+ * shared state loaded again when the device said it changed (or always,
+ * with force): false with *st set when it could not be (nexus_lock not
+ * held). */
+bool scsi_pr_type_valid(uint8_t type);
+bool scsi_pr_refresh(struct scsi_lu *lu, bool force, spd_status *st);
 scsi_handler_fn spc_prin, spc_prout, spc_reserve, spc_release;
 
 /* xcopy.c: EXTENDED COPY and RECEIVE COPY RESULTS; the next request of

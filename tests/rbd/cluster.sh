@@ -7,7 +7,8 @@
 #   cluster_start DIR   make and start it; sets CEPH_CONF (exported),
 #                       MON_PID, OSD_PID; the pool "rbd" is ready
 #   osd_kill            SIGKILL the OSD;  osd_start: start it again
-#   cluster_stop        stop both by pid (registered with at_exit)
+#   cluster_stop        stop both by pid (registered with at_exit), after
+#                       the programs in PIDS
 #   ceph_t ARGS, rbd_t ARGS   ceph and rbd with this conf and a time limit
 #
 # Every ceph and rbd command runs under timeout: without a monitor they
@@ -104,6 +105,12 @@ osd_kill() {
 }
 
 cluster_stop() {
+    # The programs using it first: without a cluster their shutdown (the
+    # image's last flush) would wait for it.
+    for pid in $PIDS; do
+        kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    done
+    PIDS=""
     for pid in ${OSD_PID:-} ${MON_PID:-}; do
         kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     done

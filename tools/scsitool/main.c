@@ -26,7 +26,7 @@
 struct tool {
     struct target t;
     bool json, fua;
-    const char *output, *input, *out_file;
+    const char *output, *input, *out_file, *initiator;
     long long in_len;             /* raw --in, or -1 */
     unsigned timeout;
 };
@@ -442,6 +442,9 @@ static void help(void)
            "      --out FILE          raw: FILE's bytes as data-out\n"
            "      --fua               read, write: set FUA\n"
            "  -t, --timeout SECONDS   per command (default 30)\n"
+           "      --initiator IQN     iscsi://: log in as IQN, the same "
+           "initiator port\n"
+           "                          on every run (for reservations)\n"
            "  -h, --help              this help\n"
            "  -V, --version           the version\n\n"
            "Exit status: 0 GOOD, 1 another status (the sense is printed), "
@@ -458,6 +461,7 @@ static int parse_options(int argc, char **argv, struct tool *c)
         { "out", required_argument, NULL, 'O' },
         { "fua", no_argument, NULL, 'F' },
         { "timeout", required_argument, NULL, 't' },
+        { "initiator", required_argument, NULL, 'N' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -472,6 +476,12 @@ static int parse_options(int argc, char **argv, struct tool *c)
         case 'i': c->input = optarg; break;
         case 'O': c->out_file = optarg; break;
         case 'F': c->fua = true; break;
+        case 'N':
+            if (!*optarg || strlen(optarg) > 223)
+                return usage_error("--initiator %s: not an iSCSI name of 1 "
+                                   "to 223 characters", optarg);
+            c->initiator = optarg;
+            break;
         case 'I':
             if (!parse_u64(optarg, DUMP_MAX, &v))
                 return usage_error("--in %s: not 0 to 16777216 bytes", optarg);
@@ -517,7 +527,9 @@ int main(int argc, char **argv)
     if (nargs < cmd->args_min || nargs > cmd->args_max)
         return usage_error("%s: wrong number of arguments", name);
     char *padded[2] = { nargs > 0 ? args[0] : NULL, nargs > 1 ? args[1] : NULL };
-    if ((r = target_open(&c.t, target, c.timeout)))
+    if (c.initiator && strncmp(target, "iscsi://", 8))
+        return usage_error("--initiator: for iscsi:// targets, not %s", target);
+    if ((r = target_open(&c.t, target, c.timeout, c.initiator)))
         return r;
     out_begin(c.json);
     r = cmd->run(&c, padded);

@@ -40,9 +40,11 @@ struct target {
     void *priv;
 };
 
-/* Open "/dev/sgN" (any SCSI device node), "iscsi://..." or "mem:SIZE"; 0,
- * or an exit status after printing why not. */
-int target_open(struct target *t, const char *spec, unsigned timeout);
+/* Open "/dev/sgN" (any SCSI device node), "iscsi://..." (logged in as
+ * initiator, NULL: Spd's name) or "mem:SIZE"; 0, or an exit status after
+ * printing why not. */
+int target_open(struct target *t, const char *spec, unsigned timeout,
+                const char *initiator);
 
 /* Output: "key: value" lines, or one JSON object (keys are snake_case;
  * the text form writes them with spaces). */

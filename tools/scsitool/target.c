@@ -146,10 +146,21 @@ static void isc_close(struct target *t)
     free(c);
 }
 
-static int isc_open(struct target *t, const char *url_text, unsigned timeout)
+/* Log in as initiator (NULL: Spd's own name) with an ISID of its own:
+ * derived from the name when given, so that every run with one name is
+ * one initiator port (persistent reservations are kept for it). */
+static int isc_open(struct target *t, const char *url_text, unsigned timeout,
+                    const char *initiator)
 {
     struct isc *c = calloc(1, sizeof *c);
-    struct iscsi_context *iscsi = iscsi_create_context(INITIATOR);
+    struct iscsi_context *iscsi =
+        iscsi_create_context(initiator ? initiator : INITIATOR);
+    if (iscsi && initiator) {
+        uint32_t h = 2166136261u;              /* FNV-1a */
+        for (const char *p = initiator; *p; p++)
+            h = (h ^ (uint8_t)*p) * 16777619u;
+        iscsi_set_isid_random(iscsi, h & 0xffffff, h >> 24);
+    }
     struct iscsi_url *url = iscsi ? iscsi_parse_full_url(iscsi, url_text)
                                   : NULL;
     if (!url) {
@@ -304,10 +315,11 @@ static int mem_open(struct target *t, const char *spec)
     return EXIT_TRANSPORT;
 }
 
-int target_open(struct target *t, const char *spec, unsigned timeout)
+int target_open(struct target *t, const char *spec, unsigned timeout,
+                const char *initiator)
 {
     if (!strncmp(spec, "iscsi://", 8))
-        return isc_open(t, spec, timeout);
+        return isc_open(t, spec, timeout, initiator);
     if (!strncmp(spec, "mem:", 4))
         return mem_open(t, spec + 4);
     return sg_open(t, spec, timeout);
