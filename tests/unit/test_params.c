@@ -212,6 +212,71 @@ static void test_debug_mask_parse(void)
     EXPECT(strstr(spd_errmsg(), "debug mask") != NULL);
 }
 
+/* spd_params_set_alua(): the list of every gateway's group and state,
+ * the process's own among them; params unchanged when refused. */
+static void test_port_groups(void)
+{
+    spd_params p = good_params();
+    EXPECT_EQ(spd_params_set_alua(&p, 2, "1:ao,2:ano,3:standby,"
+                                  "65535:unavailable"), 0);
+    EXPECT_EQ(p.port_group, 2);
+    EXPECT_EQ(p.port_group_count, 4);
+    EXPECT_EQ(p.port_groups[0].id, 1);
+    EXPECT_EQ(p.port_groups[0].state, SPD_ALUA_OPTIMIZED);
+    EXPECT_EQ(p.port_groups[1].state, SPD_ALUA_NON_OPTIMIZED);
+    EXPECT_EQ(p.port_groups[2].state, SPD_ALUA_STANDBY);
+    EXPECT_EQ(p.port_groups[3].id, 65535);
+    EXPECT_EQ(p.port_groups[3].state, SPD_ALUA_UNAVAILABLE);
+    EXPECT_EQ(spd_params_check(&p), 0);
+
+    static const struct {
+        unsigned own;
+        const char *list, *says;
+    } bad[] = {
+        { 3, "1:ao,2:ano", "is not among" },
+        { 0, "1:ao", "ids go from 1 to 65535" },
+        { 65536, "1:ao", "ids go from 1 to 65535" },
+        { 1, "1:ao,1:ano", "listed twice" },
+        { 1, "1:ao,01:ano", "listed twice" },
+        { 1, "1:fast", "none of ao, ano" },
+        { 1, "1:AO", "none of ao, ano" },
+        { 1, "1:ao,", "is not ID:STATE" },
+        { 1, "", "is not ID:STATE" },
+        { 1, "1", "is not ID:STATE" },
+        { 1, "0:ao", "the id is not" },
+        { 1, "1:ao,65536:ano", "the id is not" },
+        { 1, "-1:ao", "the id is not" },
+        { 1, "1x:ao", "the id is not" },
+        { 1, "1:ao,2:ao,3:ao,4:ao,5:ao,6:ao,7:ao,8:ao,9:ao,10:ao,11:ao,"
+             "12:ao,13:ao,14:ao,15:ao,16:ao,17:ao", "more than 16" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        spd_params q = good_params();
+        EXPECT_EQ(spd_params_set_alua(&q, bad[i].own, bad[i].list), -EINVAL);
+        if (!EXPECT(strstr(spd_errmsg(), bad[i].says) != NULL))
+            fprintf(stderr, "  '%s': %s\n", bad[i].list, spd_errmsg());
+        spd_params fresh = good_params();
+        EXPECT(!memcmp(&q, &fresh, sizeof q));
+    }
+
+    /* Filled by hand: checked as spd_params_set_alua() checks. */
+    spd_params q = p;
+    q.port_groups[1].id = 1;
+    expect_refused(&q, "listed twice");
+    q = p;
+    q.port_groups[1].state = 7;
+    expect_refused(&q, "state 7");
+    q = p;
+    q.port_group = 9;
+    expect_refused(&q, "is not among");
+    q = p;
+    q.port_group_count = 0;
+    expect_refused(&q, "go together");
+    q = p;
+    q.port_group_count = SPD_PORT_GROUPS_MAX + 1;
+    expect_refused(&q, "at most 16");
+}
+
 int main(void)
 {
     static const struct test_case tests[] = {
@@ -219,7 +284,7 @@ int main(void)
         TEST(test_physical_block_length),
         TEST(test_missing_ops),      TEST(test_default_max_transfer),
         TEST(test_uuid_text),        TEST(test_registry),
-        TEST(test_debug_mask_parse),
+        TEST(test_debug_mask_parse), TEST(test_port_groups),
     };
     return RUN_TESTS("params", tests);
 }
