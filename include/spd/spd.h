@@ -467,7 +467,8 @@ typedef struct spd_scsi_nexus {
     char     name[SPD_SCSI_NAME_MAX];  /* NUL-terminated */
     uint8_t  isid[6];
     bool     has_isid;               /* iSCSI: TransportIDs carry the ISID */
-    uint16_t rel_port;               /* relative target port, from 1 */
+    uint16_t rel_port;               /* relative target port, from 1: iSCSI
+                                        gives the target's port group */
 } spd_scsi_nexus;
 
 #define SPD_SCSI_NEXUS_INIT .size = sizeof(spd_scsi_nexus), .rel_port = 1
