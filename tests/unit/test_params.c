@@ -3,6 +3,7 @@
 
 #include "harness.h"
 #include "memunit.h"
+#include "spd/iscsi.h"
 #include "spd/spd.h"
 
 static int noop_read(void *ctx, spd_io *io, void *buf, uint64_t lba,
@@ -277,6 +278,33 @@ static void test_port_groups(void)
     expect_refused(&q, "at most 16");
 }
 
+/* An iSCSI target's LUNs share one target port group: its portal group
+ * tag. */
+static void test_port_group_of_a_target(void)
+{
+    spd_params p1 = memunit_params(512, 64, 1), p2 = memunit_params(512, 64, 2);
+    spd_params p3 = memunit_params(512, 64, 3);
+    EXPECT_EQ(spd_params_set_alua(&p1, 1, "1:ao,2:ano"), 0);
+    EXPECT_EQ(spd_params_set_alua(&p2, 2, "1:ao,2:ano"), 0);
+    EXPECT_EQ(spd_params_set_alua(&p3, 1, "1:ao,2:ano"), 0);
+    struct memunit *m1 = memunit_create(&p1, 0), *m2 = memunit_create(&p2, 0);
+    struct memunit *m3 = memunit_create(&p3, 0);
+    spd_iscsi_target *t = spd_iscsi_target_create(NULL);
+    if (!EXPECT(m1 && m2 && m3 && t))
+        return;
+    const char *iqn = "iqn.2026-11.org.spd:groups";
+    EXPECT_EQ(spd_iscsi_target_add(t, m1->unit, iqn, 0), 0);
+    EXPECT_EQ(spd_iscsi_target_add(t, m2->unit, iqn, 1), -EINVAL);
+    EXPECT(strstr(spd_errmsg(), "a target has one") != NULL);
+    EXPECT_EQ(spd_iscsi_target_add(t, m3->unit, iqn, 1), 0);
+    EXPECT_EQ(spd_iscsi_target_add(t, m2->unit, "iqn.2026-11.org.spd:two", 0),
+              0);
+    spd_iscsi_target_destroy(t);
+    memunit_destroy(m1);
+    memunit_destroy(m2);
+    memunit_destroy(m3);
+}
+
 int main(void)
 {
     static const struct test_case tests[] = {
@@ -285,6 +313,7 @@ int main(void)
         TEST(test_missing_ops),      TEST(test_default_max_transfer),
         TEST(test_uuid_text),        TEST(test_registry),
         TEST(test_debug_mask_parse), TEST(test_port_groups),
+        TEST(test_port_group_of_a_target),
     };
     return RUN_TESTS("params", tests);
 }
