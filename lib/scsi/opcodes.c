@@ -28,6 +28,10 @@
  * in standby too, as Linux's own target allows, so that a host sizes the
  * disk on every path.
  */
+/* PERSISTENT RESERVE IN and OUT: service actions, each checked; another's
+ * RESERVE(6)/(10) conflicts; they run in standby. */
+#define ROW_PR_COMMAND (ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2 | ROW_STANDBY)
+
 static const struct scsi_row scsi_rows[] = {
     { .name = "TEST UNIT READY", .opcode = SPD_SCSI_TEST_UNIT_READY,
       .cdb_len = 6, .flags = ROW_PR_READ, .xfer = XFER_NONE, .handler = spc_good,
@@ -160,73 +164,74 @@ static const struct scsi_row scsi_rows[] = {
                  0x00 } },
     { .name = "MODE SENSE(10)", .opcode = SPD_SCSI_MODE_SENSE_10,
       .cdb_len = 10, .flags = ROW_PR_READ | ROW_STANDBY, .xfer = XFER_ALLOC,
-      .count = F(7, 2), .check = spc_mode_sense_check, .handler = spc_mode_sense,
+      .count = F(7, 2), .check = spc_mode_sense_check,
+      .handler = spc_mode_sense,
       .usage = { 0x5a, 0x18, 0xff, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE IN", .opcode = SPD_SCSI_PERSISTENT_RESERVE_IN,
-      .sa = 0, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2 | ROW_STANDBY,
+      .sa = 0, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_ALLOC, .count = F(7, 2), .handler = spc_prin,   /* READ KEYS */
       .usage = { 0x5e, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE IN", .opcode = SPD_SCSI_PERSISTENT_RESERVE_IN,
-      .sa = 1, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2 | ROW_STANDBY,
+      .sa = 1, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_ALLOC, .count = F(7, 2), .handler = spc_prin,   /* READ RESERVATION */
       .usage = { 0x5e, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE IN", .opcode = SPD_SCSI_PERSISTENT_RESERVE_IN,
-      .sa = 2, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2 | ROW_STANDBY,
+      .sa = 2, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_ALLOC, .count = F(7, 2), .handler = spc_prin,   /* REPORT CAPABILITIES */
       .usage = { 0x5e, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE IN", .opcode = SPD_SCSI_PERSISTENT_RESERVE_IN,
-      .sa = 3, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2 | ROW_STANDBY,
+      .sa = 3, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_ALLOC, .count = F(7, 2), .handler = spc_prin,   /* READ FULL STATUS */
       .usage = { 0x5e, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 0, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2 | ROW_STANDBY,
+      .sa = 0, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* REGISTER */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 1, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2 | ROW_STANDBY,
+      .sa = 1, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* RESERVE */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 2, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2 | ROW_STANDBY,
+      .sa = 2, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* RELEASE */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 3, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2 | ROW_STANDBY,
+      .sa = 3, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* CLEAR */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 4, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2 | ROW_STANDBY,
+      .sa = 4, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* PREEMPT */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 5, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2 | ROW_STANDBY,
+      .sa = 5, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* PREEMPT AND ABORT */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 6, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2 | ROW_STANDBY,
+      .sa = 6, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* REGISTER AND IGNORE EXISTING KEY */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 7, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2 | ROW_STANDBY,
+      .sa = 7, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* REGISTER AND MOVE */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
