@@ -117,9 +117,9 @@ void scsi_lu_naa(const struct scsi_lu *lu, uint8_t out[16])
 
 /* 83h, Device Identification (SPC-4): an NAA designator (binary) and a
  * T10 vendor ID designator (ASCII, "SPD     " and the UUID text), both of
- * the logical unit; the relative target port the command came through,
- * the process's one port, and its target port group, whose id the port's
- * is (alua.c). */
+ * the logical unit; the relative target port the command came through
+ * (the process has one) and its target port group, both numbered by the
+ * process's port group (alua.c). */
 static size_t vpd_device_id(const struct scsi_lu *lu, uint8_t *buf)
 {
     const uint8_t *uuid = lu->params->uuid;
