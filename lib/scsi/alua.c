@@ -125,6 +125,9 @@ int spd_params_set_alua(spd_params *params, unsigned own, const char *states)
     unsigned n = 0;
     int r;
 
+    if (!params || !states)
+        return spd_set_error(EINVAL, "spd_params_set_alua: params and "
+                             "states are required");
     if (own < 1 || own > UINT16_MAX)
         return spd_set_error(EINVAL, "port group %u: ids go from 1 to 65535",
                              own);

@@ -260,6 +260,9 @@ static void test_port_groups(void)
         EXPECT(!memcmp(&q, &fresh, sizeof q));
     }
 
+    EXPECT_EQ(spd_params_set_alua(&p, 1, NULL), -EINVAL);
+    EXPECT_EQ(p.port_group, 2);
+
     /* Filled by hand: checked as spd_params_set_alua() checks. */
     spd_params q = p;
     q.port_groups[1].id = 1;
