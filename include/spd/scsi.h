@@ -92,6 +92,8 @@ enum spd_asc {
     SPD_ASC_LUN_NOT_READY                   = 0x0400,
     SPD_ASC_LUN_BECOMING_READY              = 0x0401,
     SPD_ASC_LUN_NOT_READY_INIT_REQUIRED     = 0x0402,
+    SPD_ASC_LUN_NOT_ACCESSIBLE_STANDBY      = 0x040b,  /* ALUA standby */
+    SPD_ASC_LUN_NOT_ACCESSIBLE_UNAVAILABLE  = 0x040c,  /* ALUA unavailable */
     SPD_ASC_UNREACHABLE_COPY_TARGET         = 0x0804,
     SPD_ASC_WRITE_ERROR                     = 0x0c00,
     SPD_ASC_UNEXPECTED_UNSOLICITED_DATA     = 0x0c0c,

@@ -92,6 +92,24 @@ int spd_status_errno(const spd_status *st);
 #define SPD_PRODUCT_REVISION_MAX 4
 #define SPD_DEFAULT_MAX_TRANSFER (1024 * 1024)
 
+/* Asymmetric access states of a target port group (SPC-4). Implicit
+ * ALUA: the states are configured, an initiator cannot change them (SET
+ * TARGET PORT GROUPS is not supported). */
+typedef enum spd_alua_state {
+    SPD_ALUA_OPTIMIZED     = 0x0,   /* active/optimized: "ao" */
+    SPD_ALUA_NON_OPTIMIZED = 0x1,   /* active/non-optimized: "ano" */
+    SPD_ALUA_STANDBY       = 0x2,   /* no medium access: "standby" */
+    SPD_ALUA_UNAVAILABLE   = 0x3,   /* inquiries only: "unavailable" */
+} spd_alua_state;
+
+#define SPD_PORT_GROUPS_MAX    16   /* gateways of one disk */
+#define SPD_DEFAULT_PORT_GROUP 1    /* the group without port_group */
+
+typedef struct spd_port_group {
+    uint16_t id;                    /* 1 to 65535 */
+    uint8_t  state;                 /* spd_alua_state */
+} spd_port_group;
+
 typedef struct spd_params {
     /* sizeof(spd_params) when the caller was built: SPD_PARAMS_INIT. */
     uint32_t size;
@@ -126,6 +144,18 @@ typedef struct spd_params {
      * LBPPBE, the NBD preferred block size, ublk's physical block size).
      * 0 means block_length. */
     uint32_t physical_block_length;
+    /* Target port groups (SPC-4 asymmetric logical unit access), for a
+     * disk served by several processes at once, each a gateway with one
+     * target port: port_group is this process's group, also the relative
+     * target port identifier of its port and its iSCSI
+     * TargetPortalGroupTag; port_groups lists every gateway's group, this
+     * one's included, with its state: the same list in every gateway, so
+     * that each reports the same groups. 0 and no groups: one group,
+     * SPD_DEFAULT_PORT_GROUP, active/optimized. spd_params_set_alua()
+     * fills them from text. */
+    uint16_t port_group;
+    uint16_t port_group_count;
+    spd_port_group port_groups[SPD_PORT_GROUPS_MAX];
 } spd_params;
 
 /* Start a spd_params initializer with this: new fields are only ever added
@@ -135,6 +165,13 @@ typedef struct spd_params {
 /* Check parameters without creating a unit: 0, or -EINVAL with
  * spd_errmsg() naming the field. */
 int spd_params_check(const spd_params *params);
+
+/* Set params' port_group to own and port_groups from states, a list
+ * "ID:STATE[,ID:STATE]..." of every gateway's group with its state (ao,
+ * ano, standby or unavailable; "1:ao,2:ano"): ids 1 to 65535, each once,
+ * own among them. 0, or -EINVAL with spd_errmsg() saying what is wrong
+ * and params unchanged. */
+int spd_params_set_alua(spd_params *params, unsigned own, const char *states);
 
 /* Parse "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into 16 bytes: 0 or -EINVAL. */
 int spd_uuid_parse(const char *text, uint8_t uuid[16]);
@@ -467,7 +504,8 @@ typedef struct spd_scsi_nexus {
     char     name[SPD_SCSI_NAME_MAX];  /* NUL-terminated */
     uint8_t  isid[6];
     bool     has_isid;               /* iSCSI: TransportIDs carry the ISID */
-    uint16_t rel_port;               /* relative target port, from 1 */
+    uint16_t rel_port;               /* relative target port, from 1: iSCSI
+                                        gives the target's port group */
 } spd_scsi_nexus;
 
 #define SPD_SCSI_NEXUS_INIT .size = sizeof(spd_scsi_nexus), .rel_port = 1

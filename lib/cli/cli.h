@@ -66,6 +66,8 @@ struct cli_config {
     const char *debug_log;       /* --debug-log FILE, or NULL */
     int threads;                 /* -1: the device's default */
     bool check;                  /* --check */
+    unsigned port_group;         /* --port-group, 0: not given */
+    const char *alua;            /* --alua, or NULL */
     struct cli_exports exports;
 };
 

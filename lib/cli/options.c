@@ -48,6 +48,8 @@ enum {
     OPT_TLS_CERTIFICATES,
     OPT_TLS_PSK,
     OPT_TLS_VERIFY_PEER,
+    OPT_PORT_GROUP,
+    OPT_ALUA,
     PROGRAM_OPTION_BASE = 1024,
 };
 
@@ -238,6 +240,41 @@ static int take_threads(struct cli_config *cfg, const char *arg)
     return GO_ON;
 }
 
+static int take_port_group(struct cli_config *cfg, const char *arg)
+{
+    uint64_t v;
+    if (!parse_number(arg, &v) || v < 1 || v > UINT16_MAX)
+        return bad_value(cfg, "port-group", arg, "not a number from 1 to "
+                         "65535");
+    cfg->port_group = (unsigned)v;
+    return GO_ON;
+}
+
+static int take_alua(struct cli_config *cfg, const char *arg)
+{
+    cfg->alua = arg;
+    return GO_ON;
+}
+
+/* --port-group and --alua, checked together once both are known: 0, or
+ * SPD_EXIT_USAGE after a message. */
+static int port_groups_finish(struct cli_config *cfg)
+{
+    if (!cfg->port_group && !cfg->alua)
+        return 0;
+    if (!cfg->port_group || !cfg->alua)
+        return cli_usage_error(cfg, "--port-group and --alua go together: "
+                               "this gateway's target port group and every "
+                               "gateway's state");
+    if (!cfg->exports.iscsi)
+        return cli_usage_error(cfg, "--port-group and --alua need an iSCSI "
+                               "export (--iscsi)");
+    if (spd_params_set_alua(&cfg->params, cfg->port_group, cfg->alua))
+        return cli_usage_error(cfg, "--port-group %u --alua %s: %s",
+                               cfg->port_group, cfg->alua, spd_errmsg());
+    return 0;
+}
+
 static int take_check(struct cli_config *cfg, const char *arg)
 {
     cfg->check = true;
@@ -310,6 +347,14 @@ static const struct common_option {
     { NULL, "debug-log", 'D', "FILE", take_debug_log,
       "append the log to FILE instead of stderr (with the mask all unless "
       "--debug gives one)" },
+    { "Gateways (several processes serving one disk over iSCSI)",
+      "port-group", OPT_PORT_GROUP, "ID", take_port_group,
+      "this gateway's target port group, 1 to 65535, also its iSCSI "
+      "TargetPortalGroupTag and relative target port (needs --alua)" },
+    { NULL, "alua", OPT_ALUA, "ID:STATE,...", take_alua,
+      "every gateway's group and its state, the same list for each: ao "
+      "(active/optimized), ano (active/non-optimized), standby or "
+      "unavailable, like 1:ao,2:ano (default: one group 1, ao)" },
     { "Exports (served until a signal such as SIGINT or SIGTERM)", "nbd",
       OPT_NBD,
       "URI", NULL,
@@ -557,6 +602,8 @@ static int parse_finish(struct cli_config *cfg, int argc, char **argv)
                                e->iscsi_target ? "--iscsi-target"
                                                : "--chap-file");
     int r = cli_tls_finish(cfg);
+    if (!r)
+        r = port_groups_finish(cfg);
     if (r)
         return r;
     if (!cfg->check && !cli_exports_wanted(e))

@@ -90,7 +90,9 @@ int spd_params_check(const spd_params *p)
         return spd_set_error(EINVAL, "max_transfer_length %u is not a "
                              "multiple of block_length %u",
                              p->max_transfer_length, bl);
-    return check_physical(p);
+    if ((r = check_physical(p)))
+        return r;
+    return scsi_port_groups_check(p);
 }
 
 static int check_ops(const spd_ops *ops, const spd_params *p)

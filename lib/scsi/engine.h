@@ -94,6 +94,10 @@ struct scsi_lu {
     unsigned copy_next;
 };
 
+/* Whether params' target port groups are valid (alua.c): 0, or -EINVAL
+ * with spd_errmsg() saying why. */
+int scsi_port_groups_check(const spd_params *params);
+
 void scsi_lu_init(struct scsi_lu *lu, const spd_params *params,
                   uint32_t max_transfer_blocks);
 void scsi_lu_fini(struct scsi_lu *lu);

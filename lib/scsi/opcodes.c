@@ -20,14 +20,25 @@
  * check function; GROUP NUMBER (no grouping function), ANCHOR (no anchored
  * LBAs) and the control byte (no NACA, no linked commands) are not, so a
  * CDB setting them fails with INVALID FIELD IN CDB.
+ *
+ * On a port whose target port group is in standby, only rows with
+ * ROW_STANDBY or ROW_UNAVAILABLE run, on an unavailable one only those
+ * with ROW_UNAVAILABLE: the commands SPC-4 lists for those states that
+ * Spd has ("Standby state", "Unavailable state"), and READ CAPACITY(16)
+ * in standby too, as Linux's own target allows, so that a host sizes the
+ * disk on every path.
  */
+/* PERSISTENT RESERVE IN and OUT: service actions, each checked; another's
+ * RESERVE(6)/(10) conflicts; they run in standby. */
+#define ROW_PR_COMMAND (ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2 | ROW_STANDBY)
+
 static const struct scsi_row scsi_rows[] = {
     { .name = "TEST UNIT READY", .opcode = SPD_SCSI_TEST_UNIT_READY,
       .cdb_len = 6, .flags = ROW_PR_READ, .xfer = XFER_NONE, .handler = spc_good,
       .usage = { 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 } },
     { .name = "REQUEST SENSE", .opcode = SPD_SCSI_REQUEST_SENSE,
-      .cdb_len = 6, .flags = ROW_NO_UA, .xfer = XFER_ALLOC, .count = F(4, 1),
-      .handler = spc_request_sense,
+      .cdb_len = 6, .flags = ROW_NO_UA | ROW_UNAVAILABLE, .xfer = XFER_ALLOC,
+      .count = F(4, 1), .handler = spc_request_sense,
       .usage = { 0x03, 0x01, 0x00, 0x00, 0xff, 0x00 } },
     { .name = "READ(6)", .opcode = SPD_SCSI_READ_6, .cdb_len = 6,
       .flags = ROW_PR_READ | ROW_MEDIUM, .dir = SPD_DIR_IN, .xfer = XFER_BLOCKS,
@@ -39,12 +50,14 @@ static const struct scsi_row scsi_rows[] = {
       .xfer = XFER_BLOCKS, .lba = LBA6, .count = F(4, 1),
       .check = sbc_rw_check, .handler = sbc_rw,
       .usage = { 0x0a, 0x1f, 0xff, 0xff, 0xff, 0x00 } },
-    { .name = "INQUIRY", .opcode = SPD_SCSI_INQUIRY, .cdb_len = 6, .flags = ROW_NO_UA,
+    { .name = "INQUIRY", .opcode = SPD_SCSI_INQUIRY, .cdb_len = 6,
+      .flags = ROW_NO_UA | ROW_UNAVAILABLE,
       .xfer = XFER_ALLOC, .count = F(3, 2), .check = spc_inquiry_check,
       .handler = spc_inquiry,
       .usage = { 0x12, 0x01, 0xff, 0xff, 0xff, 0x00 } },
     { .name = "MODE SELECT(6)", .opcode = SPD_SCSI_MODE_SELECT_6,
-      .cdb_len = 6, .flags = ROW_PR_WRITE, .xfer = XFER_PARAM, .count = F(4, 1),
+      .cdb_len = 6, .flags = ROW_PR_WRITE | ROW_STANDBY, .xfer = XFER_PARAM,
+      .count = F(4, 1),
       .check = spc_mode_select_check, .handler = spc_mode_select,
       .usage = { 0x15, 0x11, 0x00, 0x00, 0xff, 0x00 } },
     { .name = "RESERVE(6)", .opcode = SPD_SCSI_RESERVE_6, .cdb_len = 6,
@@ -54,7 +67,8 @@ static const struct scsi_row scsi_rows[] = {
       .xfer = XFER_NONE, .handler = spc_release,
       .usage = { 0x17, 0x00, 0x00, 0x00, 0x00, 0x00 } },
     { .name = "MODE SENSE(6)", .opcode = SPD_SCSI_MODE_SENSE_6,
-      .cdb_len = 6, .flags = ROW_PR_READ, .xfer = XFER_ALLOC, .count = F(4, 1),
+      .cdb_len = 6, .flags = ROW_PR_READ | ROW_STANDBY, .xfer = XFER_ALLOC,
+      .count = F(4, 1),
       .check = spc_mode_sense_check, .handler = spc_mode_sense,
       .usage = { 0x1a, 0x08, 0xff, 0xff, 0xff, 0x00 } },
     { .name = "START STOP UNIT", .opcode = SPD_SCSI_START_STOP_UNIT,
@@ -135,7 +149,8 @@ static const struct scsi_row scsi_rows[] = {
       .usage = { 0x48, 0xbf, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
                  0x00 } },
     { .name = "MODE SELECT(10)", .opcode = SPD_SCSI_MODE_SELECT_10,
-      .cdb_len = 10, .flags = ROW_PR_WRITE, .xfer = XFER_PARAM, .count = F(7, 2),
+      .cdb_len = 10, .flags = ROW_PR_WRITE | ROW_STANDBY, .xfer = XFER_PARAM,
+      .count = F(7, 2),
       .check = spc_mode_select_check, .handler = spc_mode_select,
       .usage = { 0x55, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
                  0x00 } },
@@ -148,74 +163,75 @@ static const struct scsi_row scsi_rows[] = {
       .usage = { 0x57, 0x12, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
                  0x00 } },
     { .name = "MODE SENSE(10)", .opcode = SPD_SCSI_MODE_SENSE_10,
-      .cdb_len = 10, .flags = ROW_PR_READ, .xfer = XFER_ALLOC, .count = F(7, 2),
-      .check = spc_mode_sense_check, .handler = spc_mode_sense,
+      .cdb_len = 10, .flags = ROW_PR_READ | ROW_STANDBY, .xfer = XFER_ALLOC,
+      .count = F(7, 2), .check = spc_mode_sense_check,
+      .handler = spc_mode_sense,
       .usage = { 0x5a, 0x18, 0xff, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE IN", .opcode = SPD_SCSI_PERSISTENT_RESERVE_IN,
-      .sa = 0, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .sa = 0, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_ALLOC, .count = F(7, 2), .handler = spc_prin,   /* READ KEYS */
       .usage = { 0x5e, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE IN", .opcode = SPD_SCSI_PERSISTENT_RESERVE_IN,
-      .sa = 1, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .sa = 1, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_ALLOC, .count = F(7, 2), .handler = spc_prin,   /* READ RESERVATION */
       .usage = { 0x5e, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE IN", .opcode = SPD_SCSI_PERSISTENT_RESERVE_IN,
-      .sa = 2, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .sa = 2, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_ALLOC, .count = F(7, 2), .handler = spc_prin,   /* REPORT CAPABILITIES */
       .usage = { 0x5e, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE IN", .opcode = SPD_SCSI_PERSISTENT_RESERVE_IN,
-      .sa = 3, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .sa = 3, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_ALLOC, .count = F(7, 2), .handler = spc_prin,   /* READ FULL STATUS */
       .usage = { 0x5e, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 0, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .sa = 0, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* REGISTER */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 1, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .sa = 1, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* RESERVE */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 2, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .sa = 2, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* RELEASE */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 3, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .sa = 3, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* CLEAR */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 4, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .sa = 4, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* PREEMPT */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 5, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .sa = 5, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* PREEMPT AND ABORT */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 6, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .sa = 6, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* REGISTER AND IGNORE EXISTING KEY */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
                  0x00 } },
     { .name = "PERSISTENT RESERVE OUT", .opcode = SPD_SCSI_PERSISTENT_RESERVE_OUT,
-      .sa = 7, .cdb_len = 10, .flags = ROW_SA | ROW_SA_STRICT | ROW_PR_SPC2,
+      .sa = 7, .cdb_len = 10, .flags = ROW_PR_COMMAND,
       .xfer = XFER_PARAM, .count = F(5, 4), .check = spc_prout_check,
       .handler = spc_prout,     /* REGISTER AND MOVE */
       .usage = { 0x5f, 0x1f, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
@@ -289,7 +305,8 @@ static const struct scsi_row scsi_rows[] = {
       .usage = { 0x93, 0xe9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                  0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
     { .name = "READ CAPACITY(16)", .opcode = SPD_SCSI_SERVICE_ACTION_IN_16,
-      .sa = SPD_SA_READ_CAPACITY_16, .cdb_len = 16, .flags = ROW_SA,
+      .sa = SPD_SA_READ_CAPACITY_16, .cdb_len = 16,
+      .flags = ROW_SA | ROW_STANDBY,
       .xfer = XFER_ALLOC, .lba = F(2, 8), .count = F(10, 4),
       .check = sbc_read_capacity_check, .handler = sbc_read_capacity16,
       .usage = { 0x9e, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
@@ -301,13 +318,15 @@ static const struct scsi_row scsi_rows[] = {
       .handler = sbc_get_lba_status,
       .usage = { 0x9e, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                  0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 } },
-    { .name = "REPORT LUNS", .opcode = SPD_SCSI_REPORT_LUNS, .cdb_len = 12, .flags = ROW_NO_UA,
+    { .name = "REPORT LUNS", .opcode = SPD_SCSI_REPORT_LUNS, .cdb_len = 12,
+      .flags = ROW_NO_UA | ROW_UNAVAILABLE,
       .xfer = XFER_ALLOC, .count = F(6, 4), .check = spc_report_luns_check,
       .handler = spc_report_luns,
       .usage = { 0xa0, 0x00, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
                  0xff, 0x00, 0x00 } },
     { .name = "REPORT TARGET PORT GROUPS", .opcode = SPD_SCSI_MAINTENANCE_IN,
-      .sa = SPD_SA_REPORT_TARGET_PORT_GROUPS, .cdb_len = 12, .flags = ROW_SA,
+      .sa = SPD_SA_REPORT_TARGET_PORT_GROUPS, .cdb_len = 12,
+      .flags = ROW_SA | ROW_UNAVAILABLE,
       .xfer = XFER_ALLOC, .count = F(6, 4), .handler = spc_report_tpgs,
       .usage = { 0xa3, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
                  0xff, 0x00, 0x00 } },
@@ -505,7 +524,8 @@ static bool range_ok(const struct scsi_lu *lu, uint64_t lba, uint64_t blocks)
 
 /*
  * Every CDB passes here once, in this order: operation code (and service
- * action), CDB length, reserved bits, the command's own fields, write
+ * action), CDB length, the state of the port's target port group,
+ * reserved bits, the command's own fields, write
  * protection, LBA range; a command that fails here has no other effect.
  */
 bool scsi_decode(const struct scsi_lu *lu, const uint8_t *cdb,
@@ -533,6 +553,8 @@ bool scsi_decode(const struct scsi_lu *lu, const uint8_t *cdb,
         scsi_invalid_field(st, true, 0, -1);
         return false;
     }
+    if (!scsi_alua_allows(lu, row, st))
+        return false;
     a->row = row;
     if (!check_reserved(row, cdb, st))
         return false;

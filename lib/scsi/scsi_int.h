@@ -30,7 +30,6 @@
 #define SCSI_MAX_UNMAP_DESCS       256u         /* per UNMAP command */
 #define SCSI_MAX_WRITE_SAME_BLOCKS 0xffffffffu  /* fits spd_unmap_desc */
 #define SCSI_MAX_CAW_BLOCKS        255u         /* per COMPARE AND WRITE */
-#define SCSI_TPG_ID                1u           /* the one target port group */
 
 /* Largest immediate answer any handler builds (REPORT SUPPORTED OPERATION
  * CODES with timeouts is the biggest). */
@@ -52,6 +51,10 @@ enum {
     ROW_PR_WRITE = 0x40,  /* conflicts with every type */
     ROW_PR_SPC2  = 0x80,  /* conflicts with another's RESERVE(6)/(10) only */
     ROW_SA_STRICT = 0x100, /* unknown service action: INVALID FIELD IN CDB */
+    /* Target port groups (alua.c): what runs on a port in standby, and
+     * what runs on an unavailable one (and in standby too). */
+    ROW_STANDBY     = 0x200,
+    ROW_UNAVAILABLE = 0x400,
 };
 
 /* How many bytes a command moves and which way (scsi_plan). */
@@ -185,6 +188,14 @@ bool scsi_copy_again(struct scsi_lu *lu, struct scsi_task *task);
 void scsi_copy_record(struct scsi_lu *lu, int slot, uint8_t list_id,
                       bool keep, unsigned segments, uint32_t blocks);
 
+/* alua.c: this process's target port group (also its port's relative
+ * target port identifier); whether its state lets the row run (false:
+ * *st set); REPORT TARGET PORT GROUPS. */
+uint16_t scsi_port_group(const spd_params *p);
+bool scsi_alua_allows(const struct scsi_lu *lu, const struct scsi_row *row,
+                      spd_status *st);
+scsi_handler_fn spc_report_tpgs;
+
 /* spc.c: the NAA designator of VPD 83h. */
 void scsi_lu_naa(const struct scsi_lu *lu, uint8_t out[16]);
 
@@ -195,7 +206,7 @@ uint32_t scsi_absent_inquiry_len(const uint8_t *cdb);
 scsi_check_fn spc_inquiry_check, spc_mode_sense_check, spc_mode_select_check,
     spc_report_luns_check, spc_prevent_check;
 scsi_handler_fn spc_good, spc_request_sense, spc_inquiry, spc_mode_sense,
-    spc_mode_select, spc_report_luns, spc_report_tpgs;
+    spc_mode_select, spc_report_luns;
 
 /* opcodes.c: REPORT SUPPORTED OPERATION CODES. */
 scsi_check_fn spc_rsoc_check;

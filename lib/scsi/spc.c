@@ -85,10 +85,8 @@ static void uuid_hex(const uint8_t uuid[16], char *out)
 }
 
 /* 80h, Unit Serial Number (SPC-4): the UUID as 32 hex digits. */
-static size_t vpd_serial(const struct scsi_lu *lu, uint16_t port,
-                         uint8_t *buf)
+static size_t vpd_serial(const struct scsi_lu *lu, uint8_t *buf)
 {
-    (void)port;
     size_t n = vpd_header(buf, 0x80, 32);
     uuid_hex(lu->params->uuid, (char *)buf + 4);
     return n;
@@ -120,10 +118,9 @@ void scsi_lu_naa(const struct scsi_lu *lu, uint8_t out[16])
 /* 83h, Device Identification (SPC-4): an NAA designator (binary) and a
  * T10 vendor ID designator (ASCII, "SPD     " and the UUID text), both of
  * the logical unit; the relative target port the command came through
- * and its target port group (SPC-4 "Target port group access": one
- * group, SCSI_TPG_ID, holds every port). */
-static size_t vpd_device_id(const struct scsi_lu *lu, uint16_t port,
-                            uint8_t *buf)
+ * (the process has one) and its target port group, both numbered by the
+ * process's port group (alua.c). */
+static size_t vpd_device_id(const struct scsi_lu *lu, uint8_t *buf)
 {
     const uint8_t *uuid = lu->params->uuid;
     size_t n = vpd_header(buf, 0x83, (4 + 16) + (4 + 8 + 36) + 2 * (4 + 4));
@@ -147,23 +144,22 @@ static size_t vpd_device_id(const struct scsi_lu *lu, uint16_t port,
     d[0] = 0x01;
     d[1] = 0x14;            /* association 1: target port, type 4 */
     d[3] = 4;
-    put_be16(d + 6, port);  /* RELATIVE TARGET PORT IDENTIFIER */
+    uint16_t group = scsi_port_group(lu->params);
+    put_be16(d + 6, group); /* RELATIVE TARGET PORT IDENTIFIER */
     d += 4 + 4;
 
     d[0] = 0x01;
     d[1] = 0x15;            /* association 1: target port, type 5: TPG */
     d[3] = 4;
-    put_be16(d + 6, SCSI_TPG_ID);
+    put_be16(d + 6, group);
     return n;
 }
 
 /* B0h, Block Limits (SBC-3). MAXIMUM TRANSFER LENGTH is the device's
  * largest call; longer READs and WRITEs are still accepted and split by the
  * core (SBC-3 would allow refusing them; Spd does not). */
-static size_t vpd_block_limits(const struct scsi_lu *lu, uint16_t port,
-                               uint8_t *buf)
+static size_t vpd_block_limits(const struct scsi_lu *lu, uint8_t *buf)
 {
-    (void)port;
     size_t n = vpd_header(buf, 0xb0, 0x3c);
     put_be32(buf + 8, lu->max_transfer_blocks);     /* maximum transfer */
     put_be32(buf + 12, lu->max_transfer_blocks);    /* optimal transfer */
@@ -178,10 +174,8 @@ static size_t vpd_block_limits(const struct scsi_lu *lu, uint16_t port,
 }
 
 /* B1h, Block Device Characteristics (SBC-3): not rotating. */
-static size_t vpd_characteristics(const struct scsi_lu *lu, uint16_t port,
-                                  uint8_t *buf)
+static size_t vpd_characteristics(const struct scsi_lu *lu, uint8_t *buf)
 {
-    (void)port;
     size_t n = vpd_header(buf, 0xb1, 0x3c);
     put_be16(buf + 4, 0x0001);      /* MEDIUM ROTATION RATE: non-rotating */
     if (lu->params->unmap_supported)
@@ -192,10 +186,8 @@ static size_t vpd_characteristics(const struct scsi_lu *lu, uint16_t port,
 
 /* B2h, Logical Block Provisioning (SBC-3): thin provisioning when the
  * device can unmap. */
-static size_t vpd_provisioning(const struct scsi_lu *lu, uint16_t port,
-                               uint8_t *buf)
+static size_t vpd_provisioning(const struct scsi_lu *lu, uint8_t *buf)
 {
-    (void)port;
     const spd_params *p = lu->params;
     size_t n = vpd_header(buf, 0xb2, 4);
     if (p->unmap_supported) {
@@ -209,10 +201,8 @@ static size_t vpd_provisioning(const struct scsi_lu *lu, uint16_t port,
 
 /* 8Fh, Third-party Copy (SPC-4): the supported commands descriptor, with
  * EXTENDED COPY(LID1) and RECEIVE COPY RESULTS' service actions. */
-static size_t vpd_third_party_copy(const struct scsi_lu *lu, uint16_t port,
-                                   uint8_t *buf)
+static size_t vpd_third_party_copy(const struct scsi_lu *lu, uint8_t *buf)
 {
-    (void)port;
     (void)lu;
     static const uint8_t commands[] = {
         SPD_SCSI_EXTENDED_COPY, 1, SPD_SA_EXTENDED_COPY_LID1,
@@ -227,13 +217,12 @@ static size_t vpd_third_party_copy(const struct scsi_lu *lu, uint16_t port,
     return n;
 }
 
-static size_t vpd_supported(const struct scsi_lu *lu, uint16_t port,
-                            uint8_t *buf);
+static size_t vpd_supported(const struct scsi_lu *lu, uint8_t *buf);
 
 /* The VPD pages, in ascending order; 00h lists them from here. */
 static const struct vpd_page {
     uint8_t code;
-    size_t (*build)(const struct scsi_lu *lu, uint16_t port, uint8_t *buf);
+    size_t (*build)(const struct scsi_lu *lu, uint8_t *buf);
 } vpd_pages[] = {
     { 0x00, vpd_supported },
     { 0x80, vpd_serial },
@@ -247,10 +236,8 @@ static const struct vpd_page {
 #define VPD_COUNT (sizeof vpd_pages / sizeof vpd_pages[0])
 
 /* 00h, Supported VPD Pages (SPC-4). */
-static size_t vpd_supported(const struct scsi_lu *lu, uint16_t port,
-                            uint8_t *buf)
+static size_t vpd_supported(const struct scsi_lu *lu, uint8_t *buf)
 {
-    (void)port;
     (void)lu;
     size_t n = vpd_header(buf, 0x00, VPD_COUNT);
     for (size_t i = 0; i < VPD_COUNT; i++)
@@ -335,8 +322,7 @@ enum scsi_action spc_inquiry(struct scsi_lu *lu, struct scsi_task *task,
     uint8_t buf[SCSI_REPLY_MAX];
     if (lu->absent)
         return scsi_reply(task, buf, inquiry_absent(a->cdb, buf), a->count);
-    uint16_t port = task->nexus ? task->nexus->rel_port : 1;
-    size_t n = (a->cdb[1] & 0x01) ? vpd_find(a->cdb[2])->build(lu, port, buf)
+    size_t n = (a->cdb[1] & 0x01) ? vpd_find(a->cdb[2])->build(lu, buf)
                                   : inquiry_standard(lu, buf);
     return scsi_reply(task, buf, n, a->count);
 }
@@ -701,47 +687,6 @@ enum scsi_action spc_report_luns(struct scsi_lu *lu, struct scsi_task *task,
     }
     task->data_in_len = n;
     return SCSI_DONE;
-}
-
-/* ------------------------------------------------------------------ */
-/* REPORT TARGET PORT GROUPS (SPC-4)                                    */
-/* ------------------------------------------------------------------ */
-
-/* One target port group, active/optimized, with the relative target
- * ports the unit has seen commands through (implicit ALUA: the state
- * never changes, so SET TARGET PORT GROUPS is not supported). */
-enum scsi_action spc_report_tpgs(struct scsi_lu *lu, struct scsi_task *task,
-                                 const struct scsi_args *a)
-{
-    bool extended = (a->cdb[1] >> 5) == 0x01;   /* PARAMETER DATA FORMAT */
-    uint8_t buf[SCSI_REPLY_MAX];
-    size_t head = extended ? 8 : 4, n = head + 8;
-    uint8_t *d = buf + head;
-
-    memset(buf, 0, n);
-    d[0] = 0x80;                    /* PREF; ASYMMETRIC ACCESS STATE 0 */
-    d[1] = 0x01;                    /* AO_SUP */
-    put_be16(d + 2, SCSI_TPG_ID);
-    pthread_mutex_lock(&lu->nexus_lock);
-    unsigned count = 0;
-    for (int i = 0; i < SCSI_NEXUS_MAX && n + 4 <= sizeof buf; i++) {
-        uint16_t port = lu->nexus[i].id.rel_port;
-        bool seen = false;
-        for (int j = 0; j < i && !seen; j++)
-            seen = lu->nexus[j].used && lu->nexus[j].id.rel_port == port;
-        if (!lu->nexus[i].used || seen)
-            continue;
-        memset(buf + n, 0, 4);
-        put_be16(buf + n + 2, port);
-        n += 4;
-        count++;
-    }
-    pthread_mutex_unlock(&lu->nexus_lock);
-    d[7] = (uint8_t)count;          /* TARGET PORT COUNT */
-    put_be32(buf, (uint32_t)(n - 4));
-    if (extended)
-        buf[4] = 0x10;              /* FORMAT TYPE 001b */
-    return scsi_reply(task, buf, n, a->count);
 }
 
 /* ------------------------------------------------------------------ */

@@ -380,6 +380,8 @@ const struct iscsi_chap *iscsi_node_chap(const spd_iscsi_target *tgt,
                                          const struct iscsi_node *node);
 const struct iscsi_lu *iscsi_find_lu(const struct iscsi_node *node,
                                      unsigned lun);
+/* The target portal group tag of a target (its units' port group). */
+uint16_t iscsi_node_tpgt(const struct iscsi_node *node);
 /* A new TSIH for a session that reaches full feature phase, after ending
  * an older session of the same initiator port (reinstatement). */
 uint16_t iscsi_session_begin(struct iscsi_conn *conn);

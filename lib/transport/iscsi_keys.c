@@ -429,11 +429,11 @@ static void portal_of(int fd, char *buf, size_t size)
             struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
             inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
             port = ntohs(sin6->sin6_port);
-            snprintf(buf, size, "[%s]:%d,1", host, port);
+            snprintf(buf, size, "[%s]:%d", host, port);
             return;
         }
     }
-    snprintf(buf, size, "%s:%d,1", host, port);
+    snprintf(buf, size, "%s:%d", host, port);
 }
 
 bool iscsi_send_targets(struct iscsi_conn *conn, const char *what,
@@ -455,14 +455,17 @@ bool iscsi_send_targets(struct iscsi_conn *conn, const char *what,
     if (!all && !*what && !conn->node)
         return false;             /* a discovery session has no target */
 
-    char portal[INET6_ADDRSTRLEN + 16];
+    char portal[INET6_ADDRSTRLEN + 16], address[INET6_ADDRSTRLEN + 24];
     portal_of(conn->c.fd, portal, sizeof portal);
     for (const struct iscsi_node *n = conn->tgt->nodes; n; n = n->next) {
         bool want = all || (!*what ? n == conn->node : !strcmp(name, n->name));
         if (!want)
             continue;
         iscsi_text_add(out, "TargetName", n->name);
-        iscsi_text_add(out, "TargetAddress", portal);
+        /* ",TAG": the target's portal group tag. */
+        snprintf(address, sizeof address, "%s,%u", portal,
+                 (unsigned)iscsi_node_tpgt(n));
+        iscsi_text_add(out, "TargetAddress", address);
     }
     return true;
 }

@@ -12,6 +12,7 @@
  * The exchange itself and the throttle of failures are in iscsi_chap.c.
  */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -272,7 +273,9 @@ static uint16_t process(struct login *l, int csg, bool transit, int nsg,
     }
     if (!l->sent_tpgt && !conn->discovery) {
         /* RFC 7143: in the first response of a normal session. */
-        iscsi_text_add(&a->text, "TargetPortalGroupTag", "1");
+        char tag[8];
+        snprintf(tag, sizeof tag, "%u", (unsigned)iscsi_node_tpgt(conn->node));
+        iscsi_text_add(&a->text, "TargetPortalGroupTag", tag);
         l->sent_tpgt = true;
     }
 

@@ -89,6 +89,20 @@ static int name_lower(const char *iqn, char name[ISCSI_NAME_MAX + 1])
     return 0;
 }
 
+/* A unit's target port group (spd_params.port_group). */
+static uint16_t unit_port_group(const spd_unit *unit)
+{
+    uint16_t group = spd_unit_params(unit)->port_group;
+    return group ? group : SPD_DEFAULT_PORT_GROUP;
+}
+
+/* A target's portal group tag, the relative target port identifier of its
+ * port: its units' target port group, one for all of them. */
+uint16_t iscsi_node_tpgt(const struct iscsi_node *node)
+{
+    return unit_port_group(node->lus[0].unit);
+}
+
 int spd_iscsi_name_check(const char *iqn)
 {
     char name[ISCSI_NAME_MAX + 1];
@@ -112,6 +126,11 @@ int spd_iscsi_target_add(spd_iscsi_target *tgt, spd_unit *unit,
     struct iscsi_node *node = (struct iscsi_node *)iscsi_find_node(tgt, name);
     if (node && iscsi_find_lu(node, lun))
         return spd_set_error(EEXIST, "%s already has LUN %u", name, lun);
+    if (node && iscsi_node_tpgt(node) != unit_port_group(unit))
+        return spd_set_error(EINVAL, "LUN %u is in target port group %u, "
+                             "%s's other LUNs in %u: a target has one",
+                             lun, unit_port_group(unit), name,
+                             iscsi_node_tpgt(node));
     bool created = !node;
     if (created) {
         node = calloc(1, sizeof *node);
@@ -431,8 +450,10 @@ uint16_t iscsi_session_begin(struct iscsi_conn *conn)
     conn->tsih = tsih;
     conn->logged_in = true;
     /* The I_T nexus its commands come from (SAM-5: initiator port name
-     * and ISID). */
+     * and ISID, through the target's one port). */
     conn->nexus = (spd_scsi_nexus){ SPD_SCSI_NEXUS_INIT, .has_isid = true };
+    if (conn->node)
+        conn->nexus.rel_port = iscsi_node_tpgt(conn->node);
     snprintf(conn->nexus.name, sizeof conn->nexus.name, "%s", conn->initiator);
     memcpy(conn->nexus.isid, conn->isid, sizeof conn->isid);
     pthread_mutex_unlock(&tgt->srv.lock);

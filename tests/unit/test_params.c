@@ -3,6 +3,7 @@
 
 #include "harness.h"
 #include "memunit.h"
+#include "spd/iscsi.h"
 #include "spd/spd.h"
 
 static int noop_read(void *ctx, spd_io *io, void *buf, uint64_t lba,
@@ -212,6 +213,101 @@ static void test_debug_mask_parse(void)
     EXPECT(strstr(spd_errmsg(), "debug mask") != NULL);
 }
 
+/* spd_params_set_alua(): the list of every gateway's group and state,
+ * the process's own among them; params unchanged when refused. */
+static void test_port_groups(void)
+{
+    spd_params p = good_params();
+    EXPECT_EQ(spd_params_set_alua(&p, 2, "1:ao,2:ano,3:standby,"
+                                  "65535:unavailable"), 0);
+    EXPECT_EQ(p.port_group, 2);
+    EXPECT_EQ(p.port_group_count, 4);
+    EXPECT_EQ(p.port_groups[0].id, 1);
+    EXPECT_EQ(p.port_groups[0].state, SPD_ALUA_OPTIMIZED);
+    EXPECT_EQ(p.port_groups[1].state, SPD_ALUA_NON_OPTIMIZED);
+    EXPECT_EQ(p.port_groups[2].state, SPD_ALUA_STANDBY);
+    EXPECT_EQ(p.port_groups[3].id, 65535);
+    EXPECT_EQ(p.port_groups[3].state, SPD_ALUA_UNAVAILABLE);
+    EXPECT_EQ(spd_params_check(&p), 0);
+
+    static const struct {
+        unsigned own;
+        const char *list, *says;
+    } bad[] = {
+        { 3, "1:ao,2:ano", "is not among" },
+        { 0, "1:ao", "ids go from 1 to 65535" },
+        { 65536, "1:ao", "ids go from 1 to 65535" },
+        { 1, "1:ao,1:ano", "listed twice" },
+        { 1, "1:ao,01:ano", "listed twice" },
+        { 1, "1:fast", "none of ao, ano" },
+        { 1, "1:AO", "none of ao, ano" },
+        { 1, "1:ao,", "is not ID:STATE" },
+        { 1, "", "is not ID:STATE" },
+        { 1, "1", "is not ID:STATE" },
+        { 1, "0:ao", "the id is not" },
+        { 1, "1:ao,65536:ano", "the id is not" },
+        { 1, "-1:ao", "the id is not" },
+        { 1, "1x:ao", "the id is not" },
+        { 1, "1:ao,2:ao,3:ao,4:ao,5:ao,6:ao,7:ao,8:ao,9:ao,10:ao,11:ao,"
+             "12:ao,13:ao,14:ao,15:ao,16:ao,17:ao", "more than 16" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        spd_params q = good_params();
+        EXPECT_EQ(spd_params_set_alua(&q, bad[i].own, bad[i].list), -EINVAL);
+        if (!EXPECT(strstr(spd_errmsg(), bad[i].says) != NULL))
+            fprintf(stderr, "  '%s': %s\n", bad[i].list, spd_errmsg());
+        spd_params fresh = good_params();
+        EXPECT(!memcmp(&q, &fresh, sizeof q));
+    }
+
+    EXPECT_EQ(spd_params_set_alua(&p, 1, NULL), -EINVAL);
+    EXPECT_EQ(p.port_group, 2);
+
+    /* Filled by hand: checked as spd_params_set_alua() checks. */
+    spd_params q = p;
+    q.port_groups[1].id = 1;
+    expect_refused(&q, "listed twice");
+    q = p;
+    q.port_groups[1].state = 7;
+    expect_refused(&q, "state 7");
+    q = p;
+    q.port_group = 9;
+    expect_refused(&q, "is not among");
+    q = p;
+    q.port_group_count = 0;
+    expect_refused(&q, "go together");
+    q = p;
+    q.port_group_count = SPD_PORT_GROUPS_MAX + 1;
+    expect_refused(&q, "at most 16");
+}
+
+/* An iSCSI target's LUNs share one target port group: its portal group
+ * tag. */
+static void test_port_group_of_a_target(void)
+{
+    spd_params p1 = memunit_params(512, 64, 1), p2 = memunit_params(512, 64, 2);
+    spd_params p3 = memunit_params(512, 64, 3);
+    EXPECT_EQ(spd_params_set_alua(&p1, 1, "1:ao,2:ano"), 0);
+    EXPECT_EQ(spd_params_set_alua(&p2, 2, "1:ao,2:ano"), 0);
+    EXPECT_EQ(spd_params_set_alua(&p3, 1, "1:ao,2:ano"), 0);
+    struct memunit *m1 = memunit_create(&p1, 0), *m2 = memunit_create(&p2, 0);
+    struct memunit *m3 = memunit_create(&p3, 0);
+    spd_iscsi_target *t = spd_iscsi_target_create(NULL);
+    if (!EXPECT(m1 && m2 && m3 && t))
+        return;
+    const char *iqn = "iqn.2026-11.org.spd:groups";
+    EXPECT_EQ(spd_iscsi_target_add(t, m1->unit, iqn, 0), 0);
+    EXPECT_EQ(spd_iscsi_target_add(t, m2->unit, iqn, 1), -EINVAL);
+    EXPECT(strstr(spd_errmsg(), "a target has one") != NULL);
+    EXPECT_EQ(spd_iscsi_target_add(t, m3->unit, iqn, 1), 0);
+    EXPECT_EQ(spd_iscsi_target_add(t, m2->unit, "iqn.2026-11.org.spd:two", 0),
+              0);
+    spd_iscsi_target_destroy(t);
+    memunit_destroy(m1);
+    memunit_destroy(m2);
+    memunit_destroy(m3);
+}
+
 int main(void)
 {
     static const struct test_case tests[] = {
@@ -219,7 +315,8 @@ int main(void)
         TEST(test_physical_block_length),
         TEST(test_missing_ops),      TEST(test_default_max_transfer),
         TEST(test_uuid_text),        TEST(test_registry),
-        TEST(test_debug_mask_parse),
+        TEST(test_debug_mask_parse), TEST(test_port_groups),
+        TEST(test_port_group_of_a_target),
     };
     return RUN_TESTS("params", tests);
 }

@@ -479,6 +479,131 @@ static void test_report_target_port_groups(void)
     fx_fini(&f);
 }
 
+/* Gateway 2 of three: groups 1 ao, 2 (this one) in state, 3 ano. */
+static void fx_gateway(struct fx *f, uint8_t state)
+{
+    static const spd_port_group groups[3] = {
+        { 1, SPD_ALUA_OPTIMIZED }, { 2, 0 }, { 3, SPD_ALUA_NON_OPTIMIZED },
+    };
+    memcpy(f->p.port_groups, groups, sizeof groups);
+    f->p.port_groups[1].state = state;
+    f->p.port_group_count = 3;
+    f->p.port_group = 2;
+}
+
+/* Several gateways: every group with its state and its one port (the
+ * group's id), PREF on the optimized one, every state supported; VPD 83h
+ * names the process's port and group. */
+static void test_port_groups_reported(void)
+{
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    fx_gateway(&f, SPD_ALUA_STANDBY);
+    uint8_t cdb[12] = { SPD_SCSI_MAINTENANCE_IN,
+                        SPD_SA_REPORT_TARGET_PORT_GROUPS, 0, 0, 0, 0, 0, 0,
+                        1, 0 };
+    fx_done(&f, cdb, 12, 256);
+    EXPECT_GOOD(f.t.status);
+    static const uint8_t want[4 + 3 * 12] = {
+        0, 0, 0, 36,
+        0x80, 0x0f, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1,
+        0x02, 0x0f, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2,
+        0x01, 0x0f, 0, 3, 0, 0, 0, 1, 0, 0, 0, 3,
+    };
+    EXPECT_EQ(f.t.data_in_len, sizeof want);
+    EXPECT(!memcmp(f.data, want, sizeof want));
+    cdb[1] |= 0x20;                                 /* extended header */
+    fx_done(&f, cdb, 12, 256);
+    EXPECT_EQ(f.t.data_in_len, 4 + sizeof want);
+    EXPECT_EQ(get_be32(f.data), 4 + 36);
+    EXPECT_EQ(f.data[4], 0x10);
+    EXPECT(!memcmp(f.data + 8, want + 4, 36));
+
+    EXPECT_EQ(vpd(&f, 0x83, 255), 4 + 20 + 48 + 8 + 8);
+    const uint8_t *d = f.data + 4 + 20 + 48;
+    EXPECT_EQ(d[1], 0x14);
+    EXPECT_EQ(get_be16(d + 6), 2);                  /* relative port 2 */
+    EXPECT_EQ(d[9], 0x15);
+    EXPECT_EQ(get_be16(d + 14), 2);                 /* group 2 */
+    fx_fini(&f);
+}
+
+/* The CDBs run, with whether each may run in standby and unavailable
+ * (SPC-4 "Standby state", "Unavailable state"). */
+static const struct {
+    uint8_t cdb[16];
+    uint8_t len;
+    bool standby, unavailable;
+} alua_cdbs[] = {
+    { { SPD_SCSI_TEST_UNIT_READY }, 6, false, false },
+    { { SPD_SCSI_READ_10, 0, 0, 0, 0, 0, 0, 0, 1 }, 10, false, false },
+    { { SPD_SCSI_WRITE_10, 0, 0, 0, 0, 0, 0, 0, 0 }, 10, false, false },
+    { { SPD_SCSI_SYNCHRONIZE_CACHE_10 }, 10, false, false },
+    { { SPD_SCSI_READ_CAPACITY_10 }, 10, false, false },
+    { { SPD_SCSI_MAINTENANCE_IN, SPD_SA_REPORT_SUPPORTED_OPCODES, 0, 0, 0, 0,
+        0, 0, 1, 0 }, 12, false, false },
+    { { SPD_SCSI_MODE_SENSE_6, 0, 0x3f, 0, 255 }, 6, true, false },
+    { { SPD_SCSI_MODE_SENSE_10, 0, 0x3f, 0, 0, 0, 0, 1, 0 }, 10, true, false },
+    { { SPD_SCSI_SERVICE_ACTION_IN_16, SPD_SA_READ_CAPACITY_16, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 32 }, 16, true, false },
+    { { SPD_SCSI_PERSISTENT_RESERVE_IN, 0, 0, 0, 0, 0, 0, 1, 0 }, 10, true,
+      false },
+    { { SPD_SCSI_INQUIRY, 0, 0, 0, 96 }, 6, true, true },
+    { { SPD_SCSI_INQUIRY, 1, 0x83, 0, 255 }, 6, true, true },
+    { { SPD_SCSI_REPORT_LUNS, 0, 0, 0, 0, 0, 0, 0, 1, 0 }, 12, true, true },
+    { { SPD_SCSI_REQUEST_SENSE, 0, 0, 0, 252 }, 6, true, true },
+    { { SPD_SCSI_MAINTENANCE_IN, SPD_SA_REPORT_TARGET_PORT_GROUPS, 0, 0, 0, 0,
+        0, 0, 1, 0 }, 12, true, true },
+};
+
+static void test_port_group_states(void)
+{
+    static const struct {
+        uint8_t state;
+        uint16_t asc;           /* the refusal's, 0: everything runs */
+    } states[] = {
+        { SPD_ALUA_OPTIMIZED, 0 },
+        { SPD_ALUA_NON_OPTIMIZED, 0 },
+        { SPD_ALUA_STANDBY, SPD_ASC_LUN_NOT_ACCESSIBLE_STANDBY },
+        { SPD_ALUA_UNAVAILABLE, SPD_ASC_LUN_NOT_ACCESSIBLE_UNAVAILABLE },
+    };
+    struct fx f;
+    fx_init(&f, 512, 1000, 0);
+    for (size_t s = 0; s < sizeof states / sizeof states[0]; s++) {
+        fx_gateway(&f, states[s].state);
+        for (size_t i = 0; i < sizeof alua_cdbs / sizeof alua_cdbs[0]; i++) {
+            bool runs = states[s].state == SPD_ALUA_STANDBY
+                            ? alua_cdbs[i].standby
+                        : states[s].state == SPD_ALUA_UNAVAILABLE
+                            ? alua_cdbs[i].unavailable : true;
+            int failures = harness_failures;
+            enum scsi_action act = fx_run(&f, alua_cdbs[i].cdb,
+                                          alua_cdbs[i].len, 512);
+            if (runs) {
+                EXPECT_GOOD(f.t.status);
+            } else {
+                EXPECT_EQ(act, SCSI_DONE);          /* no block request */
+                EXPECT_SENSE(f.t.status, SPD_KEY_NOT_READY, states[s].asc);
+            }
+            if (harness_failures != failures)
+                fprintf(stderr, "  state %u, CDB %s\n", states[s].state,
+                        spd_cdb_name(alua_cdbs[i].cdb, alua_cdbs[i].len));
+        }
+    }
+    /* Planned (iSCSI asks before any data moves): a WRITE in standby
+     * fails before its data is asked for. */
+    fx_gateway(&f, SPD_ALUA_STANDBY);
+    uint8_t write[10] = { SPD_SCSI_WRITE_10, 0, 0, 0, 0, 0, 0, 0, 8 };
+    struct scsi_plan plan;
+    uint64_t state[SCSI_STATE_SIZE / 8];
+    spd_status st;
+    EXPECT_EQ(scsi_plan(&f.lu, write, 10, SPD_SCSI_NO_LIMIT, 0, &plan, state,
+                        &st), SPD_CHECK);
+    EXPECT_SENSE(st, SPD_KEY_NOT_READY, SPD_ASC_LUN_NOT_ACCESSIBLE_STANDBY);
+    EXPECT_EQ(plan.transfer_length, 0);
+    fx_fini(&f);
+}
+
 static void test_vpd_block_limits(void)
 {
     struct fx f;
@@ -1355,6 +1480,8 @@ int main(void)
         TEST(test_cmd_set_status_d_sense),
         TEST(test_rsoc_all),
         TEST(test_report_target_port_groups),
+        TEST(test_port_groups_reported),
+        TEST(test_port_group_states),
         TEST(test_rsoc_one),
         TEST(test_sense_bytes),
         TEST(test_sense_information),
