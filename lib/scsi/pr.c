@@ -394,8 +394,33 @@ static void unregister(struct scsi_lu *lu, int slot)
     }
 }
 
+/* ALL_TG_PT: the initiator port is registered through every target port
+ * of the unit (SPC-4), one per target port group of the gateways serving
+ * it (spd_params.port_groups; without groups the unit has one port).
+ * Slots for all first, so that a lack of them changes nothing. */
+static bool register_all_ports(struct prout *o, spd_status *st)
+{
+    struct scsi_lu *lu = o->lu;
+    const spd_params *p = lu->params;
+    int slots[SPD_PORT_GROUPS_MAX];
+    spd_scsi_nexus id = lu->nexus[o->slot].id;
+    for (unsigned g = 0; g < p->port_group_count; g++) {
+        id.rel_port = p->port_groups[g].id;
+        if ((slots[g] = scsi_nexus_slot(lu, &id)) < 0) {
+            scsi_illegal(st, SPD_ASC_INSUFFICIENT_REGISTRATION_RESOURCES);
+            return false;
+        }
+    }
+    for (unsigned g = 0; g < p->port_group_count; g++) {
+        struct scsi_nexus_rec *r = &lu->nexus[slots[g]];
+        r->registered = r->all_tg_pt = true;
+        r->key = o->sa_key;
+    }
+    return true;
+}
+
 /* REGISTER checks the key it is given; REGISTER AND IGNORE does not. */
-static bool prout_register(struct prout *o, bool ignore)
+static bool prout_register(struct prout *o, bool ignore, spd_status *st)
 {
     struct scsi_lu *lu = o->lu;
     struct scsi_nexus_rec *r = &lu->nexus[o->slot];
@@ -406,6 +431,9 @@ static bool prout_register(struct prout *o, bool ignore)
     if (o->sa_key == 0) {
         unregister(lu, o->slot);
     } else {
+        if (o->all_tg_pt && !register_all_ports(o, st))
+            return true;                    /* the sense says why */
+        r = &lu->nexus[o->slot];
         r->registered = true;
         r->key = o->sa_key;
         r->all_tg_pt = o->all_tg_pt;
@@ -586,7 +614,7 @@ static bool prout_run(struct prout *o, uint8_t sa, spd_status *st)
 {
     struct scsi_lu *lu = o->lu;
     if (sa == PROUT_REGISTER || sa == PROUT_REGISTER_AND_IGNORE)
-        return prout_register(o, sa == PROUT_REGISTER_AND_IGNORE);
+        return prout_register(o, sa == PROUT_REGISTER_AND_IGNORE, st);
     /* Every other action needs a registered nexus and its key. */
     if (!registered(lu, o->slot) || lu->nexus[o->slot].key != o->key)
         return false;

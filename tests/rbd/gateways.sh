@@ -17,8 +17,11 @@ cluster_start "$WORK/ceph"
 rbd_t create --size 64M rbd/img || fail "rbd create"
 
 # Each gateway logs to its own file (start_device writes server.log).
+# Gateway A is target port group 1 (active/optimized), B group 2 (active/
+# non-optimized): two target ports, as an initiator's multipath sees them.
 gateway() {   # NAME: start one, set URI_NAME and ISCSI_NAME, PID_NAME
-    start_device "$RBD" --image img --nbd nbd://127.0.0.1:0/ --iscsi 127.0.0.1:0
+    start_device "$RBD" --image img --nbd nbd://127.0.0.1:0/ --iscsi 127.0.0.1:0 \
+        --port-group "$(case $1 in A) echo 1 ;; B) echo 2 ;; esac)" --alua 1:ao,2:ano
     mv "$WORK/server.log" "$WORK/$1.log"
     eval "PID_$1=\$SERVER_PID URI_$1=\$(serving_uri \"\$WORK/$1.log\" nbd://) \
           ISCSI_$1=\$(serving_uri \"\$WORK/$1.log\" iscsi://)"
@@ -61,9 +64,11 @@ initiator() {   # INITIATOR URI ARGS...: spd-scsitool as that initiator
     shift 2
     "$TOOL" --initiator "$who" "$uri" "$@"
 }
+# With ALL_TG_PT (byte 20), as every PERSISTENT RESERVE OUT here sends it,
+# a registration holds for the initiator through every gateway's port.
 prout() {   # INITIATOR URI SA TYPE KEY SA_KEY: PERSISTENT RESERVE OUT
     printf "\\0\\0\\0\\0\\0\\0\\0\\$(printf %o "$5")\\0\\0\\0\\0\\0\\0\\0\\$(printf %o "$6")" >"$WORK/prout.bin"
-    head -c 8 /dev/zero >>"$WORK/prout.bin"
+    printf '\0\0\0\0\4\0\0\0' >>"$WORK/prout.bin"
     initiator "$1" "$2" raw "5f $3 $4 00 00 00 00 00 18 00" --out "$WORK/prout.bin"
 }
 head -c 4096 /dev/urandom >"$WORK/block.bin"

@@ -334,6 +334,35 @@ static void test_pr_register(void)
     fx_free(f);
 }
 
+/* ALL_TG_PT with the target port groups of two gateways: A registered
+ * through port 1 is registered through port 2 as well (its own
+ * registration there, its own unregistration); without it, not. */
+static void test_pr_all_target_ports(void)
+{
+    struct fx *f = pr_fixture();
+    EXPECT_EQ(spd_params_set_alua(&f->p, 1, "1:ao,2:ano"), 0);
+    prout(f, NX_A, SA_REGISTER, 0, 0, 0xa, 0x04);       /* ALL_TG_PT */
+    EXPECT_GOOD(f->t.status);
+    nexuses[NX_A].rel_port = 2;
+    nx_clear(f, NX_A);                                  /* a new nexus */
+    prout(f, NX_A, SA_RESERVE, 1, 0xa, 0, 0);           /* its key there */
+    EXPECT_GOOD(f->t.status);
+    prout(f, NX_A, SA_RELEASE, 1, 0xa, 0, 0);
+    prout(f, NX_A, SA_REGISTER, 0, 0xa, 0, 0);          /* port 2 only */
+    EXPECT_GOOD(f->t.status);
+    nexuses[NX_A].rel_port = 1;
+    prout(f, NX_A, SA_RESERVE, 1, 0xa, 0, 0);           /* still on 1 */
+    EXPECT_GOOD(f->t.status);
+    prout(f, NX_A, SA_RELEASE, 1, 0xa, 0, 0);
+    prout(f, NX_B, SA_REGISTER, 0, 0, 0xb, 0);          /* no ALL_TG_PT */
+    nexuses[NX_B].rel_port = 2;
+    nx_clear(f, NX_B);
+    prout(f, NX_B, SA_RESERVE, 1, 0xb, 0, 0);
+    EXPECT(conflicted(f));
+    nexuses[NX_B].rel_port = 1;
+    fx_free(f);
+}
+
 static void test_pr_in(void)
 {
     struct fx *f = pr_fixture();
@@ -565,6 +594,7 @@ int main(void)
         TEST(test_swp),
         TEST(test_pr_types_against_commands),
         TEST(test_pr_register),
+        TEST(test_pr_all_target_ports),
         TEST(test_pr_in),
         TEST(test_pr_all_registrants),
         TEST(test_pr_release_clear_preempt_uas),
