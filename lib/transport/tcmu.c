@@ -427,6 +427,12 @@ spd_tcmu_export *spd_tcmu_export_create(const spd_tcmu_options *options)
     memcpy(&o, options, options->size);
     if (spd_tcmu_name_check(o.name))
         return NULL;
+    if (o.reservations != SPD_TCMU_RESERVATIONS_LIO &&
+        o.reservations != SPD_TCMU_RESERVATIONS_SPD) {
+        spd_set_error(EINVAL, "TCMU: reservations %d: neither LIO's nor "
+                      "Spd's", (int)o.reservations);
+        return NULL;
+    }
     spd_tcmu_export *e = calloc(1, sizeof *e);
     if (!e) {
         spd_set_error(ENOMEM, "out of memory");
@@ -557,7 +563,9 @@ int spd_tcmu_export_start(spd_tcmu_export *e)
         r = spd_set_error(errno, "eventfd: %s", strerror(errno));
         goto fail;
     }
-    if ((r = ring_open(e)))
+    if ((r = tcmu_reservations_set(e->dir, e->opt.reservations ==
+                                            SPD_TCMU_RESERVATIONS_LIO)) ||
+        (r = ring_open(e)))
         goto fail;
     /* A dead process's commands: failed BUSY (retried), the ring empty. */
     if (existed && (r = tcmu_ring_reset(e->dir)))

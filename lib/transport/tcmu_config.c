@@ -132,11 +132,21 @@ int tcmu_backstore_create(const char *name, const struct tcmu_geometry *geo,
         rmdir(dir);
         return r;
     }
-    /* Persistent reservations to the engine, not LIO's emulation. A
-     * kernel without the attribute keeps its own. */
+    return 0;
+}
+
+int tcmu_reservations_set(const char *dir, bool lio)
+{
     char path[512];
     snprintf(path, sizeof path, "%s/attrib/pgr_support", dir);
-    attr_write(path, "0");
+    int r = attr_write(path, lio ? "1" : "0");
+    /* A kernel without the attribute (before 4.19) emulates them. */
+    if (r == -ENOENT && lio)
+        return 0;
+    if (r)
+        return spd_set_error(r == -ENOENT ? EOPNOTSUPP : -r, "%s: %s: "
+                             "reservations cannot be given to Spd's engine",
+                             path, strerror(-r));
     return 0;
 }
 

@@ -29,6 +29,11 @@ struct tcmu_geometry {
 int tcmu_backstore_create(const char *name, const struct tcmu_geometry *geo,
                           char *dir, size_t dir_len, bool *existed);
 
+/* Who answers the reservation commands of the backstore at dir: LIO's
+ * emulation (lio) or the ring (attrib/pgr_support). 0 or -errno with a
+ * message. */
+int tcmu_reservations_set(const char *dir, bool lio);
+
 /* Remove the backstore at dir (it fails while a fabric links to it). */
 void tcmu_backstore_remove(const char *dir);
 
