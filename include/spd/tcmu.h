@@ -21,6 +21,11 @@
  * (spd_unit_scsi()) and writes status and sense back into the ring;
  * completions on other threads come back to it through an eventfd.
  *
+ * The ring's thread also hears the kernel's TCM-USER netlink events for
+ * the backstore: dev_size written in configfs while served resizes the
+ * unit (whole blocks, up to the most the device has served), anything
+ * else there is refused and written back (docs/tcmu.md).
+ *
  * When the process dies (SIGKILL, a crash) the backstore and the disk
  * stay; the kernel fails the commands the process held, and every later
  * one, with CHECK CONDITION once they are older than the backstore's

@@ -150,6 +150,13 @@ int tcmu_reservations_set(const char *dir, bool lio)
     return 0;
 }
 
+int tcmu_attr_restore(const char *dir, const char *attr, const char *value)
+{
+    char path[300];
+    snprintf(path, sizeof path, "attrib/%s", attr);
+    return attr_writef(dir, path, value);
+}
+
 void tcmu_backstore_remove(const char *dir)
 {
     rmdir(dir);

@@ -56,4 +56,37 @@ void tcmu_loop_remove(const char *name);
  * its name into buf. 0, or -ENOENT. */
 int tcmu_loop_disk(const char *serial, char *buf, size_t len);
 
+/* The kernel's TCMU events, from the generic netlink family TCM-USER
+ * (tcmu_netlink.c). */
+struct tcmu_nl {
+    int fd;                  /* -1: none */
+    uint16_t family;
+};
+
+enum tcmu_nl_what { TCMU_NL_NONE, TCMU_NL_SIZE, TCMU_NL_CONFIG,
+                    TCMU_NL_WRITE_CACHE };
+
+struct tcmu_nl_event {
+    int cmd;                 /* TCMU_CMD_ADDED_DEVICE, _REMOVED_, _RECONFIG_ */
+    int32_t minor;           /* the device's /dev/uioN, -1 if unsaid */
+    enum tcmu_nl_what what;  /* what a reconfiguration changes */
+    uint64_t dev_size;       /* TCMU_NL_SIZE: the new size in bytes */
+    char config[256];        /* TCMU_NL_CONFIG: the new dev_config */
+};
+
+typedef void (*tcmu_nl_handler)(void *arg, const struct tcmu_nl_event *ev);
+
+/* Join the family's "config" group: 0 or -errno with a message. */
+int tcmu_nl_open(struct tcmu_nl *nl);
+void tcmu_nl_close(struct tcmu_nl *nl);
+
+/* Read what arrived, without waiting: each device event (from the kernel
+ * only) through fn. 1 when something was read, 0 when nothing was
+ * there, or -errno (ENOBUFS: events were lost). */
+int tcmu_nl_read(struct tcmu_nl *nl, tcmu_nl_handler fn, void *arg);
+
+/* Write a value back to the backstore's attribute (attrib/NAME) after
+ * the kernel took one Spd refuses: 0 or -errno with a message. */
+int tcmu_attr_restore(const char *dir, const char *attr, const char *value);
+
 #endif
