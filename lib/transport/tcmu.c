@@ -190,13 +190,14 @@ static void respond(spd_tcmu_export *e, struct tcmu_slot *s)
     e->tail = ring_add(e, e->tail, tcmu_hdr_get_len(ent->hdr.len_op));
 }
 
-/* Write back every finished command; one kick for all of them. */
-static void complete_done(spd_tcmu_export *e)
+/* Write back every finished command; one kick for all of them. Whether
+ * there were any. */
+static bool complete_done(spd_tcmu_export *e)
 {
     struct tcmu_slot *s = atomic_exchange_explicit(&e->done, NULL,
                                                    memory_order_acquire);
     if (!s)
-        return;
+        return false;
     while (s) {
         struct tcmu_slot *next = s->next;
         respond(e, s);
@@ -207,6 +208,7 @@ static void complete_done(spd_tcmu_export *e)
     }
     set_cmd_tail(e, e->tail);
     kick(e);
+    return true;
 }
 
 /* A CDB's length from its operation code (the group), as the kernel
@@ -326,10 +328,12 @@ fail:
             e->name, ent->hdr.cmd_id);
 }
 
-/* Read every entry the kernel added since we last looked. */
-static void take_new(spd_tcmu_export *e)
+/* Read every entry the kernel added since we last looked; whether there
+ * were any. */
+static bool take_new(spd_tcmu_export *e)
 {
     uint32_t head = cmd_head(e);
+    bool any = e->next != head;
     while (e->next != head) {
         const struct tcmu_cmd_entry *ent = entry_at(e, e->next);
         uint32_t len = tcmu_hdr_get_len(ent->hdr.len_op);
@@ -337,7 +341,7 @@ static void take_new(spd_tcmu_export *e)
             fprintf(stderr, "spd: TCMU %s: a ring entry of length %u: "
                     "the ring is not read further\n", e->name, len);
             e->next = head;
-            return;
+            return true;
         }
         /* TMR entries (aborts, resets) need nothing: every command
          * finishes on its own. */
@@ -345,6 +349,7 @@ static void take_new(spd_tcmu_export *e)
             take_command(e, ent);
         e->next = ring_add(e, e->next, len);
     }
+    return any;
 }
 
 /* ------------------------------------------------------------------ */
@@ -374,11 +379,12 @@ static void resize(spd_tcmu_export *e, uint64_t bytes)
                 "%u bytes\n", e->name, bytes / bl, bl);
         return;
     }
-    char old[32];
+    char old[32], seen[32];
     snprintf(old, sizeof old, "%" PRIu64, blocks * bl);
+    snprintf(seen, sizeof seen, "%" PRIu64, bytes);
     fprintf(stderr, "spd: TCMU %s: dev_size %" PRIu64 " refused (%s): "
             "it stays %s\n", e->name, bytes, why ? why : spd_errmsg(), old);
-    if (tcmu_attr_restore(e->dir, "dev_size", old))
+    if (tcmu_attr_restore(e->dir, "dev_size", seen, old))
         fprintf(stderr, "spd: TCMU %s: %s\n", e->name, spd_errmsg());
 }
 
@@ -395,7 +401,7 @@ static void reconfigure(spd_tcmu_export *e, const struct tcmu_nl_event *ev)
         if (strcmp(ev->config, mine)) {
             fprintf(stderr, "spd: TCMU %s: dev_config '%s' refused: it "
                     "stays %s\n", e->name, ev->config, mine);
-            if (tcmu_attr_restore(e->dir, "dev_config", mine))
+            if (tcmu_attr_restore(e->dir, "dev_config", ev->config, mine))
                 fprintf(stderr, "spd: TCMU %s: %s\n", e->name, spd_errmsg());
         }
         break;
@@ -438,9 +444,10 @@ static void *ring_thread(void *arg)
                              { .fd = e->efd, .events = POLLIN },
                              { .fd = e->nl.fd, .events = POLLIN } };
     for (;;) {
+        bool worked = false;
         if (!atomic_load(&e->stopping))
-            take_new(e);
-        complete_done(e);
+            worked = take_new(e);
+        worked |= complete_done(e);
         if (atomic_load(&e->stopping) && !e->inflight)
             break;
         if (poll(fds, 3, -1) < 0 && errno != EINTR)
@@ -645,7 +652,9 @@ int spd_tcmu_export_start(spd_tcmu_export *e)
                 "be changed while served\n", e->name, spd_errmsg());
     e->max_blocks = p->block_count;
     bool existed = false;
-    r = tcmu_backstore_create(e->name, &geo, e->dir, sizeof e->dir,
+    char serial[33];
+    unit_serial(e, serial);
+    r = tcmu_backstore_create(e->name, &geo, serial, e->dir, sizeof e->dir,
                               &existed);
     if (r) {
         tcmu_nl_close(&e->nl);
@@ -675,8 +684,7 @@ int spd_tcmu_export_start(spd_tcmu_export *e)
     if (e->opt.loop && (r = tcmu_loop_create(e->name, e->dir)))
         goto fail;
     if (e->opt.loop) {
-        char disk[32], serial[33];
-        unit_serial(e, serial);
+        char disk[32];
         for (int i = 0; i < 400 && tcmu_loop_disk(serial, disk, sizeof disk);
              i++)
             nanosleep(&(struct timespec){ .tv_nsec = 25000000 }, NULL);

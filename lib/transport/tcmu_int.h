@@ -22,12 +22,15 @@ struct tcmu_geometry {
 };
 
 /*
- * Create and enable the backstore NAME (its folder into dir), or find one
- * left by a process that died: then *existed is set, and its geometry
- * must be geo's (-EINVAL otherwise). 0 or -errno with a message.
+ * Create and enable the backstore NAME (its folder into dir) with LIO's
+ * unit serial number serial (the engine's: LIO names its reservations'
+ * file after it), or find one left by a process that died: then
+ * *existed is set, and its geometry must be geo's (-EINVAL otherwise).
+ * 0 or -errno with a message.
  */
 int tcmu_backstore_create(const char *name, const struct tcmu_geometry *geo,
-                          char *dir, size_t dir_len, bool *existed);
+                          const char *serial, char *dir, size_t dir_len,
+                          bool *existed);
 
 /* Who answers the reservation commands of the backstore at dir: LIO's
  * emulation (lio) or the ring (attrib/pgr_support). 0 or -errno with a
@@ -85,8 +88,10 @@ void tcmu_nl_close(struct tcmu_nl *nl);
  * there, or -errno (ENOBUFS: events were lost). */
 int tcmu_nl_read(struct tcmu_nl *nl, tcmu_nl_handler fn, void *arg);
 
-/* Write a value back to the backstore's attribute (attrib/NAME) after
- * the kernel took one Spd refuses: 0 or -errno with a message. */
-int tcmu_attr_restore(const char *dir, const char *attr, const char *value);
+/* Write value back to the backstore's attribute attrib/ATTR once it
+ * reads seen, the value the kernel took and Spd refuses: 0 or -errno with
+ * a message. */
+int tcmu_attr_restore(const char *dir, const char *attr, const char *seen,
+                      const char *value);
 
 #endif

@@ -26,10 +26,21 @@ raw_write() {
 
 head -c 512 /dev/urandom >"$WORK/block"
 
+# LIO writes its reservations' file under its db_root (pr/, which the
+# program makes); the host's tree is read-only here: a db_root on tmpfs,
+# set while LIO has no device. LIO's workers open the file from the
+# guest's own root (the initramfs), not from this chroot: the same path
+# there too.
+mkdir -p /var/tmp/lio-db /proc/1/root/var/tmp/lio-db/pr ||
+    fail "db_root folders"
+[ "$(cat $C/dbroot)" = /var/tmp/lio-db ] || echo /var/tmp/lio-db >$C/dbroot ||
+    fail "LIO's db_root to /var/tmp/lio-db"
+
 # --- lio: two initiators ---------------------------------------------
 tcmu_serve "$RAMDISK" --size 16M --tcmu-loop=vmpr --debug scsi --debug-log "$WORK/scsi.log"
 dev1=$TCMU_DEV
 expect_eq "$(cat $C/core/user_0/vmpr/attrib/pgr_support)" 1 "pgr_support by default"
+[ -d /var/tmp/lio-db/pr ] || fail "no pr/ folder in LIO's db_root"
 wwn=$C/loopback/naa.5001405abcdef012
 at_exit "rm -f $wwn/tpgt_1/lun/lun_0/spd; rmdir $wwn/tpgt_1/lun/lun_0 $wwn/tpgt_1 $wwn 2>/dev/null"
 before=$(ls /sys/block)
