@@ -433,6 +433,27 @@ static void nl_events(spd_tcmu_export *e)
 /* The ring's thread                                                   */
 /* ------------------------------------------------------------------ */
 
+/* How long the ring's thread keeps looking for work after some before it
+ * sleeps: a command that follows within it is taken without the UIO
+ * wakeup (the kernel's signal, the thread scheduled again). */
+#define TCMU_SPIN_NS 50000
+
+/* Whether a new entry or a completion came within the spin. */
+static bool spin(spd_tcmu_export *e)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (cmd_head(e) != e->next ||
+            atomic_load_explicit(&e->done, memory_order_relaxed))
+            return true;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) >=
+            TCMU_SPIN_NS)
+            return false;
+    }
+}
+
 static void *ring_thread(void *arg)
 {
     spd_tcmu_export *e = arg;
@@ -450,6 +471,8 @@ static void *ring_thread(void *arg)
         worked |= complete_done(e);
         if (atomic_load(&e->stopping) && !e->inflight)
             break;
+        if (worked && !atomic_load(&e->stopping) && spin(e))
+            continue;
         if (poll(fds, 3, -1) < 0 && errno != EINTR)
             break;
         if (fds[2].revents)
