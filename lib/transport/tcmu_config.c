@@ -182,7 +182,8 @@ int tcmu_attr_restore(const char *dir, const char *attr, const char *seen,
     char path[512];
     snprintf(path, sizeof path, "%s/attrib/%s", dir, attr);
     /* The kernel announces the value before it stores it: wait for it,
-     * so that it does not overwrite ours. */
+     * so that it does not overwrite ours (a moment, in which the ring
+     * waits too: only for a value refused). */
     for (int i = 0; i < 200 && !attr_is(path, seen); i++)
         nap_ms(5);
     snprintf(path, sizeof path, "attrib/%s", attr);

@@ -249,7 +249,7 @@ int tcmu_nl_read(struct tcmu_nl *nl, tcmu_nl_handler fn, void *arg)
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
                ? 0 : -errno;
     if (from.nl_pid != 0)      /* only the kernel speaks for devices */
-        return 0;
+        return 1;
     for (struct nlmsghdr *h = (struct nlmsghdr *)(void *)buf;
          NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
         if (h->nlmsg_type != nl->family ||
