@@ -190,14 +190,13 @@ static void respond(spd_tcmu_export *e, struct tcmu_slot *s)
     e->tail = ring_add(e, e->tail, tcmu_hdr_get_len(ent->hdr.len_op));
 }
 
-/* Write back every finished command; one kick for all of them. Whether
- * there were any. */
-static bool complete_done(spd_tcmu_export *e)
+/* Write back every finished command; one kick for all of them. */
+static void complete_done(spd_tcmu_export *e)
 {
     struct tcmu_slot *s = atomic_exchange_explicit(&e->done, NULL,
                                                    memory_order_acquire);
     if (!s)
-        return false;
+        return;
     while (s) {
         struct tcmu_slot *next = s->next;
         respond(e, s);
@@ -208,7 +207,6 @@ static bool complete_done(spd_tcmu_export *e)
     }
     set_cmd_tail(e, e->tail);
     kick(e);
-    return true;
 }
 
 /* A CDB's length from its operation code (the group), as the kernel
@@ -328,12 +326,10 @@ fail:
             e->name, ent->hdr.cmd_id);
 }
 
-/* Read every entry the kernel added since we last looked; whether there
- * were any. */
-static bool take_new(spd_tcmu_export *e)
+/* Read every entry the kernel added since we last looked. */
+static void take_new(spd_tcmu_export *e)
 {
     uint32_t head = cmd_head(e);
-    bool any = e->next != head;
     while (e->next != head) {
         const struct tcmu_cmd_entry *ent = entry_at(e, e->next);
         uint32_t len = tcmu_hdr_get_len(ent->hdr.len_op);
@@ -341,7 +337,7 @@ static bool take_new(spd_tcmu_export *e)
             fprintf(stderr, "spd: TCMU %s: a ring entry of length %u: "
                     "the ring is not read further\n", e->name, len);
             e->next = head;
-            return true;
+            return;
         }
         /* TMR entries (aborts, resets) need nothing: every command
          * finishes on its own. */
@@ -349,7 +345,6 @@ static bool take_new(spd_tcmu_export *e)
             take_command(e, ent);
         e->next = ring_add(e, e->next, len);
     }
-    return any;
 }
 
 /* ------------------------------------------------------------------ */
@@ -433,27 +428,6 @@ static void nl_events(spd_tcmu_export *e)
 /* The ring's thread                                                   */
 /* ------------------------------------------------------------------ */
 
-/* How long the ring's thread keeps looking for work after some before it
- * sleeps: a command that follows within it is taken without the UIO
- * wakeup (the kernel's signal, the thread scheduled again). */
-#define TCMU_SPIN_NS 50000
-
-/* Whether a new entry or a completion came within the spin. */
-static bool spin(spd_tcmu_export *e)
-{
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        if (cmd_head(e) != e->next ||
-            atomic_load_explicit(&e->done, memory_order_relaxed))
-            return true;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) >=
-            TCMU_SPIN_NS)
-            return false;
-    }
-}
-
 static void *ring_thread(void *arg)
 {
     spd_tcmu_export *e = arg;
@@ -465,14 +439,11 @@ static void *ring_thread(void *arg)
                              { .fd = e->efd, .events = POLLIN },
                              { .fd = e->nl.fd, .events = POLLIN } };
     for (;;) {
-        bool worked = false;
         if (!atomic_load(&e->stopping))
-            worked = take_new(e);
-        worked |= complete_done(e);
+            take_new(e);
+        complete_done(e);
         if (atomic_load(&e->stopping) && !e->inflight)
             break;
-        if (worked && !atomic_load(&e->stopping) && spin(e))
-            continue;
         if (poll(fds, 3, -1) < 0 && errno != EINTR)
             break;
         if (fds[2].revents)
