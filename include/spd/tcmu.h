@@ -23,8 +23,8 @@
  *
  * The ring's thread also hears the kernel's TCM-USER netlink events for
  * the backstore: dev_size written in configfs while served resizes the
- * unit (whole blocks, up to the most the device has served), anything
- * else there is refused and written back (docs/tcmu.md).
+ * unit (whole blocks, up to the most the device has served); another
+ * size, or a new dev_config, is refused and written back (docs/tcmu.md).
  *
  * When the process dies (SIGKILL, a crash) the backstore and the disk
  * stay; the kernel fails the commands the process held, and every later
@@ -56,7 +56,9 @@ typedef struct spd_tcmu_export spd_tcmu_export;
  *   LIO: LIO's own emulation (the backstore's pgr_support 1), which knows
  *        each initiator: right for any fabric, several initiators
  *        included; LIO fails a command a reservation forbids before it
- *        reaches the ring. The default, being right everywhere.
+ *        reaches the ring. It keeps its state in a file under its db_root
+ *        (pr/, made at start if missing). The default, being right
+ *        everywhere.
  *   SPD: Spd's engine (pgr_support 0), one nexus for all initiators: right
  *        for one initiator (the tcm_loop disk), and where the reservations
  *        must be the unit's own (shared with its other exports, or kept by
