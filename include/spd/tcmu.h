@@ -15,11 +15,16 @@
  * Without loop the backstore is there for any LIO fabric (iSCSI,
  * vhost-scsi, Fibre Channel) that targetcli or configfs links to it.
  *
- * LIO itself answers REPORT LUNS; persistent reservations are passed to
- * the engine (the backstore's pgr_support is 0). One thread serves the
- * ring: it hands each command's CDB and data to the engine
+ * LIO itself answers REPORT LUNS, and, unless the options say otherwise,
+ * the reservation commands (see spd_tcmu_reservations). One thread serves
+ * the ring: it hands each command's CDB and data to the engine
  * (spd_unit_scsi()) and writes status and sense back into the ring;
  * completions on other threads come back to it through an eventfd.
+ *
+ * The ring's thread also hears the kernel's TCM-USER netlink events for
+ * the backstore: dev_size written in configfs while served resizes the
+ * unit (whole blocks, up to the most the device has served); another
+ * size, or a new dev_config, is refused and written back (docs/tcmu.md).
  *
  * When the process dies (SIGKILL, a crash) the backstore and the disk
  * stay; the kernel fails the commands the process held, and every later
@@ -44,10 +49,32 @@ typedef struct spd_tcmu_export spd_tcmu_export;
 /* Backstore names: letters, digits, '_', '-' and '.', at most this long. */
 #define SPD_TCMU_NAME_MAX 64
 
+/*
+ * Who answers PERSISTENT RESERVE IN/OUT, RESERVE and RELEASE. TCMU's ring
+ * says nothing of the initiator a command comes from, so to Spd's engine
+ * every initiator behind LIO is one I_T nexus.
+ *   LIO: LIO's own emulation (the backstore's pgr_support 1), which knows
+ *        each initiator: right for any fabric, several initiators
+ *        included; LIO fails a command a reservation forbids before it
+ *        reaches the ring. It keeps its state in a file under its db_root
+ *        (pr/, made at start if missing). The default, being right
+ *        everywhere.
+ *   SPD: Spd's engine (pgr_support 0), one nexus for all initiators: right
+ *        for one initiator (the tcm_loop disk), and where the reservations
+ *        must be the unit's own (shared with its other exports, or kept by
+ *        the device). With two initiators, each would pass the other's
+ *        reservation.
+ */
+typedef enum spd_tcmu_reservations {
+    SPD_TCMU_RESERVATIONS_LIO = 0,
+    SPD_TCMU_RESERVATIONS_SPD = 1,
+} spd_tcmu_reservations;
+
 typedef struct spd_tcmu_options {
     uint32_t size;          /* SPD_TCMU_OPTIONS_INIT */
     const char *name;       /* the backstore's NAME (copied) */
     bool loop;              /* also a local SCSI disk through tcm_loop */
+    spd_tcmu_reservations reservations;   /* set at each start */
 } spd_tcmu_options;
 
 #define SPD_TCMU_OPTIONS_INIT .size = sizeof(spd_tcmu_options)
@@ -75,8 +102,9 @@ int spd_tcmu_export_add(spd_tcmu_export *e, spd_unit *unit);
  * spd_tcmu_export_stop(). Returns once the backstore is enabled and, with
  * loop, the disk exists: 0, or -ENODEV (no TCMU or tcm_loop), -EEXIST (a
  * live process serves a backstore of that name), -EINVAL (nothing added,
- * or a backstore of that name with another size or block length), or
- * another -errno; then nothing is left behind.
+ * or a backstore of that name with another size or block length),
+ * -EOPNOTSUPP (SPD_TCMU_RESERVATIONS_SPD on a kernel that cannot pass
+ * them), or another -errno; then nothing is left behind.
  */
 int spd_tcmu_export_start(spd_tcmu_export *e);
 

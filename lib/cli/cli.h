@@ -49,6 +49,7 @@ struct cli_exports {
     bool tcmu;                        /* --tcmu or --tcmu-loop given */
     bool tcmu_loop;                   /* --tcmu-loop */
     const char *tcmu_name;            /* its NAME, or NULL: made up */
+    const char *tcmu_reservations;    /* --tcmu-reservations lio|spd */
     /* --socket-mode, --max-connections, --handshake-timeout,
      * --idle-timeout: for both network exports (0: the defaults). */
     spd_server_options server;

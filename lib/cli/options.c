@@ -44,6 +44,7 @@ enum {
     OPT_UBLK_RECOVERY,
     OPT_TCMU,
     OPT_TCMU_LOOP,
+    OPT_TCMU_RESERVATIONS,
     OPT_TLS,
     OPT_TLS_CERTIFICATES,
     OPT_TLS_PSK,
@@ -380,6 +381,11 @@ static const struct common_option {
     { NULL, "tcmu", OPT_TCMU, "NAME", NULL,
       "only create the TCMU backstore user_0/NAME, for LIO's fabrics "
       "(iSCSI, vhost-scsi, ...) set up with targetcli" },
+    { NULL, "tcmu-reservations", OPT_TCMU_RESERVATIONS, "WHO", NULL,
+      "who answers PERSISTENT RESERVE, RESERVE and RELEASE on the TCMU "
+      "disk: lio (LIO's emulation, per initiator: right for any fabric; "
+      "the default) or spd (Spd's engine, every initiator one nexus: for "
+      "one initiator, or reservations the unit keeps)" },
     { NULL, "iscsi", OPT_ISCSI, "[ADDR:PORT]", NULL,
       "serve iSCSI, the disk as LUN 0, on ADDR:PORT (default 127.0.0.1:3260; "
       "0.0.0.0 or [::] for all interfaces; port 0 picks a free one)" },
@@ -594,6 +600,9 @@ static int parse_finish(struct cli_config *cfg, int argc, char **argv)
     if (!e->ublk && (e->ublk_queues || e->ublk_depth || e->ublk_recovery))
         return cli_usage_error(cfg, "--queues, --queue-depth and "
                                "--ublk-recovery need a ublk export (--ublk)");
+    if (!e->tcmu && e->tcmu_reservations)
+        return cli_usage_error(cfg, "--tcmu-reservations needs a TCMU "
+                               "export (--tcmu or --tcmu-loop)");
     if (cfg->check && e->pid_file)
         return cli_usage_error(cfg, "--pid-file is only for serving, not "
                                "with --check");

@@ -142,11 +142,19 @@ static int ublk_option(struct cli_config *cfg, const char *name,
 }
 
 /* --tcmu NAME, --tcmu-loop[=NAME]: one of them. As for ublk, the kernel
- * is asked now whether it has TCMU (and tcm_loop). */
+ * is asked now whether it has TCMU (and tcm_loop). --tcmu-reservations
+ * WHO: lio or spd. */
 static int tcmu_option(struct cli_config *cfg, const char *name,
                        const char *arg)
 {
     struct cli_exports *e = &cfg->exports;
+    if (!strcmp(name, "tcmu-reservations")) {
+        if (strcmp(arg, "lio") && strcmp(arg, "spd"))
+            return cli_usage_error(cfg, "--tcmu-reservations %s: neither "
+                                   "lio nor spd", arg);
+        e->tcmu_reservations = arg;
+        return 0;
+    }
     if (e->tcmu)
         return cli_usage_error(cfg, "only one --tcmu or --tcmu-loop");
     if (arg && spd_tcmu_name_check(arg))
@@ -565,6 +573,8 @@ static spd_tcmu_export *tcmu_start(spd_unit *unit,
                  strncmp(program, "spd-", 4) ? program : program + 4, uuid);
     spd_tcmu_options o = { SPD_TCMU_OPTIONS_INIT, .name = name,
                            .loop = e->tcmu_loop };
+    if (e->tcmu_reservations && !strcmp(e->tcmu_reservations, "spd"))
+        o.reservations = SPD_TCMU_RESERVATIONS_SPD;
     spd_tcmu_export *tcmu = spd_tcmu_export_create(&o);
     if (!tcmu || spd_tcmu_export_add(tcmu, unit) ||
         spd_tcmu_export_start(tcmu)) {

@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -77,6 +78,9 @@ struct spd_tcmu_export {
     uint32_t next;               /* the next entry to read */
     uint32_t tail;               /* our cmd_tail */
     int efd;                     /* completions' wakeup */
+    int minor;                   /* N of /dev/uioN */
+    struct tcmu_nl nl;           /* the kernel's events */
+    uint64_t max_blocks;         /* the most the device has served */
     pthread_t thread;
     bool thread_started;
     atomic_bool stopping;
@@ -344,6 +348,83 @@ static void take_new(spd_tcmu_export *e)
 }
 
 /* ------------------------------------------------------------------ */
+/* The kernel's events                                                 */
+/* ------------------------------------------------------------------ */
+
+/* dev_size written while served. The kernel took it already (it waits
+ * for no reply about Spd's backstores): a size Spd refuses is written
+ * back. Accepted: whole blocks, up to the most the device has served
+ * (its size at start, or what it grew its unit to itself); a device's
+ * storage grows by the device, not by a number in configfs. */
+static void resize(spd_tcmu_export *e, uint64_t bytes)
+{
+    const spd_params *p = spd_unit_params(e->unit);
+    uint32_t bl = p->block_length;
+    uint64_t blocks = __atomic_load_n(&p->block_count, __ATOMIC_RELAXED);
+    if (blocks > e->max_blocks)
+        e->max_blocks = blocks;
+    if (bytes == blocks * bl)
+        return;              /* no change: our own write back, say */
+    const char *why = bytes % bl ? "not a whole number of blocks"
+                    : !bytes ? "no blocks"
+                    : bytes / bl > e->max_blocks ? "more than the device has"
+                    : NULL;
+    if (!why && !spd_unit_resize(e->unit, bytes / bl)) {
+        fprintf(stderr, "spd: TCMU %s: resized to %" PRIu64 " blocks of "
+                "%u bytes\n", e->name, bytes / bl, bl);
+        return;
+    }
+    char old[32], seen[32];
+    snprintf(old, sizeof old, "%" PRIu64, blocks * bl);
+    snprintf(seen, sizeof seen, "%" PRIu64, bytes);
+    fprintf(stderr, "spd: TCMU %s: dev_size %" PRIu64 " refused (%s): "
+            "it stays %s\n", e->name, bytes, why ? why : spd_errmsg(), old);
+    if (tcmu_attr_restore(e->dir, "dev_size", seen, old))
+        fprintf(stderr, "spd: TCMU %s: %s\n", e->name, spd_errmsg());
+}
+
+/* A reconfiguration of this export's backstore. */
+static void reconfigure(spd_tcmu_export *e, const struct tcmu_nl_event *ev)
+{
+    char mine[SPD_TCMU_NAME_MAX + 8];
+    switch (ev->what) {
+    case TCMU_NL_SIZE:
+        resize(e, ev->dev_size);
+        break;
+    case TCMU_NL_CONFIG:   /* it names the device: it stays */
+        snprintf(mine, sizeof mine, "spd/%s", e->name);
+        if (strcmp(ev->config, mine)) {
+            fprintf(stderr, "spd: TCMU %s: dev_config '%s' refused: it "
+                    "stays %s\n", e->name, ev->config, mine);
+            if (tcmu_attr_restore(e->dir, "dev_config", ev->config, mine))
+                fprintf(stderr, "spd: TCMU %s: %s\n", e->name, spd_errmsg());
+        }
+        break;
+    default:   /* the write cache: the engine reports the unit's own */
+        break;
+    }
+}
+
+static void nl_event(void *arg, const struct tcmu_nl_event *ev)
+{
+    spd_tcmu_export *e = arg;
+    if (ev->minor == e->minor && ev->cmd == TCMU_CMD_RECONFIG_DEVICE)
+        reconfigure(e, ev);
+    /* Added and removed: Spd adds and removes its backstores itself;
+     * other devices are not Spd's. */
+}
+
+static void nl_events(spd_tcmu_export *e)
+{
+    int r;
+    while ((r = tcmu_nl_read(&e->nl, nl_event, e)) > 0)
+        ;
+    if (r < 0)
+        fprintf(stderr, "spd: TCMU %s: netlink: %s\n", e->name,
+                strerror(-r));
+}
+
+/* ------------------------------------------------------------------ */
 /* The ring's thread                                                   */
 /* ------------------------------------------------------------------ */
 
@@ -354,16 +435,19 @@ static void *ring_thread(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     current_export = e;
-    struct pollfd fds[2] = { { .fd = e->uio, .events = POLLIN },
-                             { .fd = e->efd, .events = POLLIN } };
+    struct pollfd fds[3] = { { .fd = e->uio, .events = POLLIN },
+                             { .fd = e->efd, .events = POLLIN },
+                             { .fd = e->nl.fd, .events = POLLIN } };
     for (;;) {
         if (!atomic_load(&e->stopping))
             take_new(e);
         complete_done(e);
         if (atomic_load(&e->stopping) && !e->inflight)
             break;
-        if (poll(fds, 2, -1) < 0 && errno != EINTR)
+        if (poll(fds, 3, -1) < 0 && errno != EINTR)
             break;
+        if (fds[2].revents)
+            nl_events(e);
         if (fds[0].revents & POLLIN) {
             uint32_t events;
             if (read(e->uio, &events, sizeof events) < 0) {
@@ -427,6 +511,12 @@ spd_tcmu_export *spd_tcmu_export_create(const spd_tcmu_options *options)
     memcpy(&o, options, options->size);
     if (spd_tcmu_name_check(o.name))
         return NULL;
+    if (o.reservations != SPD_TCMU_RESERVATIONS_LIO &&
+        o.reservations != SPD_TCMU_RESERVATIONS_SPD) {
+        spd_set_error(EINVAL, "TCMU: reservations %d: neither LIO's nor "
+                      "Spd's", (int)o.reservations);
+        return NULL;
+    }
     spd_tcmu_export *e = calloc(1, sizeof *e);
     if (!e) {
         spd_set_error(ENOMEM, "out of memory");
@@ -435,7 +525,7 @@ spd_tcmu_export *spd_tcmu_export_create(const spd_tcmu_options *options)
     snprintf(e->name, sizeof e->name, "%s", o.name);
     o.name = e->name;
     e->opt = o;
-    e->uio = e->efd = -1;
+    e->uio = e->efd = e->minor = e->nl.fd = -1;
     return e;
 }
 
@@ -459,6 +549,7 @@ static int ring_open(spd_tcmu_export *e)
         return r;
     char path[32];
     snprintf(path, sizeof path, "/dev/uio%d", minor);
+    e->minor = minor;
     for (int i = 0; i < 200; i++) {
         e->uio = open(path, O_RDWR | O_CLOEXEC);
         if (e->uio >= 0 || errno != ENOENT)
@@ -506,7 +597,8 @@ static void ring_close(spd_tcmu_export *e)
         close(e->uio);
     if (e->efd >= 0)
         close(e->efd);
-    e->uio = e->efd = -1;
+    e->uio = e->efd = e->minor = -1;
+    tcmu_nl_close(&e->nl);
     while (e->free) {
         struct tcmu_slot *s = e->free;
         e->free = s->next;
@@ -547,17 +639,29 @@ int spd_tcmu_export_start(spd_tcmu_export *e)
         .block_length = p->block_length, .block_count = p->block_count,
         .max_sectors = max / p->block_length ? max / p->block_length : 1,
     };
+    /* The kernel's events first, so that none is missed; without them
+     * the backstore is served all the same, its attributes fixed. */
+    if (tcmu_nl_open(&e->nl))
+        fprintf(stderr, "spd: TCMU %s: %s: dev_size and dev_config cannot "
+                "be changed while served\n", e->name, spd_errmsg());
+    e->max_blocks = p->block_count;
     bool existed = false;
-    r = tcmu_backstore_create(e->name, &geo, e->dir, sizeof e->dir,
+    char serial[33];
+    unit_serial(e, serial);
+    r = tcmu_backstore_create(e->name, &geo, serial, e->dir, sizeof e->dir,
                               &existed);
-    if (r)
+    if (r) {
+        tcmu_nl_close(&e->nl);
         return r;
+    }
     e->efd = eventfd(0, EFD_CLOEXEC);
     if (e->efd < 0) {
         r = spd_set_error(errno, "eventfd: %s", strerror(errno));
         goto fail;
     }
-    if ((r = ring_open(e)))
+    if ((r = tcmu_reservations_set(e->dir, e->opt.reservations ==
+                                            SPD_TCMU_RESERVATIONS_LIO)) ||
+        (r = ring_open(e)))
         goto fail;
     /* A dead process's commands: failed BUSY (retried), the ring empty. */
     if (existed && (r = tcmu_ring_reset(e->dir)))
@@ -574,8 +678,7 @@ int spd_tcmu_export_start(spd_tcmu_export *e)
     if (e->opt.loop && (r = tcmu_loop_create(e->name, e->dir)))
         goto fail;
     if (e->opt.loop) {
-        char disk[32], serial[33];
-        unit_serial(e, serial);
+        char disk[32];
         for (int i = 0; i < 400 && tcmu_loop_disk(serial, disk, sizeof disk);
              i++)
             nanosleep(&(struct timespec){ .tv_nsec = 25000000 }, NULL);

@@ -95,7 +95,8 @@ static bool enabled(const char *dir)
 }
 
 int tcmu_backstore_create(const char *name, const struct tcmu_geometry *geo,
-                          char *dir, size_t dir_len, bool *existed)
+                          const char *serial, char *dir, size_t dir_len,
+                          bool *existed)
 {
     char control[256], text[32];
     snprintf(dir, dir_len, "%s/%s", TCMU_HBA, name);
@@ -132,12 +133,61 @@ int tcmu_backstore_create(const char *name, const struct tcmu_geometry *geo,
         rmdir(dir);
         return r;
     }
-    /* Persistent reservations to the engine, not LIO's emulation. A
-     * kernel without the attribute keeps its own. */
+    /* LIO's own idea of the serial number (the engine answers INQUIRY):
+     * it names LIO's reservations' file, one per backstore. */
     char path[512];
-    snprintf(path, sizeof path, "%s/attrib/pgr_support", dir);
-    attr_write(path, "0");
+    snprintf(path, sizeof path, "%s/wwn/vpd_unit_serial", dir);
+    attr_write(path, serial);
     return 0;
+}
+
+int tcmu_reservations_set(const char *dir, bool lio)
+{
+    char path[512], root[256];
+    /* LIO writes its reservations' file (aptpl_SERIAL) into db_root/pr at
+     * each PERSISTENT RESERVE OUT, APTPL or not, and fails the command
+     * (NOT READY) without that folder: made here, as targetcli would. */
+    if (lio && !attr_read(TCMU_TARGET "/dbroot", root, sizeof root) &&
+        root[0] == '/') {
+        snprintf(path, sizeof path, "%s/pr", root);
+        mkdir(path, 0700);
+    }
+    snprintf(path, sizeof path, "%s/attrib/pgr_support", dir);
+    int r = attr_write(path, lio ? "1" : "0");
+    /* An older kernel, without the attribute, emulates them. */
+    if (r == -ENOENT && lio)
+        return 0;
+    if (r)
+        return spd_set_error(r == -ENOENT ? EOPNOTSUPP : -r, "%s: %s: "
+                             "reservations cannot be given to Spd's engine",
+                             path, strerror(-r));
+    return 0;
+}
+
+/* Whether the attribute at path reads want, trailing newlines aside. */
+static bool attr_is(const char *path, const char *want)
+{
+    char v[300];
+    if (attr_read(path, v, sizeof v))
+        return false;
+    size_t n = strlen(v);
+    while (n && v[n - 1] == '\n')
+        v[--n] = '\0';
+    return !strcmp(v, want);
+}
+
+int tcmu_attr_restore(const char *dir, const char *attr, const char *seen,
+                      const char *value)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/attrib/%s", dir, attr);
+    /* The kernel announces the value before it stores it: wait for it,
+     * so that it does not overwrite ours (a moment, in which the ring
+     * waits too: only for a value refused). */
+    for (int i = 0; i < 200 && !attr_is(path, seen); i++)
+        nap_ms(5);
+    snprintf(path, sizeof path, "attrib/%s", attr);
+    return attr_writef(dir, path, value);
 }
 
 void tcmu_backstore_remove(const char *dir)

@@ -18,6 +18,11 @@ refused "is no TCMU backstore name" --tcmu .hidden
 refused "is no TCMU backstore name" --tcmu "$(printf '%065d' 0)"
 ok "bad backstore names: exit 2"
 
+refused "neither lio nor spd" --tcmu-reservations both --tcmu disk1
+refused "neither lio nor spd" --tcmu-reservations '' --tcmu-loop
+refused "needs a TCMU export" --tcmu-reservations spd --nbd nbd://127.0.0.1:0/
+ok "--tcmu-reservations: lio or spd, and only with a TCMU export: exit 2"
+
 if [ "$(id -u)" -ne 0 ]; then
     refused "needs root" --tcmu-loop
     ok "not root: one line, exit 2"

@@ -6,6 +6,7 @@
  * disk is tested in a guest (tests/vm/cases/tcmu_*.sh).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,9 +42,22 @@ static void test_options(void)
     EXPECT(spd_tcmu_export_create(&o) == NULL);
     o = (spd_tcmu_options){ .size = 2, .name = "x" };  /* no build of ours */
     EXPECT(spd_tcmu_export_create(&o) == NULL);
-    o = (spd_tcmu_options){ SPD_TCMU_OPTIONS_INIT, .name = "disk",
-                            .loop = true };
+    o = (spd_tcmu_options){ SPD_TCMU_OPTIONS_INIT, .name = "x",
+                            .reservations = (spd_tcmu_reservations)2 };
+    errno = 0;
+    EXPECT(spd_tcmu_export_create(&o) == NULL);
+    EXPECT_EQ(errno, EINVAL);
+    EXPECT(strstr(spd_errmsg(), "reservations") != NULL);
+    /* An older caller's struct, without reservations: LIO's. */
+    o = (spd_tcmu_options){ .size = offsetof(spd_tcmu_options, reservations),
+                            .name = "old" };
     spd_tcmu_export *e = spd_tcmu_export_create(&o);
+    EXPECT(e != NULL);
+    spd_tcmu_export_destroy(e);
+    o = (spd_tcmu_options){ SPD_TCMU_OPTIONS_INIT, .name = "disk",
+                            .loop = true,
+                            .reservations = SPD_TCMU_RESERVATIONS_SPD };
+    e = spd_tcmu_export_create(&o);
     EXPECT(e != NULL);
     EXPECT(spd_tcmu_export_backstore(e) == NULL);
     char disk[16];

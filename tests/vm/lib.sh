@@ -187,3 +187,26 @@ sg_disk_check() {
     grep -q 'Number of logical blocks=262144' "$WORK/cap" || { cat "$WORK/cap"; fail "sg_readcap: block count"; }
     ok "sg_inq, sg_vpd -p bl, sg_readcap -l on $dev: Spd disk, 262144 blocks of 512 bytes, unmap limits"
 }
+
+# COMPARE AND WRITE (sg_compare_and_write) on the SCSI disk $1 of 512-byte
+# blocks, at LBA 1000: a compare that matches writes the new block, a
+# miscompare ends in MISCOMPARE (exit 14) and changes nothing; each read
+# back with dd.
+sg_caw_check() {
+    dev=$1
+    for b in old new other; do head -c 512 /dev/urandom >"$WORK/caw.$b"; done
+    dd if="$WORK/caw.old" of="$dev" bs=512 seek=1000 count=1 oflag=direct 2>/dev/null ||
+        fail "write before COMPARE AND WRITE on $dev"
+    cat "$WORK/caw.old" "$WORK/caw.new" >"$WORK/caw.in"
+    sg_compare_and_write --in="$WORK/caw.in" --lba=1000 --num=1 "$dev" ||
+        fail "sg_compare_and_write with matching data on $dev"
+    dd if="$dev" bs=512 skip=1000 count=1 iflag=direct 2>/dev/null | cmp -s - "$WORK/caw.new" ||
+        fail "COMPARE AND WRITE that matched did not write the block"
+    cat "$WORK/caw.old" "$WORK/caw.other" >"$WORK/caw.in"
+    status=0
+    sg_compare_and_write --quiet --in="$WORK/caw.in" --lba=1000 --num=1 "$dev" || status=$?
+    expect_eq "$status" 14 "exit status of sg_compare_and_write on a miscompare"
+    dd if="$dev" bs=512 skip=1000 count=1 iflag=direct 2>/dev/null | cmp -s - "$WORK/caw.new" ||
+        fail "a miscompare changed the block"
+    ok "sg_compare_and_write on $dev: a match writes, a miscompare gives MISCOMPARE (14) and changes nothing"
+}

@@ -2,10 +2,10 @@
 # spd-ramdisk --tcmu-loop: the kernel's own target (LIO) hands every
 # command of a local SCSI disk to Spd's engine through TCMU's ring. The
 # disk answers sg3-utils (INQUIRY, block limits VPD, READ CAPACITY(16),
-# UNMAP), carries ext4 and fio's verify; a clean stop removes the disk,
+# UNMAP, COMPARE AND WRITE matching and not), carries ext4 and fio's verify; a clean stop removes the disk,
 # the tcm_loop target and the backstore.
 . "$(dirname "$0")/../tcmu.sh"
-need sg_inq sg_vpd sg_readcap sg_unmap mkfs.ext4 e2fsck fio
+need sg_inq sg_vpd sg_readcap sg_unmap sg_compare_and_write mkfs.ext4 e2fsck fio
 
 targets=$(ls $C/loopback 2>/dev/null | grep naa. || true)
 tcmu_serve "$RAMDISK" --size 128M --tcmu-loop=vmdisk
@@ -13,6 +13,7 @@ dev=$TCMU_DEV
 [ -d $C/core/user_0/vmdisk ] || fail "no backstore user_0/vmdisk"
 
 sg_disk_check "$dev"
+sg_caw_check "$dev"
 
 head -c 65536 /dev/urandom >"$WORK/pattern"
 dd if="$WORK/pattern" of="$dev" bs=64k count=1 oflag=direct 2>/dev/null || fail "write before unmap"
