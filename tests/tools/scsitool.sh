@@ -136,6 +136,27 @@ else
     stop_device "$SERVER_PID"
     ok "iSCSI: raw MODE SELECT(10) sets D_SENSE; descriptor sense decodes with its field pointer"
 
+    # A gateway in target port group 2 of two; reservations by two
+    # initiators, read back decoded.
+    start_device "$RAMDISK" --size 1M --iscsi 127.0.0.1:0 --port-group 2 \
+        --alua 1:ao,2:ano
+    URL=$(serving_uri "$WORK/server.log" iscsi://)
+    run 0 --json "$URL" port-groups
+    json 'j["port_groups"] == [{"id": 1, "state": "active/optimized", "preferred": True, "ports": [1]},
+                               {"id": 2, "state": "active/non-optimized", "preferred": False, "ports": [2]}]'
+    printf '\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\252\0\0\0\0\0\0\0\0' >"$WORK/register.bin"
+    printf '\0\0\0\0\0\0\0\252\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0' >"$WORK/reserve.bin"
+    run 0 --initiator iqn.2026-11.org.spd.test:a "$URL" raw '5f 00 00 00 00 00 00 00 18 00' --out "$WORK/register.bin"
+    run 0 --initiator iqn.2026-11.org.spd.test:a "$URL" raw '5f 01 05 00 00 00 00 00 18 00' --out "$WORK/reserve.bin"
+    run 0 --json --initiator iqn.2026-11.org.spd.test:b "$URL" keys
+    json 'j["generation"] == 1 and j["keys"] == ["0x00000000000000aa"]'
+    run 0 --json --initiator iqn.2026-11.org.spd.test:b "$URL" reservation
+    json 'j["reserved"] and j["key"] == "0x00000000000000aa" and j["type"] == "write exclusive, registrants only"'
+    run 1 --initiator iqn.2026-11.org.spd.test:b "$URL" write 0 --input "$WORK/data.bin"
+    has '^status: RESERVATION CONFLICT$' "B's write under A's reservation"
+    stop_device "$SERVER_PID"
+    ok "iSCSI: port-groups of a gateway in group 2; keys and reservation decoded; another initiator's write conflicts"
+
     # spd-rawdisk: what the tool writes is in the image file.
     img=$WORK/disk.img
     start_device "$RAWDISK" --file "$img" --size 8M --iscsi 127.0.0.1:0

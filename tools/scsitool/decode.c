@@ -316,6 +316,79 @@ void decode_luns(const uint8_t *d, size_t len)
     out_close();
 }
 
+/* ---- target port groups and reservations ---------------------------- */
+
+/* REPORT TARGET PORT GROUPS, length-only format (SPC-4 6.37). */
+void decode_port_groups(const uint8_t *d, size_t len)
+{
+    static const char *states[16] = {
+        "active/optimized", "active/non-optimized", "standby", "unavailable",
+        [0xe] = "offline", [0xf] = "transitioning" };
+    size_t end = len < 4 ? len : 4 + (size_t)get_be32(d);
+    if (end > len)
+        end = len;
+    out_open("port_groups", true);
+    for (size_t n = 4; n + 8 <= end; ) {
+        const char *state = states[d[n] & 0x0f];
+        out_open(NULL, false);
+        out_u64("id", get_be16(d + n + 2));
+        out_str("state", "%s", state ? state : "reserved");
+        out_bool("preferred", d[n] & 0x80);
+        out_open("ports", true);
+        size_t ports = d[n + 7];
+        n += 8;
+        for (size_t p = 0; p < ports && n + 4 <= end; p++, n += 4)
+            out_u64(NULL, get_be16(d + n + 2));
+        out_close();
+        out_close();
+    }
+    out_close();
+}
+
+static const char *pr_type_name(uint8_t type)
+{
+    switch (type) {
+    case 1: return "write exclusive";
+    case 3: return "exclusive access";
+    case 5: return "write exclusive, registrants only";
+    case 6: return "exclusive access, registrants only";
+    case 7: return "write exclusive, all registrants";
+    case 8: return "exclusive access, all registrants";
+    default: return "reserved";
+    }
+}
+
+/* PERSISTENT RESERVE IN, READ KEYS. */
+void decode_pr_keys(const uint8_t *d, size_t len)
+{
+    if (len < 8) {
+        out_hex("data", d, len);
+        return;
+    }
+    size_t end = 8 + (size_t)get_be32(d + 4);
+    out_u64("generation", get_be32(d));
+    out_open("keys", true);
+    for (size_t n = 8; n + 8 <= end && n + 8 <= len; n += 8)
+        out_str(NULL, "0x%016llx", (unsigned long long)get_be64(d + n));
+    out_close();
+}
+
+/* PERSISTENT RESERVE IN, READ RESERVATION. */
+void decode_pr_reservation(const uint8_t *d, size_t len)
+{
+    if (len < 8) {
+        out_hex("data", d, len);
+        return;
+    }
+    out_u64("generation", get_be32(d));
+    bool held = get_be32(d + 4) >= 16 && len >= 24;
+    out_bool("reserved", held);
+    if (held) {
+        out_str("key", "0x%016llx", (unsigned long long)get_be64(d + 8));
+        out_str("type", "%s", pr_type_name(d[21] & 0x0f));
+    }
+}
+
 /* ---- status and sense ----------------------------------------------- */
 
 static const char *status_name(uint8_t status)

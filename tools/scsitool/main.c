@@ -210,6 +210,32 @@ static int cmd_capacity16(struct tool *c, char **args)
     return run_in(c, cdb, 16, decode_capacity16);
 }
 
+static int cmd_port_groups(struct tool *c, char **args)
+{
+    uint8_t cdb[12] = { SPD_SCSI_MAINTENANCE_IN,
+                        SPD_SA_REPORT_TARGET_PORT_GROUPS };
+    put_be32(cdb + 6, ALLOC_LEN);
+    return run_in(c, cdb, 12, decode_port_groups);
+}
+
+static int pr_in(struct tool *c, uint8_t sa,
+                 void (*decode)(const uint8_t *, size_t))
+{
+    uint8_t cdb[10] = { SPD_SCSI_PERSISTENT_RESERVE_IN, sa };
+    put_be16(cdb + 7, ALLOC_LEN);
+    return run_in(c, cdb, 10, decode);
+}
+
+static int cmd_keys(struct tool *c, char **args)
+{
+    return pr_in(c, 0x00, decode_pr_keys);
+}
+
+static int cmd_reservation(struct tool *c, char **args)
+{
+    return pr_in(c, 0x01, decode_pr_reservation);
+}
+
 static int cmd_read(struct tool *c, char **args)
 {
     uint64_t lba, count, blocks;
@@ -417,6 +443,10 @@ static const struct command {
     { "unmap", 2, 2, cmd_unmap, "LBA COUNT: UNMAP one range" },
     { "sync", 0, 0, cmd_sync, "SYNCHRONIZE CACHE(10) of the whole unit" },
     { "lba-status", 1, 1, cmd_lba_status, "LBA: GET LBA STATUS" },
+    { "port-groups", 0, 0, cmd_port_groups, "REPORT TARGET PORT GROUPS" },
+    { "keys", 0, 0, cmd_keys, "PERSISTENT RESERVE IN, READ KEYS" },
+    { "reservation", 0, 0, cmd_reservation, "PERSISTENT RESERVE IN, READ "
+      "RESERVATION" },
     { "raw", 1, 1, cmd_raw, "CDB-HEX [--in N | --out FILE]: any command" },
 };
 

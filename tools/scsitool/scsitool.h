@@ -66,6 +66,9 @@ void decode_capacity10(const uint8_t *buf, size_t len);
 void decode_capacity16(const uint8_t *buf, size_t len);
 void decode_lba_status(const uint8_t *buf, size_t len);
 void decode_luns(const uint8_t *buf, size_t len);
+void decode_port_groups(const uint8_t *buf, size_t len);
+void decode_pr_keys(const uint8_t *buf, size_t len);
+void decode_pr_reservation(const uint8_t *buf, size_t len);
 /* The status and, for a check condition, the sense decoded. */
 void decode_status(const struct xfer *x);
 
