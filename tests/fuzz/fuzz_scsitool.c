@@ -42,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size)
 {
     static void (*const decoders[])(const uint8_t *, size_t) = {
         decode_inquiry, decode_vpd, decode_mode_sense10, decode_capacity10,
-        decode_capacity16, decode_lba_status, decode_luns,
+        decode_capacity16, decode_lba_status, decode_luns, decode_port_groups,
+        decode_pr_keys, decode_pr_reservation,
     };
     static bool quiet;
     if (!quiet && !freopen("/dev/null", "w", stdout))
