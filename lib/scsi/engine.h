@@ -67,6 +67,7 @@ struct scsi_lu {
     bool d_sense;                      /* control page D_SENSE; mode_lock */
     _Atomic bool swp;                  /* control page SWP: written under
                                           mode_lock, read anywhere */
+    _Atomic uint8_t sanitize;          /* enum scsi_sanitize (sbc.c) */
 
     /* Nexuses, unit attentions and reservations (nexus.c, pr.c): the
      * state every command is checked against before it runs. Slot 0 is
@@ -139,6 +140,7 @@ struct scsi_task {
      * writes the second; ORWRITE ORs data into them and writes them. The
      * caller holds the blocks against other writes across both. */
     uint8_t rmw;          /* enum scsi_rmw */
+    bool sanitize;        /* a SANITIZE's request: its end ends the state */
 };
 
 /* RMW_COPY: EXTENDED COPY's reads and writes (xcopy.c), not held alone. */
@@ -177,7 +179,7 @@ enum scsi_action scsi_execute(struct scsi_lu *lu, struct scsi_task *task);
 
 /* After a SCSI_IO request completed with task->io.status: set the task's
  * final status and data_in_len. */
-void scsi_io_done(const struct scsi_lu *lu, struct scsi_task *task);
+void scsi_io_done(struct scsi_lu *lu, struct scsi_task *task);
 
 /* After scsi_io_done(): whether a further block request is to run in
  * task->io (the write of a read-modify-write), with scsi_io_done() again

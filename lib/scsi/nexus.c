@@ -104,6 +104,10 @@ bool scsi_gate(struct scsi_lu *lu, struct scsi_task *task,
         task->slot = -1;
         return true;
     }
+    if (!scsi_sanitize_allows(lu, a->row, &task->status)) {
+        task->slot = -1;
+        return false;
+    }
     /* Shared reservations changed elsewhere: loaded first. Without them
      * only the commands no persistent reservation forbids run (INQUIRY,
      * REPORT LUNS, ...). */

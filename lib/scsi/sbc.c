@@ -108,9 +108,12 @@ static void verify_compare(const struct scsi_lu *lu, struct scsi_task *task)
 
 static void gls_answer(struct scsi_task *task);
 
-void scsi_io_done(const struct scsi_lu *lu, struct scsi_task *task)
+void scsi_io_done(struct scsi_lu *lu, struct scsi_task *task)
 {
     task->status = task->io.status;
+    if (task->sanitize)
+        atomic_store(&lu->sanitize, spd_status_good(&task->status)
+                                        ? SANITIZE_NONE : SANITIZE_FAILED);
     if (task->io.op == SPD_OP_EXTENTS) {
         if (spd_status_good(&task->status))
             gls_answer(task);
@@ -630,6 +633,105 @@ bool sbc_sanitize_check(const struct scsi_lu *lu, struct scsi_args *a,
     return true;
 }
 
+/*
+ * SBC-3 "Sanitize operations": while a sanitize runs, only the commands a
+ * port in the unavailable state runs (INQUIRY, REPORT LUNS, REQUEST
+ * SENSE, ...: the same list) run; the others end NOT READY, SANITIZE IN
+ * PROGRESS. After one failed, medium access ends MEDIUM ERROR, SANITIZE
+ * COMMAND FAILED until a sanitize succeeds or EXIT FAILURE MODE.
+ */
+bool scsi_sanitize_allows(const struct scsi_lu *lu, const struct scsi_row *row,
+                          spd_status *st)
+{
+    uint8_t state = atomic_load(&lu->sanitize);
+    if (state == SANITIZE_RUNNING && !(row->flags & ROW_UNAVAILABLE)) {
+        scsi_sense_set(st, SPD_KEY_NOT_READY, SPD_ASC_SANITIZE_IN_PROGRESS);
+        return false;
+    }
+    if (state == SANITIZE_FAILED && (row->flags & ROW_MEDIUM)) {
+        scsi_sense_set(st, SPD_KEY_MEDIUM_ERROR,
+                       SPD_ASC_SANITIZE_COMMAND_FAILED);
+        return false;
+    }
+    return true;
+}
+
+/* A sanitize starts (one at a time: a second that got past the gate
+ * meanwhile is refused) and runs io over the whole unit. */
+static enum scsi_action sanitize_start(struct scsi_lu *lu,
+                                       struct scsi_task *task)
+{
+    uint8_t state = atomic_load(&lu->sanitize);
+    do {
+        if (state == SANITIZE_RUNNING) {
+            scsi_sense_set(&task->status, SPD_KEY_NOT_READY,
+                           SPD_ASC_SANITIZE_IN_PROGRESS);
+            return SCSI_DONE;
+        }
+    } while (!atomic_compare_exchange_weak(&lu->sanitize, &state,
+                                           SANITIZE_RUNNING));
+    task->sanitize = true;
+    return SCSI_IO;
+}
+
+enum scsi_action sbc_exit_failure_mode(struct scsi_lu *lu,
+                                       struct scsi_task *task,
+                                       const struct scsi_args *a)
+{
+    (void)task, (void)a;
+    uint8_t failed = SANITIZE_FAILED;
+    atomic_compare_exchange_strong(&lu->sanitize, &failed, SANITIZE_NONE);
+    return SCSI_DONE;
+}
+
+/* OVERWRITE: a parameter list of the 4-byte header and a pattern of 1 to
+ * block length bytes. */
+bool sbc_overwrite_check(const struct scsi_lu *lu, struct scsi_args *a,
+                         spd_status *st)
+{
+    if (a->count <= 4 || a->count > lu->params->block_length + 4) {
+        scsi_invalid_field(st, true, 7, -1);
+        return false;
+    }
+    return true;
+}
+
+/* OVERWRITE: every block written with the pattern, repeated to fill it.
+ * The device gets the last pass only (inverted when INVERT and the count
+ * is even): earlier passes over a logical block reach no other medium
+ * than the last one does, so they would only take longer. */
+enum scsi_action sbc_overwrite(struct scsi_lu *lu, struct scsi_task *task,
+                               const struct scsi_args *a)
+{
+    const uint8_t *p = task->data;
+    uint32_t bl = lu->params->block_length;
+    if (task->data_len < 4) {
+        scsi_illegal(&task->status, SPD_ASC_PARAMETER_LIST_LENGTH_ERROR);
+        return SCSI_DONE;
+    }
+    uint8_t passes = p[0] & 0x1f;
+    uint16_t len = get_be16(p + 2);
+    if ((p[0] & 0x60) || !passes) {     /* TEST, OVERWRITE COUNT */
+        scsi_invalid_field(&task->status, false, 0, -1);
+        return SCSI_DONE;
+    }
+    if (!len || len > bl || len + 4u > a->count) {
+        scsi_invalid_field(&task->status, false, 2, -1);
+        return SCSI_DONE;
+    }
+    uint8_t *block = task->owned = malloc(bl);
+    if (!block)
+        return no_memory(task);
+    bool invert = (p[0] & 0x80) && passes % 2 == 0;
+    for (uint32_t i = 0; i < bl; i++)
+        block[i] = (uint8_t)(p[4 + i % len] ^ (invert ? 0xff : 0));
+    task->io = (spd_request){ SPD_REQUEST_INIT,
+        .op = SPD_OP_WRITE_SAME, .lba = 0,
+        .blocks = lu->params->block_count, .buf = block,
+    };
+    return sanitize_start(lu, task);
+}
+
 /* BLOCK ERASE: every block unmapped (zeroed where unmapped blocks do not
  * read as zeros); IMMED is accepted and the erase still waited for. */
 enum scsi_action sbc_sanitize(struct scsi_lu *lu, struct scsi_task *task,
@@ -640,5 +742,5 @@ enum scsi_action sbc_sanitize(struct scsi_lu *lu, struct scsi_task *task,
         .op = SPD_OP_WRITE_ZEROES, .lba = 0,
         .blocks = lu->params->block_count, .flags = SPD_REQ_MAY_UNMAP,
     };
-    return SCSI_IO;
+    return sanitize_start(lu, task);
 }

@@ -215,10 +215,16 @@ scsi_handler_fn spc_rsoc;
 /* sbc.c checks and handlers. */
 scsi_check_fn sbc_rw_check, sbc_verify_check, sbc_write_same_check,
     sbc_read_capacity_check;
+/* SBC-3 "Sanitize operations": the unit's state (scsi_lu.sanitize). */
+enum scsi_sanitize { SANITIZE_NONE, SANITIZE_RUNNING, SANITIZE_FAILED };
+bool scsi_sanitize_allows(const struct scsi_lu *lu, const struct scsi_row *row,
+                          spd_status *st);
+
 scsi_check_fn sbc_get_lba_status_check, sbc_caw_check, sbc_sanitize_check,
-    sbc_write_verify_check;
+    sbc_overwrite_check, sbc_write_verify_check;
 scsi_handler_fn sbc_rw, sbc_verify, sbc_write_same, sbc_sync_cache,
     sbc_unmap, sbc_read_capacity10, sbc_read_capacity16, sbc_get_lba_status,
-    sbc_caw, sbc_orwrite, sbc_sanitize, sbc_read_defect_data;
+    sbc_caw, sbc_orwrite, sbc_sanitize, sbc_overwrite, sbc_exit_failure_mode,
+    sbc_read_defect_data;
 
 #endif /* SPD_SCSI_INT_H */

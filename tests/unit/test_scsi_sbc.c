@@ -1375,6 +1375,120 @@ static void test_e2e_verify_and_lba_status(void)
 }
 static void test_e2e_roundtrip_4096(void) { e2e_roundtrip(4096); }
 
+/* Another command while the fixture's task is in flight. */
+static enum scsi_action beside(struct fx *f, const uint8_t *cdb, uint8_t len,
+                               struct scsi_task *t)
+{
+    scsi_task_fini(t);
+    *t = (struct scsi_task){ .cdb = cdb, .cdb_len = len, .data = f->data + 2048,
+                             .data_len = 512 };
+    return scsi_execute(&f->lu, t);
+}
+
+/* SBC-3 sanitize states: while one runs, NOT READY, SANITIZE IN PROGRESS
+ * but for INQUIRY and its like (and a second SANITIZE refused); after
+ * one failed, medium access fails until EXIT FAILURE MODE or a sanitize
+ * that succeeds. */
+static void test_sanitize_states(void)
+{
+    struct fx *f = fx_new(512, 1000, FX_UNMAP | FX_LBPRZ);
+    static const uint8_t erase[10] = { SPD_SCSI_SANITIZE,
+                                       SPD_SA_SANITIZE_BLOCK_ERASE };
+    static const uint8_t exit_failure[10] = {
+        SPD_SCSI_SANITIZE, SPD_SA_SANITIZE_EXIT_FAILURE_MODE };
+    static const uint8_t tur[6] = { SPD_SCSI_TEST_UNIT_READY };
+    static const uint8_t inquiry[6] = { SPD_SCSI_INQUIRY, 0, 0, 0, 96, 0 };
+    static const uint8_t read10[10] = { SPD_SCSI_READ_10, 0, 0, 0, 0, 8, 0,
+                                        0, 1 };
+    struct scsi_task t = { 0 };
+
+    EXPECT_EQ(fx_run(f, erase, 10, 0), SCSI_IO);
+    EXPECT_EQ(beside(f, tur, 6, &t), SCSI_DONE);
+    EXPECT_SENSE(t.status, SPD_KEY_NOT_READY, SPD_ASC_SANITIZE_IN_PROGRESS);
+    EXPECT_EQ(beside(f, read10, 10, &t), SCSI_DONE);
+    EXPECT_SENSE(t.status, SPD_KEY_NOT_READY, SPD_ASC_SANITIZE_IN_PROGRESS);
+    EXPECT_EQ(beside(f, erase, 10, &t), SCSI_DONE);
+    EXPECT_SENSE(t.status, SPD_KEY_NOT_READY, SPD_ASC_SANITIZE_IN_PROGRESS);
+    EXPECT_EQ(beside(f, inquiry, 6, &t), SCSI_DONE);
+    EXPECT_GOOD(t.status);
+
+    /* It fails: medium access fails, the rest runs. */
+    spd_status_set_sense(&f->t.io.status, SPD_KEY_MEDIUM_ERROR, 0x0c, 0x00);
+    scsi_io_done(&f->lu, &f->t);
+    EXPECT_EQ(beside(f, read10, 10, &t), SCSI_DONE);
+    EXPECT_SENSE(t.status, SPD_KEY_MEDIUM_ERROR,
+                 SPD_ASC_SANITIZE_COMMAND_FAILED);
+    EXPECT_EQ(beside(f, tur, 6, &t), SCSI_DONE);
+    EXPECT_GOOD(t.status);
+    EXPECT_EQ(beside(f, exit_failure, 10, &t), SCSI_DONE);
+    EXPECT_GOOD(t.status);
+    EXPECT_EQ(beside(f, read10, 10, &t), SCSI_IO);
+
+    /* Failed again, then a sanitize that succeeds ends it too. */
+    EXPECT_EQ(fx_run(f, erase, 10, 0), SCSI_IO);
+    spd_status_set_sense(&f->t.io.status, SPD_KEY_MEDIUM_ERROR, 0x0c, 0x00);
+    scsi_io_done(&f->lu, &f->t);
+    EXPECT_EQ(fx_run(f, erase, 10, 0), SCSI_IO);
+    fx_complete(f, 0);
+    EXPECT_GOOD(f->t.status);
+    EXPECT_EQ(beside(f, read10, 10, &t), SCSI_IO);
+    scsi_task_fini(&t);
+    fx_free(f);
+}
+
+static int overwrite(struct memunit *m, uint8_t *list, uint16_t len,
+                     spd_scsi_cmd *cmd)
+{
+    uint8_t cdb[10] = { SPD_SCSI_SANITIZE, SPD_SA_SANITIZE_OVERWRITE };
+    put_be16(cdb + 7, len);
+    return run_cdb(m, cdb, 10, list, len, cmd);
+}
+
+/* SANITIZE OVERWRITE: the pattern repeated over every block, inverted by
+ * an even count with INVERT; bad lists change nothing. */
+static void test_e2e_sanitize_overwrite(void)
+{
+    spd_params p = memunit_params(512, 64, 24);
+    p.max_transfer_length = 4 * 512;            /* the core splits it */
+    struct memunit *m = memunit_create(&p, 0);
+    if (!EXPECT(m != NULL))
+        return;
+    uint8_t list[4 + 513] = { 0x01, 0, 0, 3, 'a', 'b', 'c' };
+    spd_scsi_cmd cmd;
+    EXPECT_EQ(overwrite(m, list, 7, &cmd), SPD_STATUS_GOOD);
+    for (size_t i = 0; i < 64 * 512; i += 509)
+        EXPECT_EQ(m->data[i], "abc"[i % 512 % 3]);
+    list[0] = 0x80 | 2;                         /* INVERT, two passes */
+    EXPECT_EQ(overwrite(m, list, 7, &cmd), SPD_STATUS_GOOD);
+    EXPECT_EQ(m->data[63 * 512 + 2], (uint8_t)~'c');
+    list[0] = 0x80 | 3;
+    EXPECT_EQ(overwrite(m, list, 7, &cmd), SPD_STATUS_GOOD);
+    EXPECT_EQ(m->data[5], 'c');
+
+    unsigned writes = atomic_load(&m->writes);
+    uint16_t bad_lengths[] = { 0, 4, 512 + 5 };     /* in the CDB */
+    for (int i = 0; i < 3; i++) {
+        EXPECT_EQ(overwrite(m, list, bad_lengths[i], &cmd),
+                  SPD_STATUS_CHECK_CONDITION);
+        EXPECT_SENSE(cmd.status, SPD_KEY_ILLEGAL_REQUEST,
+                     SPD_ASC_INVALID_FIELD_IN_CDB);
+    }
+    uint8_t bad_lists[][4] = { { 0x00, 0, 0, 3 },   /* count 0 */
+                               { 0x21, 0, 0, 3 },   /* TEST */
+                               { 0x01, 0, 0, 0 },   /* no pattern */
+                               { 0x01, 0, 2, 1 },   /* over a block */
+                               { 0x01, 0, 0, 9 } }; /* beyond the list */
+    for (int i = 0; i < 5; i++) {
+        memcpy(list, bad_lists[i], 4);
+        EXPECT_EQ(overwrite(m, list, 7, &cmd), SPD_STATUS_CHECK_CONDITION);
+        EXPECT_SENSE(cmd.status, SPD_KEY_ILLEGAL_REQUEST,
+                     SPD_ASC_INVALID_FIELD_IN_PARAMETER_LIST);
+    }
+    EXPECT_EQ(atomic_load(&m->writes), writes);
+    EXPECT_EQ(m->data[5], 'c');
+    memunit_destroy(m);
+}
+
 static void test_e2e_unmap_reads_zero(void)
 {
     spd_params p = memunit_params(512, 1024, 22);
@@ -1459,6 +1573,8 @@ int main(void)
         TEST(test_e2e_roundtrip_512),
         TEST(test_e2e_roundtrip_4096),
         TEST(test_e2e_verify_and_lba_status),
+        TEST(test_e2e_sanitize_overwrite),
+        TEST(test_sanitize_states),
         TEST(test_e2e_unmap_reads_zero),
     };
     return RUN_TESTS("scsi_sbc", tests);

@@ -147,7 +147,7 @@ static void test_usage_masks_enforced(void)
             }
         }
     }
-    EXPECT_EQ(rows, 61);
+    EXPECT_EQ(rows, 62);
     EXPECT(checked > 300);
     fx_fini(&f);
 }
@@ -1056,8 +1056,8 @@ static void test_rsoc_all(void)
     fx_init(&f, 512, 1000, FX_UNMAP);
     rsoc(&f, 0, 0, 0, 4096);
     EXPECT_GOOD(f.t.status);
-    EXPECT_EQ(f.t.data_in_len, 4 + 61 * 8);
-    EXPECT_EQ(get_be32(f.data), 61 * 8);
+    EXPECT_EQ(f.t.data_in_len, 4 + 62 * 8);
+    EXPECT_EQ(get_be32(f.data), 62 * 8);
     const uint8_t *d = rsoc_find(f.data, f.t.data_in_len, 8, 0x28, 0);
     EXPECT(d != NULL);
     if (d) {
@@ -1074,7 +1074,7 @@ static void test_rsoc_all(void)
 
     /* With RCTD: 20-byte descriptors, CTDP, timeouts descriptors. */
     rsoc(&f, 0x80, 0, 0, 4096);
-    EXPECT_EQ(f.t.data_in_len, 4 + 61 * 20);
+    EXPECT_EQ(f.t.data_in_len, 4 + 62 * 20);
     d = rsoc_find(f.data, f.t.data_in_len, 20, 0xa3, 0x0c);
     EXPECT(d != NULL);
     if (d) {
@@ -1087,10 +1087,11 @@ static void test_rsoc_all(void)
     EXPECT_EQ(f.t.data_in_len, 7);
     EXPECT_EQ(f.data[7], 0xee);
 
-    /* Without unmap, UNMAP, GET LBA STATUS and SANITIZE are not listed. */
+    /* Without unmap, UNMAP, GET LBA STATUS and SANITIZE BLOCK ERASE are
+     * not listed. */
     fx_reinit(&f, 512, 1000, 0);
     rsoc(&f, 0, 0, 0, 4096);
-    EXPECT_EQ(f.t.data_in_len, 4 + 57 * 8);
+    EXPECT_EQ(f.t.data_in_len, 4 + 58 * 8);
     EXPECT(rsoc_find(f.data, f.t.data_in_len, 8, 0x42, 0) == NULL);
     fx_fini(&f);
 }
