@@ -7,10 +7,14 @@
  * pages back to the allocator. So a 1 TiB ramdisk costs only what is
  * written to it, and thin provisioning (LBPME, LBPRZ) is real.
  *
- * Its callbacks run in parallel (SPD_OPS_PARALLEL) on the dispatcher
- * threads: pages are published with a compare-and-swap, so two writers
- * racing for a new page agree on one, and a read-write lock keeps UNMAP,
- * which frees pages, apart from reads and writes that may be using them.
+ * Its callbacks run in parallel (SPD_OPS_PARALLEL): pages are published
+ * with a compare-and-swap, so two writers racing for a new page agree on
+ * one, and a read-write lock keeps UNMAP, which frees pages, apart from
+ * reads and writes that may be using them. They never wait for anything
+ * but that lock (SPD_OPS_NONBLOCKING): reads and writes of up to 64 KiB
+ * run on the export's own thread, larger ones on two dispatcher threads,
+ * where their memcpy overlaps the export's own copy (ublk's into the
+ * kernel's pages, a socket's).
  *
  * This file is only the storage. The command line, the exports, signals
  * and the self-check come from spd_main() (spd/cli.h), which calls
@@ -170,7 +174,7 @@ static int64_t ramdisk_extent(void *ctx, uint64_t lba, uint32_t blocks,
 
 static const spd_ops ramdisk_ops = {
     SPD_OPS_INIT,
-    .flags = SPD_OPS_PARALLEL,
+    .flags = SPD_OPS_PARALLEL | SPD_OPS_NONBLOCKING,
     .read = ramdisk_read,
     .write = ramdisk_write,
     .unmap = ramdisk_unmap,      /* no flush: memory has no cache to empty */
@@ -238,7 +242,7 @@ int main(int argc, char **argv)
         .ctx = &rd,
         .default_size = DEFAULT_SIZE,
         .size_help = "64M",
-        .default_threads = 0,       /* memcpy never blocks: no handoff */
+        .default_threads = 2,       /* for the large requests only */
         .open = ramdisk_open,
         .report = ramdisk_report,
         .close = ramdisk_close,

@@ -218,6 +218,15 @@ typedef struct spd_unmap_desc {
  * write completes). Without it libspd passes fua as false and follows a
  * FUA write with a flush of its range before completing it. */
 #define SPD_OPS_FUA      0x2u
+/* The callbacks never wait (for I/O, the network, a lock held long): they
+ * take about the time their data takes to copy, as a RAM disk's do. With
+ * SPD_OPS_PARALLEL, libspd then runs pieces of up to SPD_INLINE_BYTES on
+ * the transport's thread that submitted them even when dispatcher threads
+ * are started (a handoff would cost more than the call), and hands only
+ * larger ones to the dispatcher, where their copies overlap the
+ * transport's. */
+#define SPD_OPS_NONBLOCKING 0x4u
+#define SPD_INLINE_BYTES (64 * 1024)
 
 /*
  * The device's code. Initialise with designated initializers and

@@ -32,9 +32,32 @@ static void *dispatch_thread(void *arg)
     return NULL;
 }
 
+/* Whether io runs on the submitting thread: always without a dispatcher;
+ * with one, small pieces of a device that never waits (SPD_OPS_NONBLOCKING),
+ * for which the two context switches of a handoff cost more than the
+ * call. A transport's thread thus never waits on the device for long. */
+static bool runs_inline(const spd_unit *unit, const struct spd_io *io)
+{
+    const uint32_t fast = SPD_OPS_PARALLEL | SPD_OPS_NONBLOCKING;
+    if (!unit->thread_count)
+        return true;
+    if ((unit->ops.flags & fast) != fast)
+        return false;
+    switch (io->op) {
+    case SPD_OP_READ:
+    case SPD_OP_WRITE:
+        return (uint64_t)io->blocks * unit->params.block_length <=
+               SPD_INLINE_BYTES;
+    case SPD_OP_UNMAP:
+        return false;           /* it may free the whole unit's memory */
+    default:
+        return true;
+    }
+}
+
 void dispatch_io(spd_unit *unit, struct spd_io *io)
 {
-    if (!unit->thread_count) {
+    if (runs_inline(unit, io)) {
         unit_run_io(io);
         return;
     }

@@ -717,6 +717,52 @@ static void test_extents_call_budget(void)
     spd_unit_destroy(u);
 }
 
+/* SPD_OPS_NONBLOCKING: with dispatcher threads started, reads of up to
+ * SPD_INLINE_BYTES run on the submitting thread; larger ones, and every
+ * read of a device without both flags, on a dispatcher thread. */
+static pthread_t read_thread;
+
+static int thread_read(void *ctx, spd_io *io, void *buf, uint64_t lba,
+                       uint32_t blocks, bool fua)
+{
+    (void)ctx; (void)io; (void)lba; (void)fua;
+    read_thread = pthread_self();
+    memset(buf, 0, (size_t)blocks * 512);
+    return SPD_OK;
+}
+
+static bool read_runs_inline(uint32_t flags, uint32_t blocks)
+{
+    spd_params p = memunit_params(512, 4096, 11);
+    p.write_protected = true;
+    p.unmap_supported = p.unmap_reads_zero = false;
+    spd_ops ops = { SPD_OPS_INIT, .flags = flags, .read = thread_read };
+    spd_unit *u = spd_unit_create(&p, &ops, NULL);
+    if (!EXPECT(u != NULL))
+        return false;
+    EXPECT_EQ(spd_unit_start(u, 2), 0);
+    void *buf = malloc((size_t)blocks * 512);
+    spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_READ, .lba = 8,
+                        .blocks = blocks, .buf = buf };
+    spd_status st = spd_unit_run(u, &req);
+    EXPECT(spd_status_good(&st));
+    bool here = pthread_equal(read_thread, pthread_self());
+    spd_unit_destroy(u);
+    free(buf);
+    return here;
+}
+
+static void test_nonblocking_inline(void)
+{
+    const uint32_t fast = SPD_OPS_PARALLEL | SPD_OPS_NONBLOCKING;
+    uint32_t most = SPD_INLINE_BYTES / 512;
+    EXPECT(read_runs_inline(fast, 1));
+    EXPECT(read_runs_inline(fast, most));
+    EXPECT(!read_runs_inline(fast, most + 1));
+    EXPECT(!read_runs_inline(SPD_OPS_PARALLEL, 1));
+    EXPECT(!read_runs_inline(SPD_OPS_NONBLOCKING, 1));
+}
+
 int main(void)
 {
     static const struct test_case tests[] = {
@@ -734,6 +780,7 @@ int main(void)
         TEST(test_fua_emulated_async),    TEST(test_fua_device),
         TEST(test_request_errno),         TEST(test_extents),
         TEST(test_extents_serial),        TEST(test_extents_call_budget),
+        TEST(test_nonblocking_inline),
     };
     return RUN_TESTS("unit", tests);
 }
