@@ -91,9 +91,12 @@ static inline void fx_free(struct fx *f)
     free(f);
 }
 
-/* Execute cdb with the first data_len bytes of f->data as the buffer. */
-static inline enum scsi_action fx_run(struct fx *f, const uint8_t *cdb,
-                                      uint8_t len, uint32_t data_len)
+/* Execute cdb from nexus (NULL: the unit's own) with the first data_len
+ * bytes of f->data as the buffer. */
+static inline enum scsi_action fx_run_as(struct fx *f,
+                                         const spd_scsi_nexus *nexus,
+                                         const uint8_t *cdb, uint8_t len,
+                                         uint32_t data_len)
 {
     fx_fini(f);
     memset(&f->t, 0, sizeof f->t);
@@ -101,7 +104,15 @@ static inline enum scsi_action fx_run(struct fx *f, const uint8_t *cdb,
     f->t.cdb_len = len;
     f->t.data = f->data;
     f->t.data_len = data_len;
+    f->t.nexus = nexus;
     return scsi_execute(&f->lu, &f->t);
+}
+
+/* The same from the unit's own nexus, as in-process callers. */
+static inline enum scsi_action fx_run(struct fx *f, const uint8_t *cdb,
+                                      uint8_t len, uint32_t data_len)
+{
+    return fx_run_as(f, NULL, cdb, len, data_len);
 }
 
 /* Run an immediate command with a data-out or data-in buffer of data_len:

@@ -27,14 +27,7 @@ static inline void nexus_setup(void)
 static inline enum scsi_action nx_run(struct fx *f, int nx, const uint8_t *cdb,
                                       uint8_t len, uint32_t data_len)
 {
-    fx_fini(f);
-    memset(&f->t, 0, sizeof f->t);
-    f->t.cdb = cdb;
-    f->t.cdb_len = len;
-    f->t.data = f->data;
-    f->t.data_len = data_len;
-    f->t.nexus = &nexuses[nx];
-    return scsi_execute(&f->lu, &f->t);
+    return fx_run_as(f, &nexuses[nx], cdb, len, data_len);
 }
 
 static const uint8_t tur[6] = { SPD_SCSI_TEST_UNIT_READY };
