@@ -433,7 +433,6 @@ static bool prout_register(struct prout *o, bool ignore, spd_status *st)
     } else {
         if (o->all_tg_pt && !register_all_ports(o, st))
             return true;                    /* the sense says why */
-        r = &lu->nexus[o->slot];
         r->registered = true;
         r->key = o->sa_key;
         r->all_tg_pt = o->all_tg_pt;
