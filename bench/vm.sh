@@ -16,6 +16,12 @@
 #          command to Spd's engine), the same through ublk, and a tcm_loop
 #          disk on LIO's fileio backstore (a tmpfs file)
 #
+# For the network targets (nbd, iscsi) fio runs on vCPU 0 and every
+# target's server on vCPU 1, LIO's connection threads included: they serve
+# other machines in real use, and sharing fio's vCPU would cost each
+# request two address-space switches, which TCG pays with a flush of its
+# whole software TLB and a kernel target never pays (tests/vm/bench.sh).
+#
 # It prints IOPS or MB/s and the ratios. The guest runs under software
 # emulation (TCG): its figures are comparable only within one boot, never
 # with the host's or another boot's. Its CPU model lacks ERMS, so that the

@@ -3,15 +3,17 @@
 # the disks of open-iscsi sessions with three targets on the guest's
 # loopback: spd-ramdisk, tgt (tgtd, a file on tmpfs) and the kernel's own
 # LIO (an rd_mcp RAM disk, set up through configfs; bench/vm.sh puts its
-# modules in the guest); the ratios Spd/tgt and Spd/LIO.
+# modules in the guest), each on the other vCPU than fio (bench_apart);
+# the ratios Spd/tgt and Spd/LIO.
 # tgt's LUN reports a power-on reset when first seen (a unit attention):
 # kernel log allows: Power-on or device reset occurred
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../bench.sh"
-need tgtd tgtadm
+need tgtd tgtadm taskset
 [ -d /sys/module/iscsi_target_mod ] ||
     skip "no LIO in this guest: bench/vm.sh iscsi loads its modules"
 iscsi_setup   # tmpfs on /var/lib for tgtd too
+bench_apart
 
 # The disk of the session with target $1.
 disk_of() {
@@ -33,7 +35,7 @@ login() {
 }
 
 port=$(free_port)
-start_device "$RAMDISK" --size ${BENCH_SIZE_MB}M --iscsi="127.0.0.1:$port"
+start_device $BENCH_SERVER "$RAMDISK" --size ${BENCH_SIZE_MB}M --iscsi="127.0.0.1:$port"
 login "$port"
 SPD=$DISK
 
@@ -43,7 +45,7 @@ port=$(free_port)
 mkdir -p /var/lib/tgtd /run/tgtd
 truncate -s ${BENCH_SIZE_MB}M /dev/shm/tgt.img
 at_exit "rm -f /dev/shm/tgt.img"
-tgtd -f --iscsi "portal=127.0.0.1:$port" >"$WORK/tgtd.log" 2>&1 &
+$BENCH_SERVER tgtd -f --iscsi "portal=127.0.0.1:$port" >"$WORK/tgtd.log" 2>&1 &
 at_exit "kill -9 $!"
 wait_until 30 tgtadm --lld iscsi --op new --mode target --tid 1 \
     -T iqn.2026-11.org.spd:bench-tgt || { cat "$WORK/tgtd.log"; fail "tgtd did not start"; }
@@ -65,6 +67,7 @@ at_exit "rmdir $tpg/np/127.0.0.1:$port; rm -f $tpg/lun/lun_0/bench; rmdir $tpg/l
   echo "rd_pages=$((BENCH_SIZE_MB * 256))" >$hba/bench/control &&
   echo 1 >$hba/bench/enable &&
   mkdir -p $tpg/lun/lun_0 &&
+  echo 1 >$C/iscsi/cpus_allowed_list &&   # its connection threads' vCPUs
   ln -s $hba/bench $tpg/lun/lun_0/bench &&
   mkdir $tpg/np/127.0.0.1:$port &&
   echo 0 >$tpg/attrib/authentication &&

@@ -2,10 +2,12 @@
 # Not a test: part of bench/vm.sh (run.sh runs it only when named). fio on
 # the kernel's NBD client (nbd-client, one connection each) attached to
 # spd-ramdisk (/dev/nbd0) and to nbdkit's memory plugin (/dev/nbd1), both
-# on the guest's loopback; the ratios Spd/nbdkit.
+# on the guest's loopback, each on the other vCPU than fio (bench_apart);
+# the ratios Spd/nbdkit.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../bench.sh"
-need nbd-client nbdkit
+need nbd-client nbdkit taskset
+bench_apart
 
 attach() {   # DEVICE PORT
     nbd-client 127.0.0.1 "$2" "$1" -N '' >/dev/null || fail "nbd-client on port $2"
@@ -15,10 +17,10 @@ attach() {   # DEVICE PORT
 }
 
 port=$(free_port)
-start_device "$RAMDISK" --size ${BENCH_SIZE_MB}M --nbd "nbd://127.0.0.1:$port/"
+start_device $BENCH_SERVER "$RAMDISK" --size ${BENCH_SIZE_MB}M --nbd "nbd://127.0.0.1:$port/"
 attach /dev/nbd0 "$port"
 port=$(free_port)
-nbdkit -f -i 127.0.0.1 -p "$port" -P "$WORK/nbdkit.pid" memory ${BENCH_SIZE_MB}M \
+$BENCH_SERVER nbdkit -f -i 127.0.0.1 -p "$port" -P "$WORK/nbdkit.pid" memory ${BENCH_SIZE_MB}M \
     >"$WORK/nbdkit.log" 2>&1 &
 PIDS="$! $PIDS"
 wait_until 30 test -s "$WORK/nbdkit.pid" || { cat "$WORK/nbdkit.log"; fail "nbdkit did not start"; }
