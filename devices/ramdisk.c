@@ -13,8 +13,8 @@
  * reads and writes that may be using them. They never wait for anything
  * but that lock (SPD_OPS_NONBLOCKING): reads and writes of up to 64 KiB
  * run on the export's own thread, larger ones on two dispatcher threads,
- * where their memcpy overlaps the export's own copy (ublk's into the
- * kernel's pages, a socket's).
+ * where their copies overlap the export's own work. Reads lend the pages
+ * (read_lend) instead of copying them into a buffer.
  *
  * This file is only the storage. The command line, the exports, signals
  * and the self-check come from spd_main() (spd/cli.h), which calls
@@ -59,25 +59,35 @@ static struct span span_of(const struct ramdisk *rd, uint64_t lba,
                           .bytes = (n < blocks ? n : blocks) * rd->block_length };
 }
 
-static int ramdisk_read(void *ctx, spd_io *io, void *buf, uint64_t lba,
-                        uint32_t blocks, bool fua)
+/* Pages lent per spd_io_lend() call: a 1 MiB read in one. */
+#define LEND_PIECES 32
+
+/* Reads lend the pages themselves (spd_ops.read_lend): libspd or the
+ * export copies from there, ublk's kernel straight into its request, so
+ * the data is copied once. A page never written lends zeros. */
+static int ramdisk_read_lend(void *ctx, spd_io *io, uint64_t lba,
+                             uint32_t blocks)
 {
+    static const uint8_t zeros[PAGE_BYTES];
     struct ramdisk *rd = ctx;
-    uint8_t *out = buf;
-    pthread_rwlock_rdlock(&rd->free_lock);
-    while (blocks) {
+    struct iovec iov[LEND_PIECES];
+    unsigned n = 0;
+    int r = SPD_OK;
+    pthread_rwlock_rdlock(&rd->free_lock);   /* no page freed meanwhile */
+    while (blocks && r == SPD_OK) {
         struct span s = span_of(rd, lba, blocks);
         uint8_t *page = atomic_load(&rd->pages[s.page]);
-        if (page)
-            memcpy(out, page + s.offset, s.bytes);
-        else
-            memset(out, 0, s.bytes);
-        out += s.bytes;
+        iov[n++] = (struct iovec){ page ? page + s.offset : (void *)zeros,
+                                   s.bytes };
         lba += s.bytes / rd->block_length;
         blocks -= (uint32_t)(s.bytes / rd->block_length);
+        if (n == LEND_PIECES || !blocks) {
+            r = spd_io_lend(io, iov, n);
+            n = 0;
+        }
     }
     pthread_rwlock_unlock(&rd->free_lock);
-    return SPD_OK;
+    return r;
 }
 
 /* The page, allocated now if it never was. NULL: out of memory. */
@@ -175,7 +185,7 @@ static int64_t ramdisk_extent(void *ctx, uint64_t lba, uint32_t blocks,
 static const spd_ops ramdisk_ops = {
     SPD_OPS_INIT,
     .flags = SPD_OPS_PARALLEL | SPD_OPS_NONBLOCKING,
-    .read = ramdisk_read,
+    .read_lend = ramdisk_read_lend,
     .write = ramdisk_write,
     .unmap = ramdisk_unmap,      /* no flush: memory has no cache to empty */
     .extent = ramdisk_extent,

@@ -550,9 +550,11 @@ static spd_ublk_export *ublk_start(spd_unit *unit,
         spd_ublk_export_destroy(ublk);
         return NULL;
     }
-    fprintf(stderr, "%s: serving /dev/ublkb%d%s\n", program,
+    fprintf(stderr, "%s: serving /dev/ublkb%d%s%s\n", program,
             spd_ublk_export_id(ublk),
-            e->ublk_recovery ? " (it outlives this process)" : "");
+            e->ublk_recovery ? " (it outlives this process)" : "",
+            spd_ublk_export_user_copy(ublk)
+                ? ", reads copied straight from the device's memory" : "");
     return ublk;
 }
 

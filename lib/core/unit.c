@@ -100,8 +100,11 @@ static int check_ops(const spd_ops *ops, const spd_params *p)
     if (ops->size < offsetof(spd_ops, unmap) + sizeof ops->unmap)
         return spd_set_error(EINVAL, "spd_ops.size is %u: initialise the "
                              "operations with SPD_OPS_INIT", ops->size);
-    if (!ops->read)
-        return spd_set_error(EINVAL, "spd_ops.read is required");
+    bool has_lend = ops->size >= offsetof(spd_ops, read_lend) +
+                                 sizeof ops->read_lend && ops->read_lend;
+    if (!ops->read && !has_lend)
+        return spd_set_error(EINVAL, "spd_ops.read (or read_lend) is "
+                             "required");
     if (!ops->write && !p->write_protected)
         return spd_set_error(EINVAL, "spd_ops.write is required unless the "
                              "unit is write protected");
@@ -290,6 +293,11 @@ void spd_unit_reservations_changed(spd_unit *unit)
 {
     if (unit)
         scsi_pr_changed(&unit->lu);
+}
+
+bool spd_unit_lends_memory(const spd_unit *unit)
+{
+    return unit->ops.read_lend;
 }
 
 void *spd_unit_context(const spd_unit *unit)
@@ -734,7 +742,7 @@ void spd_unit_submit(spd_unit *unit, spd_request *req)
     req->status = (spd_status){ 0 };
     if (req->size >= sizeof *req && req->op == SPD_OP_EXTENTS)
         req->extent_count = 0;
-    if (req->size < sizeof *req) {
+    if (req->size < offsetof(spd_request, take)) {
         /* Built against other headers: nothing in it can be trusted
          * beyond the fields every version has. */
         set_sense(&req->status, SPD_KEY_ILLEGAL_REQUEST,
@@ -838,6 +846,74 @@ static int run_extents(spd_unit *unit, spd_request *req)
     return SPD_OK;
 }
 
+/* The reader's take(), if its request has one (requests from before it
+ * end earlier). */
+static int (*take_of(const spd_request *req))(spd_request *, uint64_t,
+                                               const struct iovec *, unsigned)
+{
+    return req->size >= offsetof(spd_request, take) + sizeof req->take
+               ? req->take : NULL;
+}
+
+/* Where the piece starts in its request's data. */
+static uint64_t piece_offset(const struct spd_io *io)
+{
+    return (io->lba - io->track->req->lba) * io->unit->params.block_length;
+}
+
+/* A read piece: lent by the device where that saves its copy (the request
+ * takes the data itself) or where it cannot read, else read into buf. */
+static int run_read(spd_unit *unit, struct spd_io *io)
+{
+    const spd_ops *ops = &unit->ops;
+    bool takes = take_of(io->track->req);
+    if (ops->read_lend && (!ops->read || (takes && !io->fua))) {
+        io->lent = 0;
+        int r = ops->read_lend(unit->ctx, io, io->lba, io->blocks);
+        if (r == SPD_OK &&
+            io->lent != (uint64_t)io->blocks * unit->params.block_length)
+            r = -EFAULT;   /* the device lent less: its bug */
+        return r;
+    }
+    io->take_buf = takes;
+    return ops->read(unit->ctx, io, io->buf, io->lba, io->blocks, io->fua);
+}
+
+int spd_io_lend(spd_io *io, const struct iovec *iov, unsigned count)
+{
+    uint64_t len = 0;
+    for (unsigned i = 0; i < count; i++)
+        len += iov[i].iov_len;
+    if (io->op != SPD_OP_READ || io->take_buf ||
+        io->lent + len > (uint64_t)io->blocks * io->unit->params.block_length)
+        return -EINVAL;
+    spd_request *req = io->track->req;
+    int (*take)(spd_request *, uint64_t, const struct iovec *, unsigned) =
+        take_of(req);
+    if (take) {
+        int r = take(req, piece_offset(io) + io->lent, iov, count);
+        if (r)
+            return r < 0 ? r : -EIO;
+    } else {
+        uint8_t *to = (uint8_t *)io->buf + io->lent;
+        for (unsigned i = 0; i < count; i++)
+            to = (uint8_t *)memcpy(to, iov[i].iov_base, iov[i].iov_len) +
+                 iov[i].iov_len;
+    }
+    io->lent += len;
+    return 0;
+}
+
+/* A good read into buf of a request that takes its data: hand it over. */
+static int take_buf(struct spd_io *io)
+{
+    spd_request *req = io->track->req;
+    struct iovec v = { io->buf, (size_t)io->blocks *
+                                io->unit->params.block_length };
+    int r = req->take(req, piece_offset(io), &v, 1);
+    return r ? (r < 0 ? r : -EIO) : SPD_OK;
+}
+
 void unit_run_io(struct spd_io *io)
 {
     spd_unit *unit = io->unit;
@@ -849,7 +925,7 @@ void unit_run_io(struct spd_io *io)
         pthread_mutex_lock(&unit->ops_lock);
     switch (io->op) {
     case SPD_OP_READ:
-        r = ops->read(unit->ctx, io, io->buf, io->lba, io->blocks, io->fua);
+        r = run_read(unit, io);
         break;
     case SPD_OP_WRITE:
     case SPD_OP_WRITE_SAME:
@@ -876,6 +952,8 @@ void unit_run_io(struct spd_io *io)
 
 void spd_io_complete(spd_io *io, int result)
 {
+    if (result == SPD_OK && io->take_buf)
+        result = take_buf(io);
     if (result == SPD_OK)
         io->status = (spd_status){ 0 };
     else if (result < 0)

@@ -16,6 +16,15 @@
  *
  * All io_uring commands of a queue are issued by its thread, as the kernel
  * requires (it serves a queue for one task).
+ *
+ * Data moves one of two ways, chosen when the device is added. Usually the
+ * kernel copies between the request's pages and the tag's buffer as it
+ * hands out a write and as the thread commits a read. When the unit's
+ * device lends its memory to reads (a RAM disk), the device is added with
+ * UBLK_F_USER_COPY instead: a read's data goes from the device's memory
+ * straight into the request with pwritev() on /dev/ublkcN, on the thread
+ * that runs the device's call (the tag's buffer never sees it), and the
+ * queue thread preads a write's data into the tag's buffer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -90,6 +99,7 @@ struct spd_ublk_export {
     bool unprivileged;
     bool started;
     struct ublksrv_ctrl_dev_info info;   /* as the kernel has it */
+    uint64_t features;                   /* the kernel's UBLK_F_* */
     int cdev;                            /* /dev/ublkcN */
     struct ublk_queue *queues;
     unsigned queue_count;
@@ -127,6 +137,36 @@ static void tag_done(spd_request *req)
     }
 }
 
+/* Whether the process copies the data itself (UBLK_F_USER_COPY). */
+static bool user_copy(const spd_ublk_export *e)
+{
+    return e->info.flags & UBLK_F_USER_COPY;
+}
+
+/* A read's data, straight into the kernel's request (user copy). */
+static int tag_take(spd_request *req, uint64_t offset, const struct iovec *iov,
+                    unsigned count)
+{
+    struct ublk_tag *t = req->opaque;
+    size_t want = 0;
+    for (unsigned i = 0; i < count; i++)
+        want += iov[i].iov_len;
+    ssize_t n = pwritev(t->q->e->cdev, iov, (int)count,
+                        (off_t)ublk_pos(t->q->id, t->tag, offset));
+    /* Never commit more than was copied: the rest of the request's pages
+     * would reach the reader as they were. */
+    return n < 0 ? -errno : (size_t)n == want ? 0 : -EIO;
+}
+
+/* A write's data, from the kernel's request into the tag's buffer (user
+ * copy). 0 or -errno. */
+static int tag_fetch_data(struct ublk_tag *t, size_t len)
+{
+    ssize_t n = pread(t->q->e->cdev, t->buf, len,
+                      (off_t)ublk_pos(t->q->id, t->tag, 0));
+    return n < 0 ? -errno : (size_t)n == len ? 0 : -EIO;
+}
+
 /* Post a FETCH (first) or COMMIT_AND_FETCH for tag t. */
 static void tag_post(struct ublk_queue *q, struct ublk_tag *t, bool commit)
 {
@@ -140,7 +180,8 @@ static void tag_post(struct ublk_queue *q, struct ublk_tag *t, bool commit)
     struct ublksrv_io_cmd *cmd = (struct ublksrv_io_cmd *)sqe->cmd;
     *cmd = (struct ublksrv_io_cmd){ .q_id = q->id, .tag = t->tag,
                                     .result = commit ? t->result : -1,
-                                    .addr = (uint64_t)(uintptr_t)t->buf };
+                                    .addr = user_copy(q->e) ? 0 :
+                                            (uint64_t)(uintptr_t)t->buf };
     io_uring_sqe_set_data64(sqe, t->tag);
     if (!t->live) {
         t->live = true;
@@ -188,12 +229,21 @@ static void tag_serve(struct ublk_queue *q, struct ublk_tag *t)
     switch (ublksrv_get_op(iod)) {
     case UBLK_IO_OP_READ:
         t->req.op = SPD_OP_READ;
+        t->req.take = user_copy(q->e) ? tag_take : NULL;
         t->result = (int32_t)(iod->nr_sectors << 9);
         break;
     case UBLK_IO_OP_WRITE:
         t->req.op = SPD_OP_WRITE;
         t->req.fua = flags & UBLK_IO_F_FUA;
         t->result = (int32_t)(iod->nr_sectors << 9);
+        if (user_copy(q->e)) {
+            int r = tag_fetch_data(t, (size_t)iod->nr_sectors << 9);
+            if (r) {
+                t->result = r;
+                tag_post(q, t, true);
+                return;
+            }
+        }
         break;
     case UBLK_IO_OP_FLUSH:
         t->req = (spd_request){ SPD_REQUEST_INIT, .op = SPD_OP_FLUSH,
@@ -548,7 +598,10 @@ static int add_device(spd_ublk_export *e)
         .flags = UBLK_F_CMD_IOCTL_ENCODE |
                  (e->opt.recovery ? UBLK_F_USER_RECOVERY |
                                     UBLK_F_USER_RECOVERY_REISSUE : 0) |
-                 (e->unprivileged ? UBLK_F_UNPRIVILEGED_DEV : 0),
+                 (e->unprivileged ? UBLK_F_UNPRIVILEGED_DEV : 0) |
+                 /* The kernel refuses it to unprivileged devices. */
+                 (spd_unit_lends_memory(e->unit) && !e->unprivileged
+                      ? e->features & UBLK_F_USER_COPY : 0),
     };
     int r = dev_cmd(e, UBLK_U_CMD_ADD_DEV, &e->info, sizeof e->info, 0);
     if (r == -EPERM || r == -EACCES)
@@ -641,7 +694,7 @@ int spd_ublk_export_start(spd_ublk_export *e)
         return spd_set_error(EBUSY, "ublk: already started");
     if (!e->unit)
         return spd_set_error(EINVAL, "ublk: no unit added");
-    int r = ublk_ctrl_open(&e->ctrl, NULL);
+    int r = ublk_ctrl_open(&e->ctrl, &e->features);
     if (r)
         return r;
     e->unprivileged = geteuid() != 0;
@@ -704,6 +757,11 @@ fail:
 int spd_ublk_export_id(const spd_ublk_export *e)
 {
     return e && e->started ? (int)e->info.dev_id : -1;
+}
+
+bool spd_ublk_export_user_copy(const spd_ublk_export *e)
+{
+    return e && e->started && user_copy(e) && spd_unit_lends_memory(e->unit);
 }
 
 void spd_ublk_export_stop(spd_ublk_export *e)

@@ -48,6 +48,21 @@
 #define UBLK_F_CMD_IOCTL_ENCODE  (1ULL << 6)
 #endif
 
+/* Linux 6.5: the process copies request data itself, with pread() and
+ * pwrite() on /dev/ublkcN at ublk_pos() (UBLK_F_USER_COPY). */
+#ifndef UBLK_F_USER_COPY
+#define UBLK_F_USER_COPY         (1ULL << 7)
+#endif
+#ifndef UBLK_QID_OFF
+#define UBLK_TAG_OFF             25
+#define UBLK_QID_OFF             41
+#endif
+static inline uint64_t ublk_pos(uint16_t q_id, uint16_t tag, uint64_t offset)
+{
+    return UBLKSRV_IO_BUF_OFFSET + ((uint64_t)q_id << UBLK_QID_OFF) +
+           ((uint64_t)tag << UBLK_TAG_OFF) + offset;
+}
+
 /* struct ublksrv_ctrl_cmd as Linux 6.5 lays it out: the 6.1 header's
  * data[1] became the length of the /dev/ublkcN path that unprivileged
  * commands carry in front of their payload. */
