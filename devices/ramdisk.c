@@ -13,8 +13,9 @@
  * reads and writes that may be using them. They never wait for anything
  * but that lock (SPD_OPS_NONBLOCKING): reads and writes of up to 64 KiB
  * run on the export's own thread, larger ones on two dispatcher threads,
- * where their copies overlap the export's own work. Reads lend the pages
- * (read_lend) instead of copying them into a buffer.
+ * where their copies overlap the export's own work. Reads and writes lend
+ * the pages (read_lend, write_lend) instead of copying to or from a
+ * buffer.
  *
  * This file is only the storage. The command line, the exports, signals
  * and the self-check come from spd_main() (spd/cli.h), which calls
@@ -59,37 +60,6 @@ static struct span span_of(const struct ramdisk *rd, uint64_t lba,
                           .bytes = (n < blocks ? n : blocks) * rd->block_length };
 }
 
-/* Pages lent per spd_io_lend() call: a 1 MiB read in one. */
-#define LEND_PIECES 32
-
-/* Reads lend the pages themselves (spd_ops.read_lend): libspd or the
- * export copies from there, ublk's kernel straight into its request, so
- * the data is copied once. A page never written lends zeros. */
-static int ramdisk_read_lend(void *ctx, spd_io *io, uint64_t lba,
-                             uint32_t blocks)
-{
-    static const uint8_t zeros[PAGE_BYTES];
-    struct ramdisk *rd = ctx;
-    struct iovec iov[LEND_PIECES];
-    unsigned n = 0;
-    int r = SPD_OK;
-    pthread_rwlock_rdlock(&rd->free_lock);   /* no page freed meanwhile */
-    while (blocks && r == SPD_OK) {
-        struct span s = span_of(rd, lba, blocks);
-        uint8_t *page = atomic_load(&rd->pages[s.page]);
-        iov[n++] = (struct iovec){ page ? page + s.offset : (void *)zeros,
-                                   s.bytes };
-        lba += s.bytes / rd->block_length;
-        blocks -= (uint32_t)(s.bytes / rd->block_length);
-        if (n == LEND_PIECES || !blocks) {
-            r = spd_io_lend(io, iov, n);
-            n = 0;
-        }
-    }
-    pthread_rwlock_unlock(&rd->free_lock);
-    return r;
-}
-
 /* The page, allocated now if it never was. NULL: out of memory. */
 static uint8_t *page_get(struct ramdisk *rd, uint64_t index)
 {
@@ -107,27 +77,52 @@ static uint8_t *page_get(struct ramdisk *rd, uint64_t index)
     return page;
 }
 
-static int ramdisk_write(void *ctx, spd_io *io, const void *buf, uint64_t lba,
-                         uint32_t blocks, bool fua)
+/* Pages lent per spd_io_lend() call: a 1 MiB request in one. */
+#define LEND_PIECES 32
+
+/* Reads and writes lend the pages themselves (spd_ops.read_lend,
+ * write_lend): libspd or the export copies between there and where the
+ * data is (ublk's kernel: its request), so the data is copied once. A
+ * read lends zeros for a page never written; a write allocates it. */
+static int ramdisk_lend(struct ramdisk *rd, spd_io *io, uint64_t lba,
+                        uint32_t blocks, bool write)
 {
-    struct ramdisk *rd = ctx;
-    const uint8_t *in = buf;
+    static const uint8_t zeros[PAGE_BYTES];
+    struct iovec iov[LEND_PIECES];
+    unsigned n = 0;
     int r = SPD_OK;
-    pthread_rwlock_rdlock(&rd->free_lock);
-    while (blocks) {
+    pthread_rwlock_rdlock(&rd->free_lock);   /* no page freed meanwhile */
+    while (blocks && r == SPD_OK) {
         struct span s = span_of(rd, lba, blocks);
-        uint8_t *page = page_get(rd, s.page);
-        if (!page) {
+        uint8_t *page = write ? page_get(rd, s.page)
+                              : atomic_load(&rd->pages[s.page]);
+        if (!page && write) {
             r = -ENOSPC;  /* a thin disk out of space: SPACE ALLOCATION FAILED */
             break;
         }
-        memcpy(page + s.offset, in, s.bytes);
-        in += s.bytes;
+        iov[n++] = (struct iovec){ page ? page + s.offset : (void *)zeros,
+                                   s.bytes };
         lba += s.bytes / rd->block_length;
         blocks -= (uint32_t)(s.bytes / rd->block_length);
+        if (n == LEND_PIECES || !blocks) {
+            r = spd_io_lend(io, iov, n);
+            n = 0;
+        }
     }
     pthread_rwlock_unlock(&rd->free_lock);
     return r;
+}
+
+static int ramdisk_read_lend(void *ctx, spd_io *io, uint64_t lba,
+                             uint32_t blocks)
+{
+    return ramdisk_lend(ctx, io, lba, blocks, false);
+}
+
+static int ramdisk_write_lend(void *ctx, spd_io *io, uint64_t lba,
+                              uint32_t blocks)
+{
+    return ramdisk_lend(ctx, io, lba, blocks, true);
 }
 
 static bool all_zero(const uint8_t *p, size_t len)
@@ -186,7 +181,7 @@ static const spd_ops ramdisk_ops = {
     SPD_OPS_INIT,
     .flags = SPD_OPS_PARALLEL | SPD_OPS_NONBLOCKING,
     .read_lend = ramdisk_read_lend,
-    .write = ramdisk_write,
+    .write_lend = ramdisk_write_lend,
     .unmap = ramdisk_unmap,      /* no flush: memory has no cache to empty */
     .extent = ramdisk_extent,
 };

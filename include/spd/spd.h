@@ -298,16 +298,19 @@ typedef struct spd_ops {
                      void *arg);
 
     /* Optional, for a device that keeps its blocks in memory (a RAM
-     * disk): a read that lends that memory instead of copying it. Pass
-     * the data of blocks [lba, lba+blocks) to spd_io_lend(), in order, in
-     * one or more calls (each a few pieces of memory; a shared zero buffer
-     * for blocks never written), all before returning SPD_OK; the memory
-     * must stay as it is until each call returns. Never SPD_PENDING.
-     * libspd copies from there into its buffer, or a transport copies it
-     * straight to where it goes (ublk: into the kernel's request), which
-     * saves the device's copy. With read too, libspd calls read_lend only
-     * where it saves that copy; read may then be missing. */
+     * disk): a read or write on that memory, lent to libspd, instead of a
+     * copy between it and a buffer. Pass the memory of blocks
+     * [lba, lba+blocks) to spd_io_lend(), in order, in one or more calls
+     * (each a few pieces; for a read, a shared zero buffer stands for
+     * blocks never written), all before returning SPD_OK; it must stay
+     * there until each call returns. Never SPD_PENDING. libspd copies
+     * between it and its buffer, or the transport copies straight between
+     * it and where the data is (ublk: the kernel's request), which saves
+     * the device's copy. With read (write) too, libspd calls the lending
+     * one only where that saves the copy, and never with fua; read
+     * (write) may then be missing. */
     int (*read_lend)(void *ctx, spd_io *io, uint64_t lba, uint32_t blocks);
+    int (*write_lend)(void *ctx, spd_io *io, uint64_t lba, uint32_t blocks);
 } spd_ops;
 
 /* The largest reservation state blob (spd_ops.pr_load, pr_update). */
@@ -322,9 +325,10 @@ int spd_io_set_sense(spd_io *io, uint8_t key, uint8_t asc, uint8_t ascq,
                      bool info_valid, uint64_t information);
 /* The unit an io belongs to. */
 spd_unit *spd_io_unit(spd_io *io);
-/* From spd_ops.read_lend: the next count pieces of the read's data. 0, or
- * -errno (the copy failed, or more data than the read asked for), which
- * read_lend then returns. */
+/* From spd_ops.read_lend or write_lend: the next count pieces of the
+ * device's memory, holding the data read or receiving the data written. 0,
+ * or -errno (the copy failed, or more than the io's blocks), which the lend
+ * call then returns. */
 int spd_io_lend(spd_io *io, const struct iovec *iov, unsigned count);
 
 /* ------------------------------------------------------------------ */
@@ -364,8 +368,8 @@ const spd_params *spd_unit_params(const spd_unit *unit);
  * blocks or more than 2^64 bytes. */
 int spd_unit_resize(spd_unit *unit, uint64_t block_count);
 void *spd_unit_context(const spd_unit *unit);
-/* Whether the device lends its memory to reads (spd_ops.read_lend): for a
- * transport that chooses once how it moves data (ublk). */
+/* Whether the device lends its memory (spd_ops.read_lend or write_lend):
+ * for a transport that chooses once how it moves data (ublk). */
 bool spd_unit_lends_memory(const spd_unit *unit);
 
 /* The shared reservation state (spd_ops.pr_load) may have changed in
@@ -446,13 +450,15 @@ struct spd_request {
     spd_extent *extents;
     uint32_t extent_max;
     uint32_t extent_count;
-    /* READ, optional: the data goes to take() instead of buf, in pieces,
-     * each with its byte offset in the request; take returns 0 or -errno
-     * (the read then fails with it). From the device's own memory when it
-     * lends it (spd_ops.read_lend), else from buf after the device read
-     * into it: buf is needed either way. Called on the thread running the
+    /* READ and WRITE, optional: the request moves its data itself instead
+     * of through buf: copy() copies a read's data out of iov, or a
+     * write's data into iov, in pieces, each with its byte offset in the
+     * request; it returns 0 or -errno (the request then fails with it).
+     * iov is the device's own memory when it lends it (read_lend,
+     * write_lend), else buf, read into before or written from after the
+     * call: buf is needed either way. Called on the thread running the
      * device's call. */
-    int (*take)(spd_request *req, uint64_t offset, const struct iovec *iov,
+    int (*copy)(spd_request *req, uint64_t offset, const struct iovec *iov,
                 unsigned count);
 };
 

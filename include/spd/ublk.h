@@ -105,9 +105,10 @@ int spd_ublk_export_start(spd_ublk_export *e);
 /* N of /dev/ublkbN once started, else -1. */
 int spd_ublk_export_id(const spd_ublk_export *e);
 
-/* Whether reads go from the device's memory straight into the kernel's
- * requests (a unit whose device lends memory, spd_ops.read_lend, on a
- * device added with the kernel's user copy); false before start. */
+/* Whether data goes straight between the device's memory and the kernel's
+ * requests (a unit whose device lends memory, spd_ops.read_lend and
+ * write_lend, on a device added with the kernel's user copy); false before
+ * start. */
 bool spd_ublk_export_user_copy(const spd_ublk_export *e);
 
 /*

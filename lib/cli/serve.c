@@ -554,7 +554,8 @@ static spd_ublk_export *ublk_start(spd_unit *unit,
             spd_ublk_export_id(ublk),
             e->ublk_recovery ? " (it outlives this process)" : "",
             spd_ublk_export_user_copy(ublk)
-                ? ", reads copied straight from the device's memory" : "");
+                ? ", data copied straight to and from the device's memory"
+                : "");
     return ublk;
 }
 

@@ -100,18 +100,18 @@ static int check_ops(const spd_ops *ops, const spd_params *p)
     if (ops->size < offsetof(spd_ops, unmap) + sizeof ops->unmap)
         return spd_set_error(EINVAL, "spd_ops.size is %u: initialise the "
                              "operations with SPD_OPS_INIT", ops->size);
-    bool has_lend = ops->size >= offsetof(spd_ops, read_lend) +
-                                 sizeof ops->read_lend && ops->read_lend;
-    if (!ops->read && !has_lend)
+    /* Members after extent exist only in a device built with them. */
+    bool lends = ops->size >= offsetof(spd_ops, write_lend) +
+                              sizeof ops->write_lend;
+    if (!ops->read && !(lends && ops->read_lend))
         return spd_set_error(EINVAL, "spd_ops.read (or read_lend) is "
                              "required");
-    if (!ops->write && !p->write_protected)
-        return spd_set_error(EINVAL, "spd_ops.write is required unless the "
-                             "unit is write protected");
+    if (!ops->write && !(lends && ops->write_lend) && !p->write_protected)
+        return spd_set_error(EINVAL, "spd_ops.write (or write_lend) is "
+                             "required unless the unit is write protected");
     if (!ops->unmap && p->unmap_supported)
         return spd_set_error(EINVAL, "spd_ops.unmap is required with "
                              "unmap_supported");
-    /* Members after extent exist only in a device built with them. */
     bool has_pr = ops->size >= offsetof(spd_ops, pr_update) +
                                sizeof ops->pr_update;
     if (has_pr && !ops->pr_load != !ops->pr_update)
@@ -297,7 +297,7 @@ void spd_unit_reservations_changed(spd_unit *unit)
 
 bool spd_unit_lends_memory(const spd_unit *unit)
 {
-    return unit->ops.read_lend;
+    return unit->ops.read_lend || unit->ops.write_lend;
 }
 
 void *spd_unit_context(const spd_unit *unit)
@@ -742,7 +742,7 @@ void spd_unit_submit(spd_unit *unit, spd_request *req)
     req->status = (spd_status){ 0 };
     if (req->size >= sizeof *req && req->op == SPD_OP_EXTENTS)
         req->extent_count = 0;
-    if (req->size < offsetof(spd_request, take)) {
+    if (req->size < offsetof(spd_request, copy)) {
         /* Built against other headers: nothing in it can be trusted
          * beyond the fields every version has. */
         set_sense(&req->status, SPD_KEY_ILLEGAL_REQUEST,
@@ -846,13 +846,17 @@ static int run_extents(spd_unit *unit, spd_request *req)
     return SPD_OK;
 }
 
-/* The reader's take(), if its request has one (requests from before it
- * end earlier). */
-static int (*take_of(const spd_request *req))(spd_request *, uint64_t,
-                                               const struct iovec *, unsigned)
+typedef int copy_fn(spd_request *req, uint64_t offset, const struct iovec *iov,
+                    unsigned count);
+
+/* The request's copy(), for a READ or WRITE that has one (requests from
+ * before it end earlier). */
+static copy_fn *copy_of(const spd_request *req)
 {
-    return req->size >= offsetof(spd_request, take) + sizeof req->take
-               ? req->take : NULL;
+    if (req->op != SPD_OP_READ && req->op != SPD_OP_WRITE)
+        return NULL;
+    return req->size >= offsetof(spd_request, copy) + sizeof req->copy
+               ? req->copy : NULL;
 }
 
 /* Where the piece starts in its request's data. */
@@ -861,57 +865,77 @@ static uint64_t piece_offset(const struct spd_io *io)
     return (io->lba - io->track->req->lba) * io->unit->params.block_length;
 }
 
-/* A read piece: lent by the device where that saves its copy (the request
- * takes the data itself) or where it cannot read, else read into buf. */
-static int run_read(spd_unit *unit, struct spd_io *io)
+static uint64_t piece_bytes(const struct spd_io *io)
 {
-    const spd_ops *ops = &unit->ops;
-    bool takes = take_of(io->track->req);
-    if (ops->read_lend && (!ops->read || (takes && !io->fua))) {
-        io->lent = 0;
-        int r = ops->read_lend(unit->ctx, io, io->lba, io->blocks);
-        if (r == SPD_OK &&
-            io->lent != (uint64_t)io->blocks * unit->params.block_length)
-            r = -EFAULT;   /* the device lent less: its bug */
-        return r;
-    }
-    io->take_buf = takes;
-    return ops->read(unit->ctx, io, io->buf, io->lba, io->blocks, io->fua);
+    return (uint64_t)io->blocks * io->unit->params.block_length;
 }
 
+/* A piece whose device call uses buf, of a request that copies its data
+ * itself: from buf after a good read, into buf before a write. */
+static int copy_buf(struct spd_io *io)
+{
+    spd_request *req = io->track->req;
+    struct iovec v = { io->buf, (size_t)piece_bytes(io) };
+    int r = req->copy(req, piece_offset(io), &v, 1);
+    return r ? (r < 0 ? r : -EIO) : SPD_OK;
+}
+
+/* From a lend: the next pieces of the data, into or out of the device's
+ * memory. */
 int spd_io_lend(spd_io *io, const struct iovec *iov, unsigned count)
 {
     uint64_t len = 0;
     for (unsigned i = 0; i < count; i++)
         len += iov[i].iov_len;
-    if (io->op != SPD_OP_READ || io->take_buf ||
-        io->lent + len > (uint64_t)io->blocks * io->unit->params.block_length)
-        return -EINVAL;
+    bool read = io->op == SPD_OP_READ;
+    if ((!read && io->op != SPD_OP_WRITE) || io->copy_buf ||
+        io->lent + len > piece_bytes(io))
+        return -EINVAL;   /* not from a lend, or past the io's blocks */
     spd_request *req = io->track->req;
-    int (*take)(spd_request *, uint64_t, const struct iovec *, unsigned) =
-        take_of(req);
-    if (take) {
-        int r = take(req, piece_offset(io) + io->lent, iov, count);
+    copy_fn *copy = copy_of(req);
+    if (copy) {
+        int r = copy(req, piece_offset(io) + io->lent, iov, count);
         if (r)
             return r < 0 ? r : -EIO;
     } else {
-        uint8_t *to = (uint8_t *)io->buf + io->lent;
-        for (unsigned i = 0; i < count; i++)
-            to = (uint8_t *)memcpy(to, iov[i].iov_base, iov[i].iov_len) +
-                 iov[i].iov_len;
+        uint8_t *at = (uint8_t *)io->buf + io->lent;
+        for (unsigned i = 0; i < count; i++) {
+            if (read)
+                memcpy(at, iov[i].iov_base, iov[i].iov_len);
+            else
+                memcpy(iov[i].iov_base, at, iov[i].iov_len);
+            at += iov[i].iov_len;
+        }
     }
     io->lent += len;
     return 0;
 }
 
-/* A good read into buf of a request that takes its data: hand it over. */
-static int take_buf(struct spd_io *io)
+/* A read or write piece: on memory the device lends where that saves its
+ * copy (the request copies the data itself) or where it has no read or
+ * write, else with buf (and the request's copy from or into it). */
+static int run_data(spd_unit *unit, struct spd_io *io)
 {
-    spd_request *req = io->track->req;
-    struct iovec v = { io->buf, (size_t)io->blocks *
-                                io->unit->params.block_length };
-    int r = req->take(req, piece_offset(io), &v, 1);
-    return r ? (r < 0 ? r : -EIO) : SPD_OK;
+    const spd_ops *ops = &unit->ops;
+    bool read = io->op == SPD_OP_READ;
+    int (*lend)(void *, spd_io *, uint64_t, uint32_t) =
+        read ? ops->read_lend : ops->write_lend;
+    bool plain = read ? ops->read != NULL : ops->write != NULL;
+    bool copies = copy_of(io->track->req) != NULL;
+    if (lend && (!plain || (copies && !io->fua))) {
+        io->lent = 0;
+        int r = lend(unit->ctx, io, io->lba, io->blocks);
+        if (r == SPD_OK && io->lent != piece_bytes(io))
+            r = -EFAULT;   /* the device lent less: its bug */
+        return r;
+    }
+    io->copy_buf = copies;
+    if (read)
+        return ops->read(unit->ctx, io, io->buf, io->lba, io->blocks,
+                         io->fua);
+    int r = copies ? copy_buf(io) : SPD_OK;
+    return r ? r : ops->write(unit->ctx, io, io->buf, io->lba, io->blocks,
+                              io->fua);
 }
 
 void unit_run_io(struct spd_io *io)
@@ -925,11 +949,9 @@ void unit_run_io(struct spd_io *io)
         pthread_mutex_lock(&unit->ops_lock);
     switch (io->op) {
     case SPD_OP_READ:
-        r = run_read(unit, io);
-        break;
     case SPD_OP_WRITE:
     case SPD_OP_WRITE_SAME:
-        r = ops->write(unit->ctx, io, io->buf, io->lba, io->blocks, io->fua);
+        r = run_data(unit, io);
         break;
     case SPD_OP_FLUSH:
         r = ops->flush(unit->ctx, io, io->lba, io->blocks);
@@ -952,8 +974,8 @@ void unit_run_io(struct spd_io *io)
 
 void spd_io_complete(spd_io *io, int result)
 {
-    if (result == SPD_OK && io->take_buf)
-        result = take_buf(io);
+    if (result == SPD_OK && io->copy_buf && io->op == SPD_OP_READ)
+        result = copy_buf(io);
     if (result == SPD_OK)
         io->status = (spd_status){ 0 };
     else if (result < 0)

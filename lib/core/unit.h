@@ -28,8 +28,8 @@ struct spd_io {
     const spd_unmap_desc *descs;
     uint32_t desc_count;
     spd_unmap_desc desc;            /* WRITE_ZEROES by unmap: its range */
-    uint64_t lent;                  /* READ by read_lend: bytes passed on */
-    bool take_buf;                  /* READ into buf, then to req->take */
+    uint64_t lent;                  /* by read_lend, write_lend: bytes so far */
+    bool copy_buf;                  /* with buf, and the request's copy() */
     spd_status status;              /* sense from spd_io_set_sense() */
 };
 

@@ -22,9 +22,10 @@
  * hands out a write and as the thread commits a read. When the unit's
  * device lends its memory to reads (a RAM disk), the device is added with
  * UBLK_F_USER_COPY instead: a read's data goes from the device's memory
- * straight into the request with pwritev() on /dev/ublkcN, on the thread
- * that runs the device's call (the tag's buffer never sees it), and the
- * queue thread preads a write's data into the tag's buffer.
+ * straight into the request with pwritev() on /dev/ublkcN, a write's from
+ * the request into the device's memory with preadv(), each on the thread
+ * that runs the device's call (the tag's buffer serves a device that
+ * lends only one way).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -143,28 +144,23 @@ static bool user_copy(const spd_ublk_export *e)
     return e->info.flags & UBLK_F_USER_COPY;
 }
 
-/* A read's data, straight into the kernel's request (user copy). */
-static int tag_take(spd_request *req, uint64_t offset, const struct iovec *iov,
+/* User copy: a read's data into the kernel's request, a write's out of
+ * it, at offset in the request; iov is the device's lent memory, or the
+ * tag's buffer. */
+static int tag_copy(spd_request *req, uint64_t offset, const struct iovec *iov,
                     unsigned count)
 {
     struct ublk_tag *t = req->opaque;
     size_t want = 0;
     for (unsigned i = 0; i < count; i++)
         want += iov[i].iov_len;
-    ssize_t n = pwritev(t->q->e->cdev, iov, (int)count,
-                        (off_t)ublk_pos(t->q->id, t->tag, offset));
-    /* Never commit more than was copied: the rest of the request's pages
-     * would reach the reader as they were. */
+    off_t pos = (off_t)ublk_pos(t->q->id, t->tag, offset);
+    ssize_t n = req->op == SPD_OP_READ
+                    ? pwritev(t->q->e->cdev, iov, (int)count, pos)
+                    : preadv(t->q->e->cdev, iov, (int)count, pos);
+    /* Never commit a read with less copied: the rest of the request's
+     * pages would reach the reader as they were. */
     return n < 0 ? -errno : (size_t)n == want ? 0 : -EIO;
-}
-
-/* A write's data, from the kernel's request into the tag's buffer (user
- * copy). 0 or -errno. */
-static int tag_fetch_data(struct ublk_tag *t, size_t len)
-{
-    ssize_t n = pread(t->q->e->cdev, t->buf, len,
-                      (off_t)ublk_pos(t->q->id, t->tag, 0));
-    return n < 0 ? -errno : (size_t)n == len ? 0 : -EIO;
 }
 
 /* Post a FETCH (first) or COMMIT_AND_FETCH for tag t. */
@@ -229,21 +225,14 @@ static void tag_serve(struct ublk_queue *q, struct ublk_tag *t)
     switch (ublksrv_get_op(iod)) {
     case UBLK_IO_OP_READ:
         t->req.op = SPD_OP_READ;
-        t->req.take = user_copy(q->e) ? tag_take : NULL;
+        t->req.copy = user_copy(q->e) ? tag_copy : NULL;
         t->result = (int32_t)(iod->nr_sectors << 9);
         break;
     case UBLK_IO_OP_WRITE:
         t->req.op = SPD_OP_WRITE;
         t->req.fua = flags & UBLK_IO_F_FUA;
+        t->req.copy = user_copy(q->e) ? tag_copy : NULL;
         t->result = (int32_t)(iod->nr_sectors << 9);
-        if (user_copy(q->e)) {
-            int r = tag_fetch_data(t, (size_t)iod->nr_sectors << 9);
-            if (r) {
-                t->result = r;
-                tag_post(q, t, true);
-                return;
-            }
-        }
         break;
     case UBLK_IO_OP_FLUSH:
         t->req = (spd_request){ SPD_REQUEST_INIT, .op = SPD_OP_FLUSH,

@@ -763,17 +763,18 @@ static void test_nonblocking_inline(void)
     EXPECT(!read_runs_inline(SPD_OPS_NONBLOCKING, 1));
 }
 
-/* spd_ops.read_lend and spd_request.take: a device lending its memory
- * (pieces of up to 3 blocks, two iovecs each), readers with and without
- * take, split requests, and devices lending too little or too much. */
+/* spd_ops.read_lend, write_lend and spd_request.copy: a device lending
+ * its memory (pieces of up to 3 blocks, two iovecs each), requests with
+ * and without copy, split requests, and devices lending too little or too
+ * much. */
 struct lender {
     uint8_t *data;
-    atomic_uint lends, reads;
-    long skew;          /* bytes lent beyond (or, below 0, short of) the read */
+    atomic_uint lends, plain;   /* calls of the lending and plain ops */
+    long skew;          /* bytes lent beyond (or, below 0, short of) the io */
 };
 static struct lender lender;
 
-static int lend_read(void *ctx, spd_io *io, uint64_t lba, uint32_t blocks)
+static int lend(void *ctx, spd_io *io, uint64_t lba, uint32_t blocks)
 {
     struct lender *l = ctx;
     atomic_fetch_add(&l->lends, 1);
@@ -792,110 +793,140 @@ static int lend_read(void *ctx, spd_io *io, uint64_t lba, uint32_t blocks)
     return SPD_OK;
 }
 
-static int lend_plain_read(void *ctx, spd_io *io, void *buf, uint64_t lba,
-                           uint32_t blocks, bool fua)
+static int plain_read(void *ctx, spd_io *io, void *buf, uint64_t lba,
+                      uint32_t blocks, bool fua)
 {
     struct lender *l = ctx;
     (void)io; (void)fua;
-    atomic_fetch_add(&l->reads, 1);
+    atomic_fetch_add(&l->plain, 1);
     memcpy(buf, l->data + lba * 512, (size_t)blocks * 512);
     return SPD_OK;
 }
 
-static uint8_t taken[64 * 512];
-static int take_result;
-
-static int take_copy(spd_request *req, uint64_t offset, const struct iovec *iov,
-                     unsigned count)
+static int plain_write(void *ctx, spd_io *io, const void *buf, uint64_t lba,
+                       uint32_t blocks, bool fua)
 {
-    if (!EXPECT(offset <= req->blocks * 512))
-        return -EINVAL;
+    struct lender *l = ctx;
+    (void)io; (void)fua;
+    atomic_fetch_add(&l->plain, 1);
+    memcpy(l->data + lba * 512, buf, (size_t)blocks * 512);
+    return SPD_OK;
+}
+
+/* Where requests with copy() take their data from and put it. */
+static uint8_t outside[64 * 512];
+static int copy_result;
+
+static int copy_outside(spd_request *req, uint64_t offset,
+                        const struct iovec *iov, unsigned count)
+{
     for (unsigned i = 0; i < count; i++) {
         if (!EXPECT(offset + iov[i].iov_len <= req->blocks * 512))
             return -EINVAL;
-        memcpy(taken + offset, iov[i].iov_base, iov[i].iov_len);
+        if (req->op == SPD_OP_READ)
+            memcpy(outside + offset, iov[i].iov_base, iov[i].iov_len);
+        else
+            memcpy(iov[i].iov_base, outside + offset, iov[i].iov_len);
         offset += iov[i].iov_len;
     }
-    return take_result;
+    return copy_result;
 }
 
-/* Read blocks [8, 45) of a unit with the given ops, 16 blocks at most per
- * device call; returns the status; buf and taken get what was read. */
-static spd_status lend_run(const spd_ops *ops, bool take, uint8_t *buf)
+/* op on blocks [8, 45) of a unit with the given ops, 16 blocks at most per
+ * device call, with buf, and with copy_outside when copy: the status. */
+static spd_status lend_run(const spd_ops *ops, spd_op op, bool copy,
+                           uint8_t *buf)
 {
     spd_params p = memunit_params(512, 64, 12);
-    p.write_protected = true;
     p.unmap_supported = p.unmap_reads_zero = false;
     p.max_transfer_length = 16 * 512;
     spd_unit *u = spd_unit_create(&p, ops, &lender);
     if (!EXPECT(u != NULL))
         return (spd_status){ .scsi_status = 0xff };
     EXPECT_EQ(spd_unit_lends_memory(u), ops->read_lend != NULL);
-    memset(buf, 0xaa, 37 * 512);
-    memset(taken, 0, sizeof taken);
-    spd_request req = { SPD_REQUEST_INIT, .op = SPD_OP_READ, .lba = 8,
-                        .blocks = 37, .buf = buf,
-                        .take = take ? take_copy : NULL };
+    spd_request req = { SPD_REQUEST_INIT, .op = op, .lba = 8, .blocks = 37,
+                        .buf = buf, .copy = copy ? copy_outside : NULL };
     spd_status st = spd_unit_run(u, &req);
     spd_unit_destroy(u);
     return st;
 }
 
-static void test_read_lend(void)
+static void test_lend(void)
 {
-    uint8_t data[64 * 512], buf[37 * 512], untouched[37 * 512];
+    uint8_t data[64 * 512], buf[37 * 512], pattern[37 * 512];
+    const size_t len = sizeof buf;
     fill(data, sizeof data, 5);
-    memset(untouched, 0xaa, sizeof untouched);
+    fill(pattern, len, 6);
     lender = (struct lender){ .data = data };
-    const uint8_t *want = data + 8 * 512;
-    spd_ops lend_only = { SPD_OPS_INIT, .read_lend = lend_read };
-    spd_ops both = { SPD_OPS_INIT, .read = lend_plain_read,
-                     .read_lend = lend_read };
-    spd_ops read_only = { SPD_OPS_INIT, .read = lend_plain_read };
+    uint8_t *at = data + 8 * 512;
+    spd_ops lend_only = { SPD_OPS_INIT, .read_lend = lend, .write_lend = lend };
+    spd_ops both = { SPD_OPS_INIT, .read = plain_read, .write = plain_write,
+                     .read_lend = lend, .write_lend = lend };
+    spd_ops plain = { SPD_OPS_INIT, .read = plain_read, .write = plain_write };
 
-    /* Lent without take: libspd copies into buf, piece by piece. */
-    spd_status st = lend_run(&lend_only, false, buf);
-    EXPECT(spd_status_good(&st) && !memcmp(buf, want, sizeof buf));
+    /* Lent without copy: libspd copies between buf and the lent pieces. */
+    memset(buf, 0, len);
+    spd_status st = lend_run(&lend_only, SPD_OP_READ, false, buf);
+    EXPECT(spd_status_good(&st) && !memcmp(buf, at, len));
     EXPECT_EQ(atomic_load(&lender.lends), 3);    /* 16 + 16 + 5 blocks */
-    /* Lent to take: straight there, buf untouched. */
-    st = lend_run(&lend_only, true, buf);
-    EXPECT(spd_status_good(&st));
-    EXPECT(!memcmp(taken, want, sizeof buf));
-    EXPECT(!memcmp(buf, untouched, sizeof buf));
-    /* With read too: read where nobody takes, read_lend where one does. */
-    lender.lends = lender.reads = 0;
-    st = lend_run(&both, false, buf);
-    EXPECT(spd_status_good(&st) && !memcmp(buf, want, sizeof buf));
-    EXPECT_EQ(atomic_load(&lender.reads), 3);
+    memcpy(buf, pattern, len);
+    st = lend_run(&lend_only, SPD_OP_WRITE, false, buf);
+    EXPECT(spd_status_good(&st) && !memcmp(at, pattern, len));
+    /* Lent to copy: straight between there and outside, buf untouched. */
+    memset(buf, 0xaa, len);
+    fill(outside, len, 7);
+    st = lend_run(&lend_only, SPD_OP_WRITE, true, buf);
+    EXPECT(spd_status_good(&st) && !memcmp(at, outside, len));
+    memset(outside, 0, sizeof outside);
+    st = lend_run(&lend_only, SPD_OP_READ, true, buf);
+    EXPECT(spd_status_good(&st) && !memcmp(outside, at, len));
+    EXPECT(buf[0] == 0xaa && !memcmp(buf, buf + 1, len - 1));
+    /* With read and write too: those where nobody copies, the lending
+     * ones where a request does. */
+    lender.lends = lender.plain = 0;
+    st = lend_run(&both, SPD_OP_READ, false, buf);
+    EXPECT(spd_status_good(&st) && !memcmp(buf, at, len));
+    st = lend_run(&both, SPD_OP_WRITE, false, pattern);
+    EXPECT(spd_status_good(&st) && !memcmp(at, pattern, len));
+    EXPECT_EQ(atomic_load(&lender.plain), 6);
     EXPECT_EQ(atomic_load(&lender.lends), 0);
-    st = lend_run(&both, true, buf);
-    EXPECT(spd_status_good(&st) && !memcmp(taken, want, sizeof buf));
+    st = lend_run(&both, SPD_OP_READ, true, buf);
+    EXPECT(spd_status_good(&st) && !memcmp(outside, at, len));
     EXPECT_EQ(atomic_load(&lender.lends), 3);
-    /* take from a device that only reads: after the read, from buf. */
-    st = lend_run(&read_only, true, buf);
-    EXPECT(spd_status_good(&st));
-    EXPECT(!memcmp(taken, want, sizeof buf) && !memcmp(buf, want, sizeof buf));
-    /* take fails: the read fails with its errno, lent or read. */
-    take_result = -EIO;
-    st = lend_run(&lend_only, true, buf);
+    /* copy with a device that lends nothing: through buf. */
+    memset(outside, 0, sizeof outside);
+    st = lend_run(&plain, SPD_OP_READ, true, buf);
+    EXPECT(spd_status_good(&st) && !memcmp(outside, at, len) &&
+           !memcmp(buf, at, len));
+    fill(outside, len, 8);
+    st = lend_run(&plain, SPD_OP_WRITE, true, buf);
+    EXPECT(spd_status_good(&st) && !memcmp(at, outside, len));
+    /* copy fails: the request fails with its errno, lent or not. */
+    copy_result = -EIO;
+    st = lend_run(&lend_only, SPD_OP_READ, true, buf);
     EXPECT(sense_is(st, SPD_KEY_MEDIUM_ERROR, SPD_ASC_UNRECOVERED_READ_ERROR));
-    st = lend_run(&read_only, true, buf);
+    st = lend_run(&plain, SPD_OP_READ, true, buf);
     EXPECT(sense_is(st, SPD_KEY_MEDIUM_ERROR, SPD_ASC_UNRECOVERED_READ_ERROR));
-    take_result = 0;
+    lender.plain = 0;
+    st = lend_run(&plain, SPD_OP_WRITE, true, buf);
+    EXPECT(!spd_status_good(&st));
+    EXPECT_EQ(atomic_load(&lender.plain), 0);    /* no write without data */
+    copy_result = 0;
     /* A device lending a byte too few, or too many: its bug, no overrun. */
     lender.skew = -1;
-    st = lend_run(&lend_only, false, buf);
+    st = lend_run(&lend_only, SPD_OP_READ, false, buf);
     EXPECT(sense_is(st, SPD_KEY_HARDWARE_ERROR, SPD_ASC_INTERNAL_TARGET_FAILURE));
     lender.skew = 1;
-    st = lend_run(&lend_only, true, buf);
+    st = lend_run(&lend_only, SPD_OP_WRITE, true, buf);
     EXPECT(!spd_status_good(&st));
     lender.skew = 0;
-    /* Neither read nor read_lend: refused. */
+    /* Neither read nor read_lend, or no way to write: refused. */
     spd_params p = memunit_params(512, 64, 12);
-    p.write_protected = true;
     p.unmap_supported = p.unmap_reads_zero = false;
-    spd_ops none = { SPD_OPS_INIT };
-    EXPECT(spd_unit_create(&p, &none, NULL) == NULL);
+    spd_ops no_read = { SPD_OPS_INIT, .write_lend = lend };
+    spd_ops no_write = { SPD_OPS_INIT, .read_lend = lend };
+    EXPECT(spd_unit_create(&p, &no_read, NULL) == NULL);
+    EXPECT(spd_unit_create(&p, &no_write, NULL) == NULL);
 }
 
 int main(void)
@@ -915,7 +946,7 @@ int main(void)
         TEST(test_fua_emulated_async),    TEST(test_fua_device),
         TEST(test_request_errno),         TEST(test_extents),
         TEST(test_extents_serial),        TEST(test_extents_call_budget),
-        TEST(test_nonblocking_inline),    TEST(test_read_lend),
+        TEST(test_nonblocking_inline),    TEST(test_lend),
     };
     return RUN_TESTS("unit", tests);
 }
