@@ -457,7 +457,8 @@ struct spd_request {
      * iov is the device's own memory when it lends it (read_lend,
      * write_lend), else buf, read into before or written from after the
      * call: buf is needed either way. Called on the thread running the
-     * device's call. */
+     * device's call (for a read the device completes later, the thread
+     * completing it). */
     int (*copy)(spd_request *req, uint64_t offset, const struct iovec *iov,
                 unsigned count);
 };
