@@ -194,9 +194,9 @@ static int states_match(const spd_params *p, const spd_port_group *g,
     }
     /* Ids are distinct, so as many as the unit's are all of them. */
     if (n != p->port_group_count)
-        return spd_set_error(EINVAL, "%u port groups listed: the unit has "
-                             "%u, each is to be listed once", n,
-                             p->port_group_count);
+        return spd_set_error(EINVAL, "the unit has %u port groups, %u "
+                             "listed: each is to be listed once",
+                             p->port_group_count, n);
     return 0;
 }
 
