@@ -6,6 +6,8 @@
  * OPERATION CODES, REQUEST SENSE, sense data byte by byte, names.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "scsi_fixture.h"
 #include "memunit.h"
@@ -724,6 +726,56 @@ static void test_port_group_states_changed(void)
     nx_cmd(m, NULL, write, 10, buf, 512, &c);
     EXPECT_GOOD(c.status);
     memunit_destroy(m);
+}
+
+struct flipper {
+    struct memunit *m;
+    atomic_bool stop;
+};
+
+static void *flip_states(void *arg)
+{
+    struct flipper *fl = arg;
+    for (unsigned i = 0; !atomic_load(&fl->stop); i++)
+        if (spd_unit_set_alua(fl->m->unit, i % 2 ? "1:standby,2:ao,3:ano"
+                                                 : "1:ao,2:ano,3:standby"))
+            return "refused";
+    return NULL;
+}
+
+/* States changed on one thread while another asks for them: every answer
+ * is one list or the other, whole. */
+static void test_port_group_states_change_whole(void)
+{
+    spd_params p = memunit_params(512, 64, 3);
+    EXPECT_EQ(spd_params_set_alua(&p, 2, "1:ao,2:ano,3:standby"), 0);
+    struct flipper fl = { .m = memunit_create(&p, 0) };
+    pthread_t t;
+    EXPECT_EQ(pthread_create(&t, NULL, flip_states, &fl), 0);
+    static const uint8_t rtpg[12] = { SPD_SCSI_MAINTENANCE_IN,
+                                      SPD_SA_REPORT_TARGET_PORT_GROUPS, 0, 0,
+                                      0, 0, 0, 0, 1, 0 };
+    unsigned answers = 0, torn = 0;
+    for (int i = 0; i < 2000; i++) {
+        uint8_t buf[64];
+        spd_scsi_cmd c;
+        nx_cmd(fl.m, NULL, rtpg, 12, buf, sizeof buf, &c);
+        if (!spd_status_good(&c.status))
+            continue;                   /* the unit attention */
+        answers++;
+        uint8_t s1 = buf[4] & 0x0f, s2 = buf[16] & 0x0f, s3 = buf[28] & 0x0f;
+        torn += !(s1 == SPD_ALUA_OPTIMIZED && s2 == SPD_ALUA_NON_OPTIMIZED &&
+                  s3 == SPD_ALUA_STANDBY) &&
+                !(s1 == SPD_ALUA_STANDBY && s2 == SPD_ALUA_OPTIMIZED &&
+                  s3 == SPD_ALUA_NON_OPTIMIZED);
+    }
+    atomic_store(&fl.stop, true);
+    void *why;
+    pthread_join(t, &why);
+    EXPECT(why == NULL);
+    EXPECT(answers > 0);
+    EXPECT_EQ(torn, 0);
+    memunit_destroy(fl.m);
 }
 
 static void test_vpd_block_limits(void)
@@ -1606,6 +1658,7 @@ int main(void)
         TEST(test_port_groups_reported),
         TEST(test_port_group_states),
         TEST(test_port_group_states_changed),
+        TEST(test_port_group_states_change_whole),
         TEST(test_rsoc_one),
         TEST(test_sense_bytes),
         TEST(test_sense_information),
