@@ -94,7 +94,8 @@ int spd_status_errno(const spd_status *st);
 #define SPD_DEFAULT_MAX_TRANSFER (1024 * 1024)
 
 /* Asymmetric access states of a target port group (SPC-4). Implicit
- * ALUA: the states are configured, an initiator cannot change them (SET
+ * ALUA: the states are configured (spd_params_set_alua, changed with
+ * spd_unit_set_alua), an initiator cannot change them (SET
  * TARGET PORT GROUPS is not supported). */
 typedef enum spd_alua_state {
     SPD_ALUA_OPTIMIZED     = 0x0,   /* active/optimized: "ao" */
@@ -367,6 +368,16 @@ const spd_params *spd_unit_params(const spd_unit *unit);
  * disk keep the size they started with. Returns 0, or -EINVAL for 0
  * blocks or more than 2^64 bytes. */
 int spd_unit_resize(spd_unit *unit, uint64_t block_count);
+/* Change the access states of the unit's target port groups while it is
+ * served (a cluster manager failing over between gateways): states is a
+ * list as spd_params_set_alua() takes it, naming each of the unit's
+ * groups once. The next command, on any thread, runs in the new state;
+ * spd_unit_params() shows it, and on a change every SCSI I_T nexus gets an
+ * ASYMMETRIC ACCESS STATE CHANGED unit attention, after which REPORT
+ * TARGET PORT GROUPS answers it. Returns 0, or -EINVAL (spd_errmsg() says
+ * why, nothing changed) for a bad list, a group added, missing or listed
+ * twice, or a unit without port groups. */
+int spd_unit_set_alua(spd_unit *unit, const char *states);
 void *spd_unit_context(const spd_unit *unit);
 /* Whether the device lends its memory (spd_ops.read_lend or write_lend):
  * for a transport that chooses once how it moves data (ublk). */

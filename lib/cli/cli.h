@@ -22,6 +22,8 @@
 #define CLI_CONTINUE  (-1)   /* cli_parse(): go on */
 #define CLI_MAX_NBD   16
 #define CLI_MAX_FUSE  16
+/* Room for an --alua list: every group as "65535:unavailable,". */
+#define CLI_ALUA_MAX  (SPD_PORT_GROUPS_MAX * 18 + 1)
 
 /* "systemd" or "systemd:NAME": the sockets systemd passed (LISTEN_FDS). */
 static inline bool cli_systemd_address(const char *address)
@@ -68,7 +70,10 @@ struct cli_config {
     int threads;                 /* -1: the device's default */
     bool check;                  /* --check */
     unsigned port_group;         /* --port-group, 0: not given */
-    const char *alua;            /* --alua, or NULL */
+    const char *alua;            /* --alua, or the content of --alua-file,
+                                    or NULL */
+    const char *alua_file;       /* --alua-file PATH, or NULL */
+    char alua_text[CLI_ALUA_MAX];  /* --alua-file's content */
     struct cli_exports exports;
 };
 
@@ -82,6 +87,11 @@ int cli_parse_size(const char *text, uint64_t *bytes);
 
 int cli_parse(struct cli_config *cfg, const spd_device *dev, int argc,
               char **argv);
+
+/* options.c: the --alua list in the file path, one line (white space
+ * around it ignored), into text (CLI_ALUA_MAX bytes): 0, or -1 with why
+ * (CLI_ALUA_MAX bytes) said. The list itself is not checked. */
+int cli_alua_file_read(const char *path, char *text, char *why);
 
 /* options.c: the "one line" of a refused command line; SPD_EXIT_USAGE. */
 __attribute__((format(printf, 2, 3)))
@@ -108,7 +118,8 @@ void cli_block_signals(void);
 
 /* serve.c: export the unit, announce readiness (pid file, sd_notify), wait
  * for a signal that ends the program (SIGHUP reopens debug_file from
- * cfg->debug_log), then stop the exports, flush, and remove the pid file.
+ * cfg->debug_log and applies cfg->alua_file again), then stop the
+ * exports, flush, and remove the pid file.
  * *served becomes true once every export is up. SPD_EXIT_OK, or
  * SPD_EXIT_FAILURE after printing why. */
 int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file,

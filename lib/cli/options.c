@@ -51,6 +51,7 @@ enum {
     OPT_TLS_VERIFY_PEER,
     OPT_PORT_GROUP,
     OPT_ALUA,
+    OPT_ALUA_FILE,
     PROGRAM_OPTION_BASE = 1024,
 };
 
@@ -257,22 +258,73 @@ static int take_alua(struct cli_config *cfg, const char *arg)
     return GO_ON;
 }
 
-/* --port-group and --alua, checked together once both are known: 0, or
- * SPD_EXIT_USAGE after a message. */
+static int take_alua_file(struct cli_config *cfg, const char *arg)
+{
+    cfg->alua_file = arg;
+    return GO_ON;
+}
+
+int cli_alua_file_read(const char *path, char *text, char *why)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(why, CLI_ALUA_MAX, "%s", strerror(errno));
+        return -1;
+    }
+    /* One byte more than a list may have, to tell a longer file. */
+    char buf[CLI_ALUA_MAX + 1];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    bool failed = ferror(f);
+    fclose(f);
+    buf[len] = '\0';
+    const char *start = buf + strspn(buf, " \t\r\n");
+    while (len > (size_t)(start - buf) && strchr(" \t\r\n", buf[len - 1]))
+        buf[--len] = '\0';
+    len -= (size_t)(start - buf);
+    const char *why_not = failed ? "cannot be read"
+                        : len >= CLI_ALUA_MAX ? "too long for a list of "
+                                                "port groups"
+                        : !len ? "empty: no ID:STATE list"
+                        : strpbrk(start, "\r\n") ? "more than one line"
+                        : strlen(start) != len ? "not text"
+                        : NULL;
+    if (why_not) {
+        snprintf(why, CLI_ALUA_MAX, "%s", why_not);
+        return -1;
+    }
+    memcpy(text, start, len + 1);
+    return 0;
+}
+
+/* --port-group and --alua (or --alua-file, read now), checked together
+ * once all are known: 0, or SPD_EXIT_USAGE after a message. */
 static int port_groups_finish(struct cli_config *cfg)
 {
-    if (!cfg->port_group && !cfg->alua)
+    const char *list = cfg->alua_file ? "--alua-file" : "--alua";
+    char why[CLI_ALUA_MAX];
+    if (cfg->alua && cfg->alua_file)
+        return cli_usage_error(cfg, "--alua and --alua-file exclude each "
+                               "other: the states in the list or in a file");
+    if (!cfg->port_group && !cfg->alua && !cfg->alua_file)
         return 0;
-    if (!cfg->port_group || !cfg->alua)
-        return cli_usage_error(cfg, "--port-group and --alua go together: "
-                               "this gateway's target port group and every "
-                               "gateway's state");
+    if (!cfg->port_group || (!cfg->alua && !cfg->alua_file))
+        return cli_usage_error(cfg, "--port-group and --alua (or "
+                               "--alua-file) go together: this gateway's "
+                               "target port group and every gateway's "
+                               "state");
     if (!cfg->exports.iscsi)
-        return cli_usage_error(cfg, "--port-group and --alua need an iSCSI "
-                               "export (--iscsi)");
+        return cli_usage_error(cfg, "--port-group and %s need an iSCSI "
+                               "export (--iscsi)", list);
+    if (cfg->alua_file) {
+        if (cli_alua_file_read(cfg->alua_file, cfg->alua_text, why))
+            return cli_usage_error(cfg, "--alua-file %s: %s", cfg->alua_file,
+                                   why);
+        cfg->alua = cfg->alua_text;
+    }
     if (spd_params_set_alua(&cfg->params, cfg->port_group, cfg->alua))
-        return cli_usage_error(cfg, "--port-group %u --alua %s: %s",
-                               cfg->port_group, cfg->alua, spd_errmsg());
+        return cli_usage_error(cfg, "--port-group %u %s %s: %s",
+                               cfg->port_group, list, cfg->alua_file
+                               ? cfg->alua_file : cfg->alua, spd_errmsg());
     return 0;
 }
 
@@ -351,11 +403,16 @@ static const struct common_option {
     { "Gateways (several processes serving one disk over iSCSI)",
       "port-group", OPT_PORT_GROUP, "ID", take_port_group,
       "this gateway's target port group, 1 to 65535, also its iSCSI "
-      "TargetPortalGroupTag and relative target port (needs --alua)" },
+      "TargetPortalGroupTag and relative target port (needs --alua or "
+      "--alua-file)" },
     { NULL, "alua", OPT_ALUA, "ID:STATE,...", take_alua,
       "every gateway's group and its state, the same list for each: ao "
       "(active/optimized), ano (active/non-optimized), standby or "
       "unavailable, like 1:ao,2:ano (default: one group 1, ao)" },
+    { NULL, "alua-file", OPT_ALUA_FILE, "PATH", take_alua_file,
+      "the --alua list read from the file PATH (one line), and read again "
+      "on SIGHUP: the new states apply at once, and initiators are told "
+      "(a bad list is logged and the states stay)" },
     { "Exports (served until a signal such as SIGINT or SIGTERM)", "nbd",
       OPT_NBD,
       "URI", NULL,

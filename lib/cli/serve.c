@@ -344,11 +344,39 @@ static void debug_log_reopen(const struct cli_config *cfg, FILE *file)
         close(fd);
 }
 
-/* Wait for a signal that ends the program; SIGHUP reopens the log. */
-static int wait_for_stop(const struct cli_config *cfg, FILE *debug_file)
+/* Failover: --alua-file read again and its states applied to the unit,
+ * which tells the initiators; states (CLI_ALUA_MAX bytes) is the list in
+ * force, said on stderr whether it changed or not. */
+static void alua_reload(spd_unit *unit, const struct cli_config *cfg,
+                        char *states)
 {
+    char text[CLI_ALUA_MAX], why[CLI_ALUA_MAX];
+    const char *program = cfg->dev->name;
+    if (!cfg->alua_file)
+        return;
+    if (cli_alua_file_read(cfg->alua_file, text, why)) {
+        fprintf(stderr, "%s: SIGHUP: --alua-file %s: %s; the states stay "
+                "%s\n", program, cfg->alua_file, why, states);
+        return;
+    }
+    if (spd_unit_set_alua(unit, text)) {
+        fprintf(stderr, "%s: SIGHUP: --alua-file %s: %s; the states stay "
+                "%s\n", program, cfg->alua_file, spd_errmsg(), states);
+        return;
+    }
+    memcpy(states, text, sizeof text);
+    fprintf(stderr, "%s: SIGHUP: ALUA states now %s\n", program, states);
+}
+
+/* Wait for a signal that ends the program; SIGHUP reopens the log and
+ * reads the ALUA states again. */
+static int wait_for_stop(spd_unit *unit, const struct cli_config *cfg,
+                         FILE *debug_file)
+{
+    char states[CLI_ALUA_MAX];
     sigset_t set;
     int sig = 0;
+    snprintf(states, sizeof states, "%s", cfg->alua ? cfg->alua : "");
     stop_signals(&set);
     for (;;) {
         if (sigwait(&set, &sig))
@@ -356,6 +384,7 @@ static int wait_for_stop(const struct cli_config *cfg, FILE *debug_file)
         if (sig != SIGHUP)
             return sig;
         debug_log_reopen(cfg, debug_file);
+        alua_reload(unit, cfg, states);
     }
 }
 
@@ -627,7 +656,7 @@ int cli_serve(spd_unit *unit, const struct cli_config *cfg, FILE *debug_file,
     *served = true;
     notify("READY=1");
 
-    int sig = wait_for_stop(cfg, debug_file);
+    int sig = wait_for_stop(unit, cfg, debug_file);
     fprintf(stderr, "%s: %s: stopping\n", program, strsignal(sig));
     notify("STOPPING=1");
     status = SPD_EXIT_OK;

@@ -289,6 +289,14 @@ int spd_unit_resize(spd_unit *unit, uint64_t block_count)
     return 0;
 }
 
+int spd_unit_set_alua(spd_unit *unit, const char *states)
+{
+    if (!unit || !states)
+        return spd_set_error(EINVAL, "spd_unit_set_alua: unit and states "
+                             "are required");
+    return scsi_lu_set_alua(&unit->lu, &unit->params, states);
+}
+
 void spd_unit_reservations_changed(spd_unit *unit)
 {
     if (unit)

@@ -13,8 +13,14 @@
  *
  * Implicit ALUA only (INQUIRY TPGS 01b): SET TARGET PORT GROUPS is not
  * supported, as a state set through one gateway would have to reach every
- * other process at once; states change by restarting the gateways with
- * another list.
+ * other process at once. The states change while the unit is served
+ * (scsi_lu_set_alua, from spd_unit_set_alua): whatever manages the
+ * gateways gives each the same new list, and every nexus hears of it.
+ *
+ * The states are read per command without a lock (one byte each, atomic
+ * loads); a change stores them under nexus_lock, where its unit attention
+ * is raised and where REPORT TARGET PORT GROUPS copies them, so an
+ * initiator that has seen the unit attention reads the new states whole.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,13 +33,22 @@
 static const spd_port_group default_group = { SPD_DEFAULT_PORT_GROUP,
                                               SPD_ALUA_OPTIMIZED };
 
-static unsigned groups_of(const spd_params *p, const spd_port_group **groups)
+static uint8_t state_of(const spd_port_group *g)
+{
+    return __atomic_load_n(&g->state, __ATOMIC_RELAXED);
+}
+
+/* The groups and their states now into groups (SPD_PORT_GROUPS_MAX): their
+ * count. nexus_lock held, so that a change is seen whole. */
+static unsigned groups_copy(const spd_params *p, spd_port_group *groups)
 {
     if (!p->port_group_count) {
-        *groups = &default_group;
+        groups[0] = default_group;
         return 1;
     }
-    *groups = p->port_groups;
+    for (unsigned i = 0; i < p->port_group_count; i++)
+        groups[i] = (spd_port_group){ p->port_groups[i].id,
+                                      state_of(&p->port_groups[i]) };
     return p->port_group_count;
 }
 
@@ -119,18 +134,11 @@ static int group_parse(const char *text, size_t len, spd_port_group *g)
                          "standby, unavailable", (int)len, text);
 }
 
-int spd_params_set_alua(spd_params *params, unsigned own, const char *states)
+/* The list "ID:STATE,..." into g (SPD_PORT_GROUPS_MAX): the count of
+ * groups, or -EINVAL. Ids are not checked against each other. */
+static int groups_parse(const char *states, spd_port_group *g)
 {
-    spd_port_group g[SPD_PORT_GROUPS_MAX];
-    unsigned n = 0;
-    int r;
-
-    if (!params || !states)
-        return spd_set_error(EINVAL, "spd_params_set_alua: params and "
-                             "states are required");
-    if (own < 1 || own > UINT16_MAX)
-        return spd_set_error(EINVAL, "port group %u: ids go from 1 to 65535",
-                             own);
+    int n = 0, r;
     for (const char *s = states; ; s++) {
         size_t len = strcspn(s, ",");
         if (n == SPD_PORT_GROUPS_MAX)
@@ -140,13 +148,81 @@ int spd_params_set_alua(spd_params *params, unsigned own, const char *states)
             return r;
         s += len;
         if (!*s)
-            break;
+            return n;
     }
-    if ((r = groups_check(own, g, n)))
+}
+
+int spd_params_set_alua(spd_params *params, unsigned own, const char *states)
+{
+    spd_port_group g[SPD_PORT_GROUPS_MAX];
+    int n, r;
+
+    if (!params || !states)
+        return spd_set_error(EINVAL, "spd_params_set_alua: params and "
+                             "states are required");
+    if (own < 1 || own > UINT16_MAX)
+        return spd_set_error(EINVAL, "port group %u: ids go from 1 to 65535",
+                             own);
+    if ((n = groups_parse(states, g)) < 0)
+        return n;
+    if ((r = groups_check(own, g, (unsigned)n)))
         return r;
     params->port_group = (uint16_t)own;
     params->port_group_count = (uint16_t)n;
-    memcpy(params->port_groups, g, n * sizeof g[0]);
+    memcpy(params->port_groups, g, (unsigned)n * sizeof g[0]);
+    return 0;
+}
+
+/* The new states of the unit's groups, in the unit's order, into states:
+ * 0, or -EINVAL when the list does not name exactly those groups. */
+static int states_match(const spd_params *p, const spd_port_group *g,
+                        unsigned n, uint8_t *states)
+{
+    if (!p->port_group_count)
+        return spd_set_error(EINVAL, "the unit has no port groups to set "
+                             "states of");
+    if (groups_check(p->port_group, g, n))
+        return -EINVAL;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned j = 0;
+        while (j < p->port_group_count && p->port_groups[j].id != g[i].id)
+            j++;
+        if (j == p->port_group_count)
+            return spd_set_error(EINVAL, "port group %u is not one of the "
+                                 "unit's", g[i].id);
+        states[j] = g[i].state;
+    }
+    /* Ids are distinct, so as many as the unit's are all of them. */
+    if (n != p->port_group_count)
+        return spd_set_error(EINVAL, "the unit has %u port groups, %u "
+                             "listed: each is to be listed once",
+                             p->port_group_count, n);
+    return 0;
+}
+
+int scsi_lu_set_alua(struct scsi_lu *lu, spd_params *params,
+                     const char *states)
+{
+    spd_port_group g[SPD_PORT_GROUPS_MAX];
+    uint8_t next[SPD_PORT_GROUPS_MAX];
+    int n, r;
+
+    if ((n = groups_parse(states, g)) < 0)
+        return n;
+    if ((r = states_match(params, g, (unsigned)n, next)))
+        return r;
+    bool changed = false;
+    pthread_mutex_lock(&lu->nexus_lock);
+    for (int i = 0; i < n; i++) {
+        changed |= state_of(&params->port_groups[i]) != next[i];
+        __atomic_store_n(&params->port_groups[i].state, next[i],
+                         __ATOMIC_RELAXED);
+    }
+    /* SPC-4: every I_T nexus hears of a change, so that it asks for the
+     * states again. */
+    if (changed)
+        scsi_ua_raise(lu, UA_ALUA_CHANGED, -1);
+    pthread_mutex_unlock(&lu->nexus_lock);
     return 0;
 }
 
@@ -164,7 +240,7 @@ bool scsi_alua_allows(const struct scsi_lu *lu, const struct scsi_row *row,
     uint8_t state = SPD_ALUA_OPTIMIZED;
     for (unsigned i = 0; i < p->port_group_count; i++)
         if (p->port_groups[i].id == p->port_group)
-            state = p->port_groups[i].state;
+            state = state_of(&p->port_groups[i]);
     if (state == SPD_ALUA_STANDBY &&
         !(row->flags & (ROW_STANDBY | ROW_UNAVAILABLE))) {
         scsi_sense_set(st, SPD_KEY_NOT_READY,
@@ -189,8 +265,10 @@ bool scsi_alua_allows(const struct scsi_lu *lu, const struct scsi_row *row,
 enum scsi_action spc_report_tpgs(struct scsi_lu *lu, struct scsi_task *task,
                                  const struct scsi_args *a)
 {
-    const spd_port_group *g;
-    unsigned count = groups_of(lu->params, &g);
+    spd_port_group g[SPD_PORT_GROUPS_MAX];
+    pthread_mutex_lock(&lu->nexus_lock);
+    unsigned count = groups_copy(lu->params, g);
+    pthread_mutex_unlock(&lu->nexus_lock);
     uint8_t supported = lu->params->port_group_count
                         ? 0x0f : 0x01;  /* U_SUP, S_SUP, AN_SUP; AO_SUP */
     bool extended = (a->cdb[1] >> 5) == 0x01;   /* PARAMETER DATA FORMAT */

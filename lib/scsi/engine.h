@@ -43,6 +43,7 @@ enum scsi_ua {
     UA_REGISTRATIONS_PREEMPTED, /* 2Ah/05h */
     UA_MODE_CHANGED,            /* 2Ah/01h: by another nexus */
     UA_CAPACITY_CHANGED,        /* 2Ah/09h */
+    UA_ALUA_CHANGED,            /* 2Ah/06h: asymmetric access state */
     UA_COUNT
 };
 
@@ -194,6 +195,12 @@ bool scsi_copy_span(const struct scsi_task *task, uint64_t *lba,
 void scsi_nexus_lost(struct scsi_lu *lu, const spd_scsi_nexus *nexus);
 void scsi_lu_reset(struct scsi_lu *lu);
 void scsi_lu_capacity_changed(struct scsi_lu *lu);
+/* New access states of the unit's target port groups from a list as
+ * spd_params_set_alua() takes it, naming exactly params' groups (alua.c);
+ * params is lu->params, the unit's own. On a change every nexus gets
+ * ASYMMETRIC ACCESS STATE CHANGED. 0, or -EINVAL with nothing changed. */
+int scsi_lu_set_alua(struct scsi_lu *lu, spd_params *params,
+                     const char *states);
 /* Persistent reservations kept in a store shared with other processes
  * (pr.c): share them (after scsi_lu_init; store NULL: the process's own)
  * and free what sharing needs; the stored state changed elsewhere. */

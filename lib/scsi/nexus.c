@@ -19,6 +19,7 @@ static const uint16_t ua_codes[UA_COUNT] = {
     [UA_REGISTRATIONS_PREEMPTED] = SPD_ASC_REGISTRATIONS_PREEMPTED,
     [UA_MODE_CHANGED] = SPD_ASC_MODE_PARAMETERS_CHANGED,
     [UA_CAPACITY_CHANGED] = SPD_ASC_CAPACITY_DATA_CHANGED,
+    [UA_ALUA_CHANGED] = SPD_ASC_ASYMMETRIC_ACCESS_STATE_CHANGED,
 };
 
 static bool nexus_same(const spd_scsi_nexus *a, const spd_scsi_nexus *b)

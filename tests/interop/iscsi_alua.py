@@ -6,7 +6,11 @@ status, and for a check condition the sense key and ASC/ASCQ in hex
 ("READ(10) 02 2/04/0b"). Raw PDUs: libiscsi's login sends TEST UNIT
 READY and gives up when a port in standby refuses it.
 
-Usage: iscsi_alua.py PORT TARGET_NAME
+With --session, the commands are the names read from standard input, one
+a line, each answered at once on one session (one I_T nexus): the caller
+changes the target's states between them.
+
+Usage: iscsi_alua.py PORT TARGET_NAME [--session]
 """
 import socket
 import struct
@@ -106,12 +110,20 @@ def main():
     # REQUEST SENSE runs in every state: it takes the new nexus's
     # power-on unit attention, which would come before the answers.
     command(conn, bytes([0x03, 0, 0, 0, 252, 0]), 252)
-    for name, cdb, alloc in COMMANDS:
+    if sys.argv[3:] == ["--session"]:
+        by_name = {name: (name, cdb, alloc) for name, cdb, alloc in COMMANDS}
+        # readline(), not iteration: each line as soon as it is written.
+        todo = (by_name[line] for line in
+                iter(lambda: sys.stdin.readline().strip(), ""))
+    else:
+        todo = COMMANDS
+    sys.stdout.flush()
+    for name, cdb, alloc in todo:
         status, sense = command(conn, cdb, alloc)
         line = f"{name} {status:02x}"
         if status == 2 and len(sense) >= 14:
             line += f" {sense[2] & 0x0F:x}/{sense[12]:02x}/{sense[13]:02x}"
-        print(line)
+        print(line, flush=True)
 
 
 main()

@@ -7,7 +7,10 @@
 # (SendTargets), and the file's data through either. A gateway (here
 # spd-ramdisk) in standby or unavailable refuses what SPC-4 says with NOT
 # READY, LOGICAL UNIT NOT ACCESSIBLE and runs the rest; bad options are
-# refused. Driven by spd-scsitool (libiscsi).
+# refused. States changed while served (--alua-file, SIGHUP): reported at
+# once, and the first command of a session already open gets ASYMMETRIC
+# ACCESS STATE CHANGED; a bad file leaves them. Driven by spd-scsitool
+# (libiscsi) and iscsi_alua.py (raw PDUs).
 . "$(dirname "$0")/../lib.sh"
 TOOL=$BUILD/tools/scsitool/spd-scsitool
 HERE=$(dirname "$0")
@@ -22,14 +25,19 @@ head -c 1M /dev/urandom >"$IMG"
 RTPG='a3 0a 00 00 00 00 00 00 04 00 00 00'
 
 # gateway N ALUA PROGRAM ARGS...: start gateway N (group N) with the list
-# ALUA; its URL in URL_N, its pid in PID_N, its log in $WORK/gwN.log.
+# ALUA (a path: --alua-file); its URL in URL_N, its pid in PID_N, its log
+# in $WORK/gwN.log.
 gateway() {
     n=$1 alua=$2
     shift 2
     pidfile=$WORK/gw$n.pid
     rm -f "$pidfile"
+    case $alua in
+    /*) list_option=--alua-file ;;
+    *) list_option=--alua ;;
+    esac
     "$@" --uuid "$UUID" --iscsi-target "$IQN" --iscsi 127.0.0.1:0 \
-        --port-group "$n" --alua "$alua" \
+        --port-group "$n" "$list_option" "$alua" \
         --pid-file "$pidfile" >"$WORK/gw$n.log" 2>&1 &
     set -- "$n"
     eval "PID_$1=$!"
@@ -178,6 +186,90 @@ states 2 "$WORK/want"
 stop_gateway 2
 ok "unavailable: all but INQUIRY, REPORT LUNS, RTPG (and REQUEST SENSE) refused (NOT READY, 04h/0Ch)"
 
+# --- states changed while served: --alua-file, rewritten, and SIGHUP
+ALUA=$WORK/alua
+printf ' 1:ao,2:ano \n' >"$ALUA"
+gateway 2 "$ALUA" "$RAMDISK" --size 1M
+portal=${URL_2%/"$IQN"/0}
+mkfifo "$WORK/ctl"
+python3 "$HERE/iscsi_alua.py" "${portal##*:}" "$IQN" --session \
+    <"$WORK/ctl" >"$WORK/session" 2>&1 &
+PY=$!
+PIDS="$PY $PIDS"
+exec 3>"$WORK/ctl"
+lines=1
+# at_least N FILE: FILE has N lines or more.
+at_least() {
+    [ "$(wc -l <"$2")" -ge "$1" ]
+}
+# send COMMAND: one command on the open session, answered.
+send() {
+    echo "$1" >&3
+    lines=$((lines + 1))
+    wait_until 10 at_least "$lines" "$WORK/session" ||
+        { cat "$WORK/session" >&2; fail "no answer to $1 on the session"; }
+}
+sighup_lines() {   # N: gateway 2 has said N lines after SIGHUP
+    [ "$(grep -c SIGHUP "$WORK/gw2.log")" -ge "$1" ]
+}
+# hup LIST WORDS: LIST into the file, SIGHUP, and the log line with WORDS.
+hups=0
+hup() {
+    printf '%s\n' "$1" >"$ALUA"
+    kill -HUP "$PID_2"
+    hups=$((hups + 1))
+    wait_until 10 sighup_lines "$hups" ||
+        { cat "$WORK/gw2.log" >&2; fail "no line after SIGHUP"; }
+    tail -n 1 "$WORK/gw2.log" | grep -qF "$2" ||
+        { cat "$WORK/gw2.log" >&2; fail "SIGHUP with $1: no '$2'"; }
+}
+# groups S1 S2: spd-scsitool, a new session, reports groups 1 and 2 so.
+groups() {
+    tool 0 --json "$URL_2" port-groups
+    json "[(g['id'], g['state']) for g in j['port_groups']] == [(1, '$1'), (2, '$2')]"
+}
+send "WRITE(10)"
+groups active/optimized active/non-optimized
+hup 1:standby,2:ao "ALUA states now 1:standby,2:ao"
+groups standby active/optimized
+send "WRITE(10)"                    # the unit attention, once
+send "WRITE(10)"
+send "REPORT TARGET PORT GROUPS"
+ok "SIGHUP: the file's new states reported at once; an open session's next command gets ASYMMETRIC ACCESS STATE CHANGED, once"
+
+hup 2:ao,1:standby "ALUA states now 2:ao,1:standby"
+send "WRITE(10)"                    # the same states: no unit attention
+hup 1:ao,2:ao,3:ao "port group 3 is not one of the unit's; the states stay 2:ao,1:standby"
+hup 2:ao "the unit has 2 port groups, 1 listed: each is to be listed once; the states stay 2:ao,1:standby"
+hup 1:ao,2:ao,1:ao "port group 1 is listed twice; the states stay"
+hup 1:ao,2:fast "the state is none of ao, ano, standby, unavailable; the states stay"
+hup "1:ao
+2:ao" "more than one line; the states stay"
+rm "$ALUA"
+kill -HUP "$PID_2"
+hups=$((hups + 1))
+wait_until 10 sighup_lines "$hups" ||
+    fail "no line after SIGHUP without the file"
+tail -n 1 "$WORK/gw2.log" | grep -qF "No such file or directory; the states stay 2:ao,1:standby" ||
+    { cat "$WORK/gw2.log" >&2; fail "SIGHUP without the file"; }
+groups standby active/optimized
+send "WRITE(10)"                    # bad files: no unit attention either
+exec 3>&-
+wait "$PY" || { cat "$WORK/session" >&2; fail "iscsi_alua.py --session"; }
+PIDS=$(echo "$PIDS" | sed "s/\b$PY\b//")
+cat >"$WORK/want" <<'END'
+tpgt 2
+WRITE(10) 00
+WRITE(10) 02 6/2a/06
+WRITE(10) 00
+REPORT TARGET PORT GROUPS 00
+WRITE(10) 00
+WRITE(10) 00
+END
+diff -u "$WORK/want" "$WORK/session" >&2 || fail "the session's answers"
+stop_gateway 2
+ok "the same states again raise nothing; a bad, two-line or missing file is refused with one line, the states stay, the gateway serves"
+
 # --- the options, refused with one line, nothing served
 refused() {   # WORDS ARGS...: an iSCSI ramdisk with ARGS is refused
     words=$1
@@ -195,4 +287,11 @@ refused "the id is not a number" --port-group 1 --alua 1:ao,70000:ano
 refused "is not ID:STATE" --port-group 1 --alua 1:ao,
 expect_refused "$RAMDISK" "need an iSCSI export" --size 1M \
     --nbd nbd://127.0.0.1:0/x --port-group 1 --alua 1:ao
-ok "bad --port-group and --alua values are refused with one line"
+printf '1:ao,2:fast\n' >"$ALUA"
+refused "--alua-file $ALUA: '2:fast': the state is none of" --port-group 1 --alua-file "$ALUA"
+: >"$ALUA"
+refused "empty" --port-group 1 --alua-file "$ALUA"
+refused "No such file" --port-group 1 --alua-file "$WORK/none"
+refused "exclude each other" --port-group 1 --alua 1:ao --alua-file "$ALUA"
+refused "go together" --alua-file "$ALUA"
+ok "bad --port-group, --alua and --alua-file values are refused with one line"

@@ -5,6 +5,10 @@
  * and VPD pages, MODE SENSE/SELECT, REPORT LUNS, REPORT SUPPORTED
  * OPERATION CODES, REQUEST SENSE, sense data byte by byte, names.
  */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "scsi_fixture.h"
 #include "memunit.h"
 
@@ -602,6 +606,176 @@ static void test_port_group_states(void)
     EXPECT_SENSE(st, SPD_KEY_NOT_READY, SPD_ASC_LUN_NOT_ACCESSIBLE_STANDBY);
     EXPECT_EQ(plan.transfer_length, 0);
     fx_fini(&f);
+}
+
+/* A command from nexus nx (NULL: the in-process one) to unit m. */
+static void nx_cmd(struct memunit *m, const spd_scsi_nexus *nx,
+                   const uint8_t *cdb, uint8_t len, void *data,
+                   uint32_t data_len, spd_scsi_cmd *c)
+{
+    *c = (spd_scsi_cmd){ SPD_SCSI_CMD_INIT, .cdb_len = len, .data = data,
+                         .data_len = data_len, .nexus = nx };
+    memcpy(c->cdb, cdb, len);
+    spd_unit_scsi_run(m->unit, c);
+}
+
+/* REPORT TARGET PORT GROUPS through nx: the states of groups 1, 2, 3. */
+static void expect_rtpg(struct memunit *m, const spd_scsi_nexus *nx,
+                        uint8_t s1, uint8_t s2, uint8_t s3)
+{
+    static const uint8_t rtpg[12] = { SPD_SCSI_MAINTENANCE_IN,
+                                      SPD_SA_REPORT_TARGET_PORT_GROUPS, 0, 0,
+                                      0, 0, 0, 0, 1, 0 };
+    uint8_t buf[256];
+    spd_scsi_cmd c;
+    nx_cmd(m, nx, rtpg, 12, buf, sizeof buf, &c);
+    EXPECT_GOOD(c.status);
+    EXPECT_EQ(c.data_in_len, 4 + 3 * 12);
+    EXPECT_EQ(buf[4] & 0x0f, s1);
+    EXPECT_EQ(buf[4 + 12] & 0x0f, s2);
+    EXPECT_EQ(buf[4 + 24] & 0x0f, s3);
+    EXPECT_EQ(get_be16(buf + 4 + 24 + 2), 3);
+}
+
+/* spd_unit_set_alua on a served unit, gateway 2 of three: the new states
+ * are reported and gate the next command; every nexus hears of a change
+ * once; the same states again are no change; a list that is not exactly
+ * the unit's groups changes nothing. */
+static void test_port_group_states_changed(void)
+{
+    spd_params p = memunit_params(512, 64, 3);
+    EXPECT_EQ(spd_params_set_alua(&p, 2, "1:ao,2:ao,3:ano"), 0);
+    struct memunit *m = memunit_create(&p, 0);
+    spd_scsi_nexus nx[2] = { { .size = sizeof nx[0], .name = "iqn.a",
+                               .rel_port = 2 },
+                             { .size = sizeof nx[0], .name = "iqn.b",
+                               .rel_port = 2 } };
+    uint8_t tur[6] = { SPD_SCSI_TEST_UNIT_READY };
+    uint8_t write[10] = { SPD_SCSI_WRITE_10, 0, 0, 0, 0, 0, 0, 0, 1 };
+    uint8_t cap16[16] = { SPD_SCSI_SERVICE_ACTION_IN_16,
+                          SPD_SA_READ_CAPACITY_16, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                          0, 0, 32 };
+    uint8_t buf[512] = { 0 };
+    spd_scsi_cmd c;
+    for (int i = 0; i < 2; i++) {
+        nx_cmd(m, &nx[i], tur, 6, NULL, 0, &c);     /* power on */
+        nx_cmd(m, &nx[i], tur, 6, NULL, 0, &c);
+        EXPECT_GOOD(c.status);
+    }
+
+    /* Standby here, in another order than the unit's. */
+    EXPECT_EQ(spd_unit_set_alua(m->unit, "3:ao,1:ano,2:standby"), 0);
+    const spd_params *now = spd_unit_params(m->unit);
+    EXPECT_EQ(now->port_groups[0].id, 1);
+    EXPECT_EQ(now->port_groups[0].state, SPD_ALUA_NON_OPTIMIZED);
+    EXPECT_EQ(now->port_groups[1].state, SPD_ALUA_STANDBY);
+    EXPECT_EQ(now->port_groups[2].state, SPD_ALUA_OPTIMIZED);
+    for (int i = 0; i < 2; i++) {
+        nx_cmd(m, &nx[i], write, 10, buf, 512, &c);
+        EXPECT_SENSE(c.status, SPD_KEY_NOT_READY,
+                     SPD_ASC_LUN_NOT_ACCESSIBLE_STANDBY);
+        nx_cmd(m, &nx[i], cap16, 16, buf, 32, &c);  /* runs in standby */
+        EXPECT_SENSE(c.status, SPD_KEY_UNIT_ATTENTION,
+                     SPD_ASC_ASYMMETRIC_ACCESS_STATE_CHANGED);
+        nx_cmd(m, &nx[i], cap16, 16, buf, 32, &c);
+        EXPECT_GOOD(c.status);
+        expect_rtpg(m, &nx[i], SPD_ALUA_NON_OPTIMIZED, SPD_ALUA_STANDBY,
+                    SPD_ALUA_OPTIMIZED);
+    }
+
+    /* Active again: the unit attention once, then the WRITE runs. */
+    EXPECT_EQ(spd_unit_set_alua(m->unit, "1:ao,2:ano,3:standby"), 0);
+    for (int i = 0; i < 2; i++) {
+        nx_cmd(m, &nx[i], write, 10, buf, 512, &c);
+        EXPECT_SENSE(c.status, SPD_KEY_UNIT_ATTENTION,
+                     SPD_ASC_ASYMMETRIC_ACCESS_STATE_CHANGED);
+        nx_cmd(m, &nx[i], write, 10, buf, 512, &c);
+        EXPECT_GOOD(c.status);
+    }
+
+    /* The same states again: no unit attention. */
+    EXPECT_EQ(spd_unit_set_alua(m->unit, "3:standby,2:ano,1:ao"), 0);
+    nx_cmd(m, &nx[0], write, 10, buf, 512, &c);
+    EXPECT_GOOD(c.status);
+
+    /* Lists that are not the unit's groups: nothing changes. */
+    static const char *const bad[] = {
+        "1:ao,2:ao,4:ao",               /* an unknown group */
+        "1:ao,2:ao",                    /* one missing */
+        "1:ao,2:ao,3:ao,1:ao",          /* one twice */
+        "1:ao,2:sleepy,3:ao",           /* no such state */
+        "", "1:ao,,3:ao", "1:ao,2:ao,3:ao,",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        EXPECT_EQ(spd_unit_set_alua(m->unit, bad[i]), -EINVAL);
+        EXPECT(*spd_errmsg());
+    }
+    EXPECT_EQ(spd_unit_set_alua(m->unit, NULL), -EINVAL);
+    EXPECT_EQ(spd_unit_set_alua(NULL, "1:ao,2:ao,3:ao"), -EINVAL);
+    expect_rtpg(m, &nx[1], SPD_ALUA_OPTIMIZED, SPD_ALUA_NON_OPTIMIZED,
+                SPD_ALUA_STANDBY);
+    nx_cmd(m, &nx[1], write, 10, buf, 512, &c);
+    EXPECT_GOOD(c.status);
+    memunit_destroy(m);
+
+    /* A unit without port groups has none to change. */
+    p = memunit_params(512, 64, 3);
+    m = memunit_create(&p, 0);
+    EXPECT_EQ(spd_unit_set_alua(m->unit, "1:standby"), -EINVAL);
+    EXPECT_EQ(spd_unit_params(m->unit)->port_group_count, 0);
+    nx_cmd(m, NULL, write, 10, buf, 512, &c);
+    EXPECT_GOOD(c.status);
+    memunit_destroy(m);
+}
+
+struct flipper {
+    struct memunit *m;
+    atomic_bool stop;
+};
+
+static void *flip_states(void *arg)
+{
+    struct flipper *fl = arg;
+    for (unsigned i = 0; !atomic_load(&fl->stop); i++)
+        if (spd_unit_set_alua(fl->m->unit, i % 2 ? "1:standby,2:ao,3:ano"
+                                                 : "1:ao,2:ano,3:standby"))
+            return "refused";
+    return NULL;
+}
+
+/* States changed on one thread while another asks for them: every answer
+ * is one list or the other, whole. */
+static void test_port_group_states_change_whole(void)
+{
+    spd_params p = memunit_params(512, 64, 3);
+    EXPECT_EQ(spd_params_set_alua(&p, 2, "1:ao,2:ano,3:standby"), 0);
+    struct flipper fl = { .m = memunit_create(&p, 0) };
+    pthread_t t;
+    EXPECT_EQ(pthread_create(&t, NULL, flip_states, &fl), 0);
+    static const uint8_t rtpg[12] = { SPD_SCSI_MAINTENANCE_IN,
+                                      SPD_SA_REPORT_TARGET_PORT_GROUPS, 0, 0,
+                                      0, 0, 0, 0, 1, 0 };
+    unsigned answers = 0, torn = 0;
+    for (int i = 0; i < 2000; i++) {
+        uint8_t buf[64];
+        spd_scsi_cmd c;
+        nx_cmd(fl.m, NULL, rtpg, 12, buf, sizeof buf, &c);
+        if (!spd_status_good(&c.status))
+            continue;                   /* the unit attention */
+        answers++;
+        uint8_t s1 = buf[4] & 0x0f, s2 = buf[16] & 0x0f, s3 = buf[28] & 0x0f;
+        torn += !(s1 == SPD_ALUA_OPTIMIZED && s2 == SPD_ALUA_NON_OPTIMIZED &&
+                  s3 == SPD_ALUA_STANDBY) &&
+                !(s1 == SPD_ALUA_STANDBY && s2 == SPD_ALUA_OPTIMIZED &&
+                  s3 == SPD_ALUA_NON_OPTIMIZED);
+    }
+    atomic_store(&fl.stop, true);
+    void *why;
+    pthread_join(t, &why);
+    EXPECT(why == NULL);
+    EXPECT(answers > 0);
+    EXPECT_EQ(torn, 0);
+    memunit_destroy(fl.m);
 }
 
 static void test_vpd_block_limits(void)
@@ -1483,6 +1657,8 @@ int main(void)
         TEST(test_report_target_port_groups),
         TEST(test_port_groups_reported),
         TEST(test_port_group_states),
+        TEST(test_port_group_states_changed),
+        TEST(test_port_group_states_change_whole),
         TEST(test_rsoc_one),
         TEST(test_sense_bytes),
         TEST(test_sense_information),
