@@ -217,7 +217,7 @@ int spd_unit_scsi_plan(spd_unit *unit, spd_scsi_cmd *cmd, uint32_t data_out)
         return SPD_CHECK;
     cmd->planned = true;
     cmd->status = (spd_status){ 0 };
-    int r = scsi_plan(cmd_lu(unit), cmd->cdb, cdb_len, data_out,
+    int r = scsi_plan(cmd_lu(unit), cmd->nexus, cmd->cdb, cdb_len, data_out,
                       cmd->luns ? cmd->lun_count : 0, &plan, cmd->plan_state,
                       &cmd->status);
     cmd->dir = plan.dir;

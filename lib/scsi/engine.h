@@ -162,12 +162,14 @@ struct scsi_plan {
  * bytes it transfers, the buffer it needs with data_out bytes of data-out
  * (SPD_SCSI_NO_LIMIT: as the CDB says; less shortens a block write, FCP-4)
  * and the luns a REPORT LUNS lists (count of them). state (SCSI_STATE_SIZE
- * bytes, 8-aligned) keeps the decoded CDB. Returns 0, or SPD_CHECK with
- * *status set when the command will fail whatever the data.
+ * bytes, 8-aligned) keeps the decoded CDB. nexus (NULL: in-process) sent
+ * it. Returns 0, or SPD_CHECK with *status set when the command will fail
+ * whatever the data.
  */
-int scsi_plan(const struct scsi_lu *lu, const uint8_t *cdb, uint8_t cdb_len,
-              uint32_t data_out, unsigned lun_count, struct scsi_plan *plan,
-              void *state, spd_status *status);
+int scsi_plan(struct scsi_lu *lu, const spd_scsi_nexus *nexus,
+              const uint8_t *cdb, uint8_t cdb_len, uint32_t data_out,
+              unsigned lun_count, struct scsi_plan *plan, void *state,
+              spd_status *status);
 
 /* Execute a CDB scsi_plan() accepted, from its state (task->cdb the same
  * CDB). */

@@ -74,6 +74,18 @@ int scsi_nexus_slot(struct scsi_lu *lu, const spd_scsi_nexus *id)
     return i;
 }
 
+bool scsi_ua_pending(struct scsi_lu *lu, const spd_scsi_nexus *nexus,
+                     const struct scsi_row *row)
+{
+    if (lu->absent || (row->flags & ROW_NO_UA))
+        return false;
+    pthread_mutex_lock(&lu->nexus_lock);
+    int slot = scsi_nexus_find(lu, nexus);
+    bool pending = slot < 0 || lu->nexus[slot].ua;   /* new: power on's */
+    pthread_mutex_unlock(&lu->nexus_lock);
+    return pending;
+}
+
 void scsi_ua_raise(struct scsi_lu *lu, enum scsi_ua ua, int except)
 {
     for (int i = 0; i < SCSI_NEXUS_MAX; i++)
@@ -122,7 +134,12 @@ bool scsi_gate(struct scsi_lu *lu, struct scsi_task *task,
     bool pass = true;
     pthread_mutex_lock(&lu->nexus_lock);
     int slot = task->slot = scsi_nexus_slot(lu, task->nexus);
+    /* As LIO: a unit attention first, then the access state of the port's
+     * group (an initiator hears of a state change before it is refused
+     * for it), then reservations. */
     if (!(a->row->flags & ROW_NO_UA) && scsi_ua_take(lu, slot, &task->status))
+        pass = false;
+    else if (!scsi_alua_allows(lu, a->row, &task->status))
         pass = false;
     else if (!scsi_pr_allows(lu, slot, a)) {
         task->status = (spd_status){

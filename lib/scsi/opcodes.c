@@ -531,9 +531,9 @@ static bool range_ok(const struct scsi_lu *lu, uint64_t lba, uint64_t blocks)
 
 /*
  * Every CDB passes here once, in this order: operation code (and service
- * action), CDB length, the state of the port's target port group,
- * reserved bits, the command's own fields, write
+ * action), CDB length, reserved bits, the command's own fields, write
  * protection, LBA range; a command that fails here has no other effect.
+ * The unit's state comes after (scsi_gate).
  */
 bool scsi_decode(const struct scsi_lu *lu, const uint8_t *cdb,
                  uint8_t cdb_len, struct scsi_args *a, spd_status *st)
@@ -560,8 +560,6 @@ bool scsi_decode(const struct scsi_lu *lu, const uint8_t *cdb,
         scsi_invalid_field(st, true, 0, -1);
         return false;
     }
-    if (!scsi_alua_allows(lu, row, st))
-        return false;
     a->row = row;
     if (!check_reserved(row, cdb, st))
         return false;
@@ -620,9 +618,10 @@ static uint32_t data_in_room(const struct scsi_lu *lu,
     return most < a->length ? most : a->length;
 }
 
-int scsi_plan(const struct scsi_lu *lu, const uint8_t *cdb, uint8_t cdb_len,
-              uint32_t data_out, unsigned lun_count, struct scsi_plan *plan,
-              void *state, spd_status *status)
+int scsi_plan(struct scsi_lu *lu, const spd_scsi_nexus *nexus,
+              const uint8_t *cdb, uint8_t cdb_len, uint32_t data_out,
+              unsigned lun_count, struct scsi_plan *plan, void *state,
+              spd_status *status)
 {
     struct scsi_args a;
     *plan = (struct scsi_plan){ 0 };
@@ -635,6 +634,14 @@ int scsi_plan(const struct scsi_lu *lu, const uint8_t *cdb, uint8_t cdb_len,
     }
     if (!scsi_decode(lu, cdb, cdb_len, &a, status))
         return SPD_CHECK;
+    /* A port's access state refuses a command before its data moves,
+     * unless a unit attention comes first (scsi_gate). */
+    spd_status refused = { 0 };
+    if (!scsi_alua_allows(lu, a.row, &refused) &&
+        !scsi_ua_pending(lu, nexus, a.row)) {
+        *status = refused;
+        return SPD_CHECK;
+    }
     /* SBC-3 COMPARE AND WRITE: the data-out is both halves, exactly. */
     if (a.row->xfer == XFER_DOUBLE && data_out != SPD_SCSI_NO_LIMIT &&
         data_out != a.length) {

@@ -164,6 +164,10 @@ uint8_t scsi_sense_write(const spd_status *st, bool descriptor, uint8_t *buf,
 int scsi_nexus_find(const struct scsi_lu *lu, const spd_scsi_nexus *id);
 int scsi_nexus_slot(struct scsi_lu *lu, const spd_scsi_nexus *id);
 bool scsi_ua_take(struct scsi_lu *lu, int slot, spd_status *st);
+/* Whether a command of row from nexus would report a unit attention
+ * (without taking it; a nexus not seen yet has power on's). */
+bool scsi_ua_pending(struct scsi_lu *lu, const spd_scsi_nexus *nexus,
+                     const struct scsi_row *row);
 bool scsi_gate(struct scsi_lu *lu, struct scsi_task *task,
                const struct scsi_args *a);
 

@@ -135,13 +135,14 @@ static inline void fx_complete(struct fx *f, uint8_t pattern)
 }
 
 /* The engine's plan without a data-out limit: direction and bytes. */
-static inline int fx_lu_plan(const struct scsi_lu *lu, const uint8_t *cdb,
+static inline int fx_lu_plan(struct scsi_lu *lu, const uint8_t *cdb,
                              uint8_t len, spd_data_dir *dir, uint32_t *bytes,
                              spd_status *st)
 {
     struct scsi_plan plan;
     uint64_t state[SCSI_STATE_SIZE / 8];
-    int r = scsi_plan(lu, cdb, len, SPD_SCSI_NO_LIMIT, 0, &plan, state, st);
+    int r = scsi_plan(lu, NULL, cdb, len, SPD_SCSI_NO_LIMIT, 0, &plan, state,
+                      st);
     *dir = plan.dir;
     *bytes = plan.transfer_length;
     return r;
