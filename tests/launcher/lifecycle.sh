@@ -60,6 +60,34 @@ gone "$s2" || fail "stubborn s2 ($s2) survived its stop"
 grep -q "stubborn/s2: not stopped in time: SIGKILL" "$WORK/launcher.log" || fail "no SIGKILL logged"
 ok "a program not ready in time is killed; one that ignores SIGTERM gets SIGKILL"
 
+# reload: SIGHUP to the instance, which keeps running; only to a running
+# one.
+cat >"$WORK/hupper" <<'PY'
+#!/usr/bin/python3
+import os, signal, socket, sys, time
+signal.signal(signal.SIGHUP,
+              lambda *_: open(sys.argv[1], "a").write("reloaded\n"))
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b"READY=1", "\0" + os.environ["NOTIFY_SOCKET"][1:])
+while True:
+    time.sleep(600)
+PY
+chmod 755 "$WORK/hupper"
+printf 'executable = %s\narguments = %%1\n' "$WORK/hupper" >"$WORK/classes/hupper.conf"
+chmod 644 "$WORK/classes/hupper.conf"
+touch "$WORK/hups" && chmod 666 "$WORK/hups"
+ctl start hupper h1 "$WORK/hups" >/dev/null || fail "start hupper h1"
+ctl reload hupper h1 || fail "reload hupper h1"
+ctl reload hupper h1 || fail "reload hupper h1 again"
+wait_until 10 sh -c "[ \$(grep -c reloaded '$WORK/hups') -eq 2 ]" ||
+    fail "two reloads did not reach the instance: $(cat "$WORK/hups")"
+ctl info hupper h1 | grep -q '^state  *running' || fail "h1 stopped after reload"
+if ctl reload hupper nobody 2>"$WORK/reload.err"; then fail "reload of no instance succeeded"; fi
+grep -q "hupper nobody is not running" "$WORK/reload.err" ||
+    { cat "$WORK/reload.err"; fail "no 'not running' for reload"; }
+ctl stop hupper h1 || fail "stop hupper h1"
+ok "reload sends SIGHUP to a running instance, which goes on; none to a missing one"
+
 # Stopping it removes the record: it stays stopped after the next restart.
 ctl stop rawdisk p1 || fail "stop rawdisk p1"
 [ ! -e "$WORK/state/rawdisk@p1" ] || fail "stop left the record of p1"

@@ -227,6 +227,25 @@ static int req_stop(struct client *c, char **w, int n)
     return 0;
 }
 
+/* SIGHUP to a running instance, as systemd's reload: a device program
+ * reopens its --debug-log and applies its --alua-file again. */
+static int req_reload(struct client *c, char **w, int n)
+{
+    if (n != 3)
+        return reply_error(c, "usage: reload CLASS NAME");
+    struct inst *i = inst_find(&L, w[1], w[2]);
+    if (!i || i->state != INST_RUNNING)
+        return reply_error(c, "%s %s is not running", w[1], w[2]);
+    if (!may_query(&c->who, i))
+        return not_allowed(c, "reload", w[1]);
+    if (kill(i->pid, SIGHUP))
+        return reply_error(c, "%s %s: SIGHUP to pid %d: %s", w[1], w[2],
+                           (int)i->pid, strerror(errno));
+    fprintf(stderr, "%s/%s: SIGHUP (reload) for uid %u\n", i->class, i->name,
+            (unsigned)c->who.uid);
+    return reply(c, "ok", "");
+}
+
 static int req_info(struct client *c, char **w, int n)
 {
     if (n != 3)
@@ -311,6 +330,8 @@ static int on_request(struct client *c)
         return req_start(c, w, n);
     if (!strcmp(w[0], "stop"))
         return req_stop(c, w, n);
+    if (!strcmp(w[0], "reload"))
+        return req_reload(c, w, n);
     if (!strcmp(w[0], "info"))
         return req_info(c, w, n);
     if (!strcmp(w[0], "list") && n == 1)

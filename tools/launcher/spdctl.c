@@ -235,6 +235,8 @@ static void usage(FILE *f)
     fputs("usage: spdctl [--socket PATH] [--json] COMMAND\n"
           "  start CLASS NAME [ARG...]   start an instance, wait until ready\n"
           "  stop [--force] CLASS NAME   stop it (refused while in use)\n"
+          "  reload CLASS NAME           SIGHUP to it (reopen --debug-log, "
+          "read --alua-file)\n"
           "  info CLASS NAME             pid, state, command, exports, device\n"
           "  list                        the instances you may see\n"
           "  classes                     the classes\n"
@@ -293,6 +295,8 @@ int main(int argc, char **argv)
     if ((!strcmp(cmd, "start") && n >= 3) ||
         (!strcmp(cmd, "stop") && n == 3) || (!strcmp(cmd, "info") && n == 3))
         return simple(&ctl, w, n, !strcmp(cmd, "stop") ? "stop" : "info");
+    if (!strcmp(cmd, "reload") && n == 3)
+        return simple(&ctl, w, n, "reload");
     if ((!strcmp(cmd, "list") || !strcmp(cmd, "classes")) && n == 1)
         return simple(&ctl, w, n, cmd);
     if (!strcmp(cmd, "mount"))
