@@ -354,14 +354,12 @@ static void alua_reload(spd_unit *unit, const struct cli_config *cfg,
     const char *program = cfg->dev->name;
     if (!cfg->alua_file)
         return;
-    if (cli_alua_file_read(cfg->alua_file, text, why)) {
+    const char *failed = cli_alua_file_read(cfg->alua_file, text, why) ? why
+                       : spd_unit_set_alua(unit, text) ? spd_errmsg()
+                       : NULL;
+    if (failed) {
         fprintf(stderr, "%s: SIGHUP: --alua-file %s: %s; the states stay "
-                "%s\n", program, cfg->alua_file, why, states);
-        return;
-    }
-    if (spd_unit_set_alua(unit, text)) {
-        fprintf(stderr, "%s: SIGHUP: --alua-file %s: %s; the states stay "
-                "%s\n", program, cfg->alua_file, spd_errmsg(), states);
+                "%s\n", program, cfg->alua_file, failed, states);
         return;
     }
     memcpy(states, text, sizeof text);

@@ -878,14 +878,22 @@ static uint64_t piece_bytes(const struct spd_io *io)
     return (uint64_t)io->blocks * io->unit->params.block_length;
 }
 
+/* The request's copy() of the piece's data from offset in the piece: 0, or
+ * -errno (a positive result is no errno: EIO). */
+static int piece_copy(struct spd_io *io, uint64_t offset,
+                      const struct iovec *iov, unsigned count)
+{
+    spd_request *req = io->track->req;
+    int r = req->copy(req, piece_offset(io) + offset, iov, count);
+    return r > 0 ? -EIO : r;
+}
+
 /* A piece whose device call uses buf, of a request that copies its data
  * itself: from buf after a good read, into buf before a write. */
 static int copy_buf(struct spd_io *io)
 {
-    spd_request *req = io->track->req;
     struct iovec v = { io->buf, (size_t)piece_bytes(io) };
-    int r = req->copy(req, piece_offset(io), &v, 1);
-    return r ? (r < 0 ? r : -EIO) : SPD_OK;
+    return piece_copy(io, 0, &v, 1);
 }
 
 /* From a lend: the next pieces of the data, into or out of the device's
@@ -899,12 +907,10 @@ int spd_io_lend(spd_io *io, const struct iovec *iov, unsigned count)
     if ((!read && io->op != SPD_OP_WRITE) || io->copy_buf ||
         io->lent + len > piece_bytes(io))
         return -EINVAL;   /* not from a lend, or past the io's blocks */
-    spd_request *req = io->track->req;
-    copy_fn *copy = copy_of(req);
-    if (copy) {
-        int r = copy(req, piece_offset(io) + io->lent, iov, count);
+    if (copy_of(io->track->req)) {
+        int r = piece_copy(io, io->lent, iov, count);
         if (r)
-            return r < 0 ? r : -EIO;
+            return r;
     } else {
         uint8_t *at = (uint8_t *)io->buf + io->lent;
         for (unsigned i = 0; i < count; i++) {

@@ -20,7 +20,7 @@
  * Data moves one of two ways, chosen when the device is added. Usually the
  * kernel copies between the request's pages and the tag's buffer as it
  * hands out a write and as the thread commits a read. When the unit's
- * device lends its memory to reads (a RAM disk), the device is added with
+ * device lends its memory (a RAM disk), the device is added with
  * UBLK_F_USER_COPY instead: a read's data goes from the device's memory
  * straight into the request with pwritev() on /dev/ublkcN, a write's from
  * the request into the device's memory with preadv(), each on the thread
